@@ -1,0 +1,162 @@
+"""Input checks at the Python boundary.
+
+Every error names the parameter, the rule, what was received and the fix, so users never see a
+JAX traceback from deep inside a compiled function or a silent NaN.
+"""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import jax
+import numpy as np
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def as_float_array(value: Any, *, name: str, where: str) -> np.ndarray:
+    """Convert ``value`` to a float64 NumPy array or raise a ``TypeError`` naming ``name``."""
+    array = np.asarray(value)
+    if array.dtype.kind in "fiub":
+        return array.astype(np.float64, copy=False)
+    if array.dtype.kind == "c":
+        raise TypeError(
+            f"The '{name}' parameter of {where} must be real numbers. Got complex dtype "
+            f"{array.dtype}. Pass the real part (np.real) or split it into two columns."
+        )
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"The '{name}' parameter of {where} must be numeric. Got dtype {array.dtype} "
+            f"({err}). Encode text or categorical columns as numbers first, e.g. with "
+            "sklearn.preprocessing.OneHotEncoder."
+        ) from None
+
+
+def _check_finite(array: np.ndarray, *, name: str, where: str) -> None:
+    finite = np.isfinite(array)
+    if finite.all():
+        return
+    bad = np.argwhere(~finite)
+    first = tuple(int(i) for i in bad[0])
+    n_nan = int(np.isnan(array).sum())
+    n_inf = int(bad.shape[0] - n_nan)
+    raise ValueError(
+        f"The '{name}' parameter of {where} must not contain NaN or inf. Got {n_nan} NaN and "
+        f"{n_inf} inf value(s), the first at index {first}. Drop or impute those rows first "
+        "(e.g. sklearn.impute.SimpleImputer)."
+    )
+
+
+def check_features(X: Any, *, where: str, name: str = "X") -> np.ndarray:
+    """Validate a feature matrix: numeric, 2-D, non-empty, finite. Returns float64 ``(N, D)``."""
+    if X is None:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be a 2-D array of shape (n_samples, "
+            "n_features). Got None."
+        )
+    array = as_float_array(X, name=name, where=where)
+    if array.ndim != 2:
+        fix = (
+            "Reshape it with X.reshape(-1, 1) if it is a single feature, or X.reshape(1, -1) "
+            "if it is a single sample."
+            if array.ndim == 1
+            else "Pass a 2-D array of shape (n_samples, n_features)."
+        )
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be a 2-D array of shape (n_samples, "
+            f"n_features). Got a {array.ndim}-D array of shape {array.shape}. {fix}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must hold at least 1 sample and 1 feature. Got "
+            f"shape {array.shape} (0 sample(s) or feature(s)). Pass non-empty data."
+        )
+    _check_finite(array, name=name, where=where)
+    return array
+
+
+def check_regression_target(y: Any, *, n_samples: int, where: str, name: str = "y") -> np.ndarray:
+    """Validate a regression target: numeric, 1-D (or ``(N, 1)``), finite, ``n_samples`` long."""
+    if y is None:
+        raise ValueError(
+            f"The '{name}' parameter of {where} is required for regression. Got None. Pass the "
+            "targets as a 1-D array of length n_samples."
+        )
+    array = as_float_array(y, name=name, where=where)
+    if array.ndim == 2 and array.shape[1] == 1:
+        array = array[:, 0]
+    if array.ndim != 1:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be 1-D of shape (n_samples,). Got shape "
+            f"{array.shape}. Fit one target at a time."
+        )
+    if array.shape[0] != n_samples:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must have one target per row of X. Got "
+            f"{array.shape[0]} target(s) for {n_samples} sample(s). Pass X and y of the same "
+            "length."
+        )
+    _check_finite(array, name=name, where=where)
+    return array
+
+
+def check_level(level: Any, *, where: str, name: str = "level") -> float:
+    """Validate a probability level in the open interval (0, 1)."""
+    if isinstance(level, bool) or not isinstance(level, numbers.Real):
+        raise TypeError(
+            f"The '{name}' parameter of {where} must be a float in (0, 1). Got "
+            f"{_describe(level)} of type {type(level).__name__}. Pass e.g. {name}=0.95."
+        )
+    value = float(level)
+    if not 0.0 < value < 1.0:
+        hint = f" Did you mean {value / 100:g}?" if 1.0 < value < 100.0 else ""
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be in (0, 1). Got {level}.{hint}"
+        )
+    return value
+
+
+def check_positive_int(value: Any, *, name: str, where: str, minimum: int = 1) -> int:
+    """Validate an integer count ``>= minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be an int >= {minimum}. Got "
+            f"{_describe(value)}. Pass e.g. {name}={max(minimum, 1000)}."
+        )
+    return int(value)
+
+
+def check_choice(value: Any, *, name: str, where: str, allowed: tuple[str, ...]) -> str:
+    """Validate a string option against the allowed values."""
+    if value not in allowed:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be one of {', '.join(map(repr, allowed))}. "
+            f"Got {_describe(value)}."
+        )
+    return str(value)
+
+
+def rng_key_from(random_state: Any, *, where: str) -> jax.Array:
+    """Make a JAX key from an int seed (``None`` means 0, so fits are reproducible by default)."""
+    if random_state is None:
+        return jax.random.key(0)
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(
+                f"The 'random_state' parameter of {where} must be a non-negative int. Got "
+                f"{random_state}. Pass e.g. random_state=0."
+            )
+        return jax.random.key(int(random_state))
+    if isinstance(random_state, np.random.RandomState):
+        return jax.random.key(int(random_state.randint(0, 2**31 - 1)))
+    raise TypeError(
+        f"The 'random_state' parameter of {where} must be an int or None. Got "
+        f"{_describe(random_state)} of type {type(random_state).__name__}. Pass e.g. "
+        "random_state=42."
+    )

@@ -1,0 +1,108 @@
+"""Export a :class:`Posterior` to ArviZ ``InferenceData`` and read R-hat / ESS from ArviZ."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import arviz as az
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posterax.base import Posterior
+from posterax.types import PRNGKey
+
+
+def _by_chain(posterior: Posterior, rng_key: PRNGKey, n_draws: int) -> dict[str, np.ndarray]:
+    """Parameter draws shaped ``(chain, draw, ...)``."""
+    params = posterior.sample(rng_key, None if posterior.draws is not None else n_draws)
+    chains, per_chain = posterior.chain_shape or (1, jax.tree_util.tree_leaves(params)[0].shape[0])
+    return {
+        name: np.asarray(value).reshape((chains, per_chain, *np.shape(value)[1:]))
+        for name, value in params.items()
+    }
+
+
+def to_inference_data(
+    posterior: Posterior,
+    X: Any = None,
+    y: Any = None,
+    *,
+    rng_key: PRNGKey | None = None,
+    n_draws: int = 2000,
+) -> az.InferenceData:
+    """ArviZ ``InferenceData`` with groups posterior, sample_stats (MCMC only) and, when ``X``
+    and ``y`` are given, log_likelihood, posterior_predictive and observed_data.
+
+    Dims are ``(chain, draw, ...)``; a distribution posterior is sampled ``n_draws`` times as
+    one chain.
+    """
+    key = jax.random.key(0) if rng_key is None else rng_key
+    key_params, key_pp = jax.random.split(key)
+    posterior_group = _by_chain(posterior, key_params, n_draws)
+    groups: dict[str, Any] = {"posterior": posterior_group}
+    stats = posterior.info.get("sample_stats")
+    if stats:
+        groups["sample_stats"] = {name: np.asarray(value) for name, value in stats.items()}
+    if X is not None and y is not None:
+        chains, per_chain = next(iter(posterior_group.values())).shape[:2]
+        flat = {k: jnp.asarray(v.reshape((chains * per_chain, *v.shape[2:])))
+                for k, v in posterior_group.items()}
+        X_arr, y_arr = jnp.asarray(X), jnp.asarray(y)
+        likelihood = posterior.likelihood
+
+        def per_draw(p):
+            out = posterior.apply_fn(p, X_arr)
+            return likelihood.log_prob(p, out, y_arr), likelihood.predictive(p, out)
+
+        loglik, entries = jax.vmap(per_draw)(flat)
+        shape = (chains, per_chain, -1)
+        groups["log_likelihood"] = {"obs": np.asarray(loglik).reshape(shape)}
+        if likelihood.task == "regression":
+            eps = jax.random.normal(key_pp, entries["mean"].shape, entries["mean"].dtype)
+            y_rep = entries["mean"] + entries["scale"] * eps
+            groups["posterior_predictive"] = {"obs": np.asarray(y_rep).reshape(shape)}
+        groups["observed_data"] = {"obs": np.asarray(y)}
+    return az.from_dict(**groups)
+
+
+def parameter_diagnostics(idata: az.InferenceData) -> dict[str, dict[str, float]]:
+    """R-hat and bulk/tail ESS per scalar parameter, from ArviZ (``coef[0]``-style names).
+
+    With a single chain, R-hat is computed on its two halves treated as two chains.
+    """
+    posterior = idata.posterior
+    rhat_input = posterior
+    if posterior.sizes["chain"] == 1:
+        # ArviZ needs 2 chains for R-hat; one chain is judged by its two halves (split R-hat).
+        half = posterior.sizes["draw"] // 2
+        rhat_input = az.convert_to_dataset(
+            {k: np.asarray(v)[0, : 2 * half].reshape((2, half, *v.shape[2:]))
+             for k, v in posterior.data_vars.items()}
+        )
+    rhat = az.rhat(rhat_input)
+    ess_bulk = az.ess(posterior, method="bulk")
+    ess_tail = az.ess(posterior, method="tail")
+    out: dict[str, dict[str, float]] = {}
+    for name in posterior.data_vars:
+        values = np.atleast_1d(np.asarray(rhat[name]))
+        bulk = np.atleast_1d(np.asarray(ess_bulk[name]))
+        tail = np.atleast_1d(np.asarray(ess_tail[name]))
+        scalar = np.asarray(rhat[name]).ndim == 0
+        for i in range(values.size):
+            label = name if scalar else f"{name}[{i}]"
+            out[label] = {
+                "r_hat": float(values.ravel()[i]),
+                "ess_bulk": float(bulk.ravel()[i]),
+                "ess_tail": float(tail.ravel()[i]),
+            }
+    return out
+
+
+def count_divergences(posterior: Posterior) -> int:
+    stats = posterior.info.get("sample_stats") or {}
+    diverging = stats.get("diverging")
+    return 0 if diverging is None else int(np.sum(diverging))
+
+
+__all__ = ["count_divergences", "parameter_diagnostics", "to_inference_data"]

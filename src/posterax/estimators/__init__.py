@@ -1,0 +1,6 @@
+"""Estimators with the scikit-learn contract."""
+
+from posterax.estimators.linear import BayesianLinearRegression
+from posterax.estimators.persistence import load
+
+__all__ = ["BayesianLinearRegression", "load"]

@@ -1,0 +1,319 @@
+"""``BayesianLinearRegression``: exact (conjugate), NUTS or MAP, with the scikit-learn contract."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from posterax.base import Posterior, PredictiveSamples
+from posterax.data.validation import (
+    check_features,
+    check_level,
+    check_positive_int,
+    check_regression_target,
+    rng_key_from,
+)
+from posterax.diagnostics import count_divergences, parameter_diagnostics, to_inference_data
+from posterax.inference import LinearMethod, fit_exact, fit_map_linear, run_nuts
+from posterax.inference.exact import NormalInverseGammaPosterior
+from posterax.models import GaussianLikelihood, linear_apply, linear_regression_model
+from posterax.models.priors import LinearPrior, NormalInverseGamma
+from posterax.predictive import (
+    predictive_interval,
+    predictive_mean,
+    predictive_quantiles,
+    predictive_samples,
+    predictive_std,
+)
+
+_PARAM_NAMES = ("intercept", "coef", "sigma")
+
+
+def _check_method(method: Any) -> LinearMethod:
+    try:
+        return LinearMethod(method)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in LinearMethod)
+        raise ValueError(
+            f"The 'method' parameter of BayesianLinearRegression must be one of {allowed}. "
+            f"Got {method!r}."
+        ) from None
+
+
+def _resolve_prior(prior: Any, method: LinearMethod) -> LinearPrior | NormalInverseGamma:
+    if prior is None:
+        return NormalInverseGamma() if method is LinearMethod.EXACT else LinearPrior()
+    if method is LinearMethod.EXACT and not isinstance(prior, NormalInverseGamma):
+        raise TypeError(
+            "The 'prior' parameter of BayesianLinearRegression must be a "
+            "px.priors.NormalInverseGamma when method='exact' (the conjugate family that has a "
+            f"closed form). Got {prior!r}. Use method='nuts' for other priors."
+        )
+    if not isinstance(prior, LinearPrior | NormalInverseGamma):
+        raise TypeError(
+            "The 'prior' parameter of BayesianLinearRegression must be None, a "
+            "px.priors.LinearPrior(coef=..., intercept=..., noise=...) or a "
+            f"px.priors.NormalInverseGamma(...). Got {prior!r}."
+        )
+    return prior
+
+
+class BayesianLinearRegression(RegressorMixin, BaseEstimator):
+    """Bayesian linear regression ``y ~ Normal(intercept + X @ coef, sigma)``.
+
+    Parameters
+    ----------
+    method : {"exact", "nuts", "map"}, default="exact"
+        ``"exact"``: conjugate Normal–Inverse-Gamma posterior, closed-form Student-t predictive.
+        ``"nuts"``: NumPyro NUTS under any :class:`~posterax.priors.LinearPrior`.
+        ``"map"``: the posterior mode (ridge for Normal priors, lasso for Laplace priors).
+    prior : LinearPrior or NormalInverseGamma, optional
+        Default: ``NormalInverseGamma()`` for ``"exact"``; the seed priors
+        ``LinearPrior(coef=Normal(0, 10), intercept=Normal(0, 10), noise=HalfCauchy(5))``
+        otherwise.
+    num_warmup, num_samples, num_chains : int
+        NUTS settings (chains are vectorised).
+    target_accept_prob : float
+        NUTS step-size adaptation target.
+    progress_bar : bool, optional
+        Default: shown only when stderr is a terminal.
+    random_state : int, optional
+        Seed for every random draw; the same seed gives identical draws. ``None`` means 0.
+
+    Attributes
+    ----------
+    posterior_ : Posterior
+    coef_ : ndarray of shape (n_features,)
+        Posterior mean (``"map"``: the mode).
+    intercept_, sigma_ : float
+        Posterior means (``"map"``: the mode) of the intercept and the noise sd.
+    n_features_in_ : int
+    fit_seconds_ : float
+
+    Examples
+    --------
+    >>> import posterax as px
+    >>> X, y, _ = px.data.seed_regression()
+    >>> reg = px.BayesianLinearRegression().fit(X, y)
+    >>> round(float(reg.coef_[0]), 1)
+    45.0
+    >>> lo, hi = reg.predict_interval(X[:2], level=0.95)
+    """
+
+    def __init__(
+        self,
+        method: str = "exact",
+        prior: Any = None,
+        num_warmup: int = 1000,
+        num_samples: int = 2000,
+        num_chains: int = 1,
+        target_accept_prob: float = 0.8,
+        progress_bar: bool | None = None,
+        random_state: int | None = None,
+    ):
+        self.method = method
+        self.prior = prior
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.target_accept_prob = target_accept_prob
+        self.progress_bar = progress_bar
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any) -> BayesianLinearRegression:
+        """Compute the posterior. ``X`` is ``(n_samples, n_features)``, ``y`` is ``(n_samples,)``."""
+        where = "BayesianLinearRegression.fit"
+        method = _check_method(self.method)
+        prior = _resolve_prior(self.prior, method)
+        X_arr = check_features(X, where=where)
+        y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=where)
+        validate_data(self, X, reset=True, skip_check_array=True)
+        key = rng_key_from(self.random_state, where=where)
+        start = time.perf_counter()
+        self.posterior_ = _FITTERS[method](self, X_arr, y_arr, prior, key)
+        self.fit_seconds_ = time.perf_counter() - start
+        mean = self.posterior_.mean()
+        self.coef_ = np.asarray(mean["coef"], dtype=np.float64)
+        self.intercept_ = float(mean["intercept"])
+        self.sigma_ = float(mean["sigma"])
+        self.prior_ = prior
+        if method is LinearMethod.NUTS:
+            self._warn_on_poor_mixing(X_arr, y_arr)
+        return self
+
+    def _fit_exact(self, X, y, prior, key) -> Posterior:
+        dist = fit_exact(X, y, prior)
+        return Posterior(linear_apply, GaussianLikelihood(), distribution=dist)
+
+    def _fit_nuts(self, X, y, prior, key) -> Posterior:
+        where = "BayesianLinearRegression.fit"
+        result = run_nuts(
+            key,
+            linear_regression_model,
+            jnp.asarray(X),
+            jnp.asarray(y),
+            prior=prior,
+            num_warmup=check_positive_int(self.num_warmup, name="num_warmup", where=where),
+            num_samples=check_positive_int(self.num_samples, name="num_samples", where=where),
+            num_chains=check_positive_int(self.num_chains, name="num_chains", where=where),
+            target_accept_prob=check_level(
+                self.target_accept_prob, name="target_accept_prob", where=where
+            ),
+            progress_bar=self.progress_bar,
+        )
+        info = {"sample_stats": result.sample_stats, "sampling_seconds": result.seconds}
+        return Posterior(
+            linear_apply,
+            GaussianLikelihood(),
+            draws=result.flat(_PARAM_NAMES),
+            info=info,
+            chain_shape=result.chain_shape,
+        )
+
+    def _fit_map(self, X, y, prior, key) -> Posterior:
+        params, info = fit_map_linear(X, y, prior)
+        draws = {k: jnp.asarray(v)[None] for k, v in params.items()}
+        return Posterior(linear_apply, GaussianLikelihood(), draws=draws, info=info)
+
+    # ------------------------------------------------------------- predict
+    def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
+        check_is_fitted(self)
+        X_arr = check_features(X, where=where)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return X_arr
+
+    @property
+    def _exact(self) -> NormalInverseGammaPosterior | None:
+        dist = self.posterior_.distribution
+        return dist if isinstance(dist, NormalInverseGammaPosterior) else None
+
+    def predict(self, X: Any, return_std: bool = False):
+        """Posterior predictive mean ``(n,)``; with ``return_std``, also the predictive sd."""
+        X_arr = self._check_predict_input(X, "BayesianLinearRegression.predict")
+        if self._exact is not None:
+            t = self._exact.predictive_t(X_arr)
+            mean = np.asarray(t.mean())
+            return (mean, np.asarray(t.std())) if return_std else mean
+        pred = self._samples(X_arr, None)
+        mean = np.asarray(predictive_mean(pred), dtype=np.float64)
+        if return_std:
+            return mean, np.asarray(predictive_std(pred), dtype=np.float64)
+        return mean
+
+    def predict_interval(self, X: Any, level: float = 0.95, kind: str = "predictive"):
+        """Central interval ``(lower, upper)`` of a new ``y`` (``kind="predictive"``) or of the
+        regression function (``kind="mean"``: the credible band)."""
+        where = "BayesianLinearRegression.predict_interval"
+        X_arr = self._check_predict_input(X, where)
+        level = check_level(level, where=where)
+        if kind not in ("predictive", "mean"):
+            raise ValueError(
+                f"The 'kind' parameter of {where} must be 'predictive' (a new observation, noise "
+                f"included) or 'mean' (the regression function). Got {kind!r}."
+            )
+        if self._exact is not None:
+            t = self._exact.predictive_t(X_arr, kind=kind)
+            return np.asarray(t.ppf((1 - level) / 2)), np.asarray(t.ppf((1 + level) / 2))
+        lower, upper = predictive_interval(self._samples(X_arr, None), level, kind)
+        return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+    def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
+        """Predictive quantiles, shape ``(len(q), n)``."""
+        X_arr = self._check_predict_input(X, "BayesianLinearRegression.predict_quantiles")
+        if self._exact is not None:
+            t = self._exact.predictive_t(X_arr, kind=kind)
+            return np.stack([np.asarray(t.ppf(v)) for v in np.atleast_1d(q)])
+        return np.asarray(predictive_quantiles(self._samples(X_arr, None), q, kind))
+
+    def predict_samples(
+        self, X: Any, n_samples: int | None = None, rng_key: Any = None
+    ) -> PredictiveSamples:
+        """Per-draw predictive ``mean``/``scale`` of shape ``(S, n)``.
+
+        ``n_samples`` defaults to all stored draws (1000 for ``"exact"``); ``rng_key`` defaults
+        to one derived from ``random_state``, so repeated calls give identical draws.
+        """
+        where = "BayesianLinearRegression.predict_samples"
+        X_arr = self._check_predict_input(X, where)
+        if n_samples is not None:
+            n_samples = check_positive_int(n_samples, name="n_samples", where=where)
+        return self._samples(X_arr, n_samples, rng_key)
+
+    def _samples(self, X_arr, n_samples, rng_key=None) -> PredictiveSamples:
+        if n_samples is None and self.posterior_.draws is None:
+            n_samples = 1000
+        if rng_key is None:
+            base = rng_key_from(self.random_state, where="predict_samples")
+            rng_key = jax.random.fold_in(base, 1)
+        return predictive_samples(self.posterior_, X_arr, rng_key, n_samples)
+
+    # --------------------------------------------------------- diagnostics
+    def to_inference_data(self, X: Any = None, y: Any = None):
+        """ArviZ InferenceData (posterior, sample_stats for NUTS; with X and y also
+        log_likelihood, posterior_predictive and observed_data)."""
+        check_is_fitted(self)
+        key = jax.random.fold_in(rng_key_from(self.random_state, where="to_inference_data"), 2)
+        return to_inference_data(self.posterior_, X, y, rng_key=key)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """R-hat and bulk/tail ESS per parameter (ArviZ) and the number of divergences."""
+        check_is_fitted(self)
+        if self.posterior_.draws is None or self.posterior_.num_draws == 1:
+            raise ValueError(
+                f"diagnostics() describes MCMC draws; method={self.method!r} has none (its "
+                "posterior is exact or a point). Use method='nuts'."
+            )
+        return {
+            "parameters": parameter_diagnostics(self.to_inference_data()),
+            "divergences": count_divergences(self.posterior_),
+        }
+
+    def _warn_on_poor_mixing(self, X, y) -> None:
+        diag = self.diagnostics()
+        params = diag["parameters"].values()
+        max_rhat = max(p["r_hat"] for p in params)
+        min_ess = min(p["ess_bulk"] for p in params)
+        problems = []
+        if self.num_chains > 1 and max_rhat > 1.01:
+            problems.append(f"max R-hat {max_rhat:.3f} > 1.01")
+        if min_ess < 100:
+            problems.append(f"min bulk ESS {min_ess:.0f} < 100")
+        if diag["divergences"]:
+            problems.append(f"{diag['divergences']} divergent transition(s)")
+        if problems:
+            warnings.warn(
+                "NUTS may not have converged: " + "; ".join(problems) + ". Increase num_warmup/"
+                "num_samples, raise target_accept_prob (e.g. 0.95), or standardise X.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    # ---------------------------------------------------------- save/load
+    def save(self, path: Any, overwrite: bool = False) -> None:
+        """Save to a directory of JSON metadata + ``.npz`` arrays (no pickle). See ``px.load``."""
+        from posterax.estimators.persistence import save_estimator
+
+        check_is_fitted(self)
+        save_estimator(self, path, overwrite=overwrite)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+_FITTERS = {
+    LinearMethod.EXACT: BayesianLinearRegression._fit_exact,
+    LinearMethod.NUTS: BayesianLinearRegression._fit_nuts,
+    LinearMethod.MAP: BayesianLinearRegression._fit_map,
+}
+
+__all__ = ["BayesianLinearRegression"]

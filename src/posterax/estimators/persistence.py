@@ -1,0 +1,189 @@
+"""Save and load fitted estimators without pickle: ``model.json`` (metadata with a format
+version) + ``arrays.npz`` (loaded with ``allow_pickle=False``), written atomically.
+
+Loading a file never executes code: the JSON names an estimator class from a fixed registry and
+the arrays are plain numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from posterax.base import Posterior
+from posterax.inference.exact import NormalInverseGammaPosterior
+from posterax.models import GaussianLikelihood, linear_apply
+from posterax.models.priors import prior_from_dict
+
+FORMAT_NAME = "posterax-estimator"
+FORMAT_VERSION = 1
+_META = "model.json"
+_ARRAYS = "arrays.npz"
+
+
+def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for key, value in params.items():
+        out[key] = {"__prior__": value.to_dict()} if hasattr(value, "to_dict") else value
+    return out
+
+
+def _restore_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {
+        key: prior_from_dict(value["__prior__"]) if isinstance(value, dict) else value
+        for key, value in params.items()
+    }
+
+
+def _posterior_arrays(posterior: Posterior) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    arrays: dict[str, np.ndarray] = {}
+    if isinstance(posterior.distribution, NormalInverseGammaPosterior):
+        dist = posterior.distribution
+        arrays.update(nig_loc=dist.loc, nig_cov_factor=dist.cov_factor)
+        meta = {"kind": "normal_inverse_gamma", "concentration": dist.concentration,
+                "rate": dist.rate}
+    else:
+        meta = {"kind": "draws", "names": sorted(posterior.draws),
+                "chain_shape": list(posterior.chain_shape) if posterior.chain_shape else None}
+        arrays.update({f"draws/{k}": np.asarray(v) for k, v in posterior.draws.items()})
+    stats = posterior.info.get("sample_stats") or {}
+    arrays.update({f"sample_stats/{k}": np.asarray(v) for k, v in stats.items()})
+    meta["sample_stats"] = sorted(stats)
+    meta["info"] = {k: v for k, v in posterior.info.items() if isinstance(v, int | float | bool)}
+    return meta, arrays
+
+
+def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> None:
+    """Write ``estimator`` to the directory ``path`` (atomically: write, then rename)."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"The 'path' parameter of save: {str(target)!r} already exists. Pass overwrite=True "
+            "to replace it, or choose a new path."
+        )
+    posterior_meta, arrays = _posterior_arrays(estimator.posterior_)
+    fitted = {
+        "n_features_in_": int(estimator.n_features_in_),
+        "fit_seconds_": float(estimator.fit_seconds_),
+        "prior_": estimator.prior_.to_dict(),
+    }
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
+    meta = {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "estimator": type(estimator).__name__,
+        "params": _jsonable_params(estimator.get_params()),
+        "fitted": fitted,
+        "posterior": posterior_meta,
+    }
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (staging / _META).write_text(json.dumps(meta, indent=2))
+        np.savez(staging / _ARRAYS, **arrays)
+        if target.exists():
+            backup = target.with_name(f".{target.name}.old")
+            os.replace(target, backup)
+            os.replace(staging, target)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    if not path.is_dir() or not (path / _META).is_file():
+        raise FileNotFoundError(
+            f"px.load: {str(path)!r} is not a saved posterax model (a directory holding "
+            f"{_META} and {_ARRAYS}). Pass the directory given to est.save(path)."
+        )
+    try:
+        meta = json.loads((path / _META).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"px.load: {_META} in {str(path)!r} is corrupted ({err}).") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ValueError(f"px.load: {str(path)!r} does not hold a posterax model file.")
+    version = meta.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(
+            f"px.load: {str(path)!r} was written in posterax file format version {version!r}; "
+            f"this posterax reads versions up to {FORMAT_VERSION}. Upgrade posterax "
+            "(pip install -U posterax) to load it."
+        )
+    try:
+        with np.load(path / _ARRAYS, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(
+            f"px.load: {_ARRAYS} in {str(path)!r} is truncated or corrupted ({err}). Re-save the "
+            "model from its source."
+        ) from None
+    return meta, arrays
+
+
+def _rebuild_posterior(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Posterior:
+    stats = {k: arrays[f"sample_stats/{k}"] for k in meta["sample_stats"]}
+    info: dict[str, Any] = dict(meta.get("info", {}))
+    if stats:
+        info["sample_stats"] = stats
+    if meta["kind"] == "normal_inverse_gamma":
+        dist = NormalInverseGammaPosterior(
+            arrays["nig_loc"], arrays["nig_cov_factor"], meta["concentration"], meta["rate"]
+        )
+        return Posterior(linear_apply, GaussianLikelihood(), distribution=dist, info=info)
+    draws = {k: jnp.asarray(arrays[f"draws/{k}"]) for k in meta["names"]}
+    chain_shape = tuple(meta["chain_shape"]) if meta.get("chain_shape") else None
+    return Posterior(linear_apply, GaussianLikelihood(), draws=draws, info=info,
+                     chain_shape=chain_shape)
+
+
+def load(path: Any) -> Any:
+    """Load an estimator saved with ``est.save(path)``; it predicts identically.
+
+    Raises
+    ------
+    FileNotFoundError
+        ``path`` is not a saved model directory.
+    ValueError
+        The files are corrupted, truncated, or from a newer file-format version.
+    """
+    from posterax.estimators.linear import BayesianLinearRegression
+
+    registry = {"BayesianLinearRegression": BayesianLinearRegression}
+    meta, arrays = _read(Path(path))
+    name = meta.get("estimator")
+    if name not in registry:
+        raise ValueError(f"px.load: unknown estimator {name!r}; known: {sorted(registry)}.")
+    try:
+        estimator = registry[name](**_restore_params(meta["params"]))
+        fitted = meta["fitted"]
+        estimator.n_features_in_ = fitted["n_features_in_"]
+        estimator.fit_seconds_ = fitted["fit_seconds_"]
+        estimator.prior_ = prior_from_dict(fitted["prior_"])
+        if "feature_names_in_" in fitted:
+            estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+        estimator.posterior_ = _rebuild_posterior(meta["posterior"], arrays)
+    except (KeyError, TypeError) as err:
+        raise ValueError(
+            f"px.load: {str(path)!r} is missing or has malformed entries ({err!r}). Re-save the "
+            "model from its source."
+        ) from None
+    mean = estimator.posterior_.mean()
+    estimator.coef_ = np.asarray(mean["coef"], dtype=np.float64)
+    estimator.intercept_ = float(mean["intercept"])
+    estimator.sigma_ = float(mean["sigma"])
+    return estimator
+
+
+__all__ = ["FORMAT_VERSION", "load", "save_estimator"]

@@ -1,0 +1,158 @@
+"""MAP estimate of Bayesian linear regression: the mode of p(intercept, coef, sigma | data).
+
+Coordinate ascent between the weights and the noise sd, each step solved exactly:
+
+* weights given sigma: a penalised least-squares problem. Normal priors give ridge (closed form);
+  Laplace priors give lasso, solved by FISTA (Beck & Teboulle 2009) on the Gram matrix.
+  In sklearn's terms: Normal(0, s) on coef == ``Ridge(alpha=sigma**2 / s**2)`` and
+  Laplace(0, s) == ``Lasso(alpha=sigma**2 / (n * s))``, intercept unpenalised under a Flat prior.
+* sigma given the weights: a 1-D convex problem in log sigma (SciPy's Brent).
+
+The mode is taken in the (intercept, coef, sigma) parametrisation users see.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from scipy import optimize
+
+from posterax.models.priors import (
+    Flat,
+    HalfCauchy,
+    HalfNormal,
+    Laplace,
+    LinearPrior,
+    Normal,
+    NormalInverseGamma,
+)
+
+
+def _weight_penalties(prior: LinearPrior | NormalInverseGamma, dim: int, sigma: float):
+    """Per-weight (kind, loc, scale) for w = (intercept, coef...), given sigma."""
+    if isinstance(prior, NormalInverseGamma):
+        return ["normal"] * dim, np.full(dim, prior.loc), np.full(dim, prior.scale * sigma)
+    specs = [prior.intercept] + [prior.coef] * (dim - 1)
+    kinds = [s.kind for s in specs]
+    locs = np.array([getattr(s, "loc", 0.0) for s in specs])
+    scales = np.array([getattr(s, "scale", np.inf) for s in specs])
+    return kinds, locs, scales
+
+
+def _solve_weights(gram, Aty, yty, sigma, kinds, locs, scales, w0, tol, max_iter):
+    kinds_arr = np.array(kinds)
+    quad = np.where(kinds_arr == "normal", 1.0 / scales**2, 0.0)
+    l1 = np.where(kinds_arr == "laplace", 1.0 / np.where(np.isinf(scales), 1.0, scales), 0.0)
+    hessian = gram / sigma**2 + np.diag(quad)
+    linear = Aty / sigma**2 + quad * locs
+    if not l1.any():
+        return np.linalg.solve(hessian, linear), 1
+    # FISTA on 0.5 w'Hw - linear'w + sum l1_j |w_j - loc_j|
+    step = 1.0 / np.linalg.eigvalsh(hessian)[-1]
+    w = w0.copy()
+    z, t = w.copy(), 1.0
+    for it in range(1, max_iter + 1):
+        grad = hessian @ z - linear
+        u = z - step * grad - locs
+        w_new = locs + np.sign(u) * np.maximum(np.abs(u) - step * l1, 0.0)
+        t_new = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * t * t))
+        z = w_new + ((t - 1.0) / t_new) * (w_new - w)
+        change = np.max(np.abs(w_new - w))
+        w, t = w_new, t_new
+        if change <= tol * (1.0 + np.max(np.abs(w))):
+            return w, it
+    return w, max_iter
+
+
+def _neg_log_sigma_objective(log_sigma, ssr, n, prior, weights):
+    sigma = math.exp(log_sigma)
+    value = n * log_sigma + 0.5 * ssr / sigma**2
+    if isinstance(prior, NormalInverseGamma):
+        # sigma^2 ~ IG(a, b) as a density on sigma (Jacobian 2 sigma), and w | sigma ~ N(loc, (scale sigma)^2).
+        a, b = prior.concentration, prior.rate
+        value += (2 * a + 1) * log_sigma + b / sigma**2
+        value += weights.size * log_sigma + 0.5 * np.sum((weights - prior.loc) ** 2) / (
+            prior.scale * sigma
+        ) ** 2
+    elif isinstance(prior.noise, HalfCauchy):
+        value += math.log1p((sigma / prior.noise.scale) ** 2)
+    elif isinstance(prior.noise, HalfNormal):
+        value += 0.5 * (sigma / prior.noise.scale) ** 2
+    return value
+
+
+def fit_map_linear(
+    X: np.ndarray,
+    y: np.ndarray,
+    prior: LinearPrior | NormalInverseGamma,
+    *,
+    tol: float = 1e-10,
+    max_iter: int = 1000,
+    max_inner_iter: int = 100_000,
+) -> tuple[dict[str, np.ndarray], dict[str, object]]:
+    """Joint MAP of ``(intercept, coef, sigma)`` for linear regression.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, D)
+    y : ndarray of shape (N,)
+    prior : LinearPrior or NormalInverseGamma
+
+    Returns
+    -------
+    params : dict
+        ``{"intercept": float, "coef": (D,), "sigma": float}`` (float64).
+    info : dict
+        ``{"iterations": int, "converged": bool}``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from posterax.models.priors import LinearPrior, Normal, Flat
+    >>> X = np.arange(20.0)[:, None]; y = 3.0 * X[:, 0] + np.sin(np.arange(20.0))
+    >>> params, info = fit_map_linear(X, y, LinearPrior(coef=Normal(0, 100), intercept=Flat()))
+    >>> round(float(params["coef"][0]), 2), info["converged"]
+    (2.99, True)
+    """
+    X = np.asarray(X, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n, d = X.shape
+    A = np.column_stack([np.ones(n), X])
+    gram, Aty, yty = A.T @ A, A.T @ y, float(y @ y)
+    if isinstance(prior, LinearPrior) and not isinstance(prior.intercept, Normal | Laplace | Flat):
+        raise TypeError(f"Unsupported intercept prior {prior.intercept!r}.")
+    scale_y = float(np.std(y)) or 1.0
+    w = np.linalg.lstsq(A, y, rcond=None)[0]
+    sigma = max(float(np.sqrt(np.mean((y - A @ w) ** 2))), 1e-3 * scale_y)
+    floor = 1e-9 * scale_y
+    converged = False
+    for iteration in range(1, max_iter + 1):
+        kinds, locs, scales = _weight_penalties(prior, d + 1, sigma)
+        w, _ = _solve_weights(gram, Aty, yty, sigma, kinds, locs, scales, w, tol, max_inner_iter)
+        ssr = float(np.sum((y - A @ w) ** 2))
+        result = optimize.minimize_scalar(
+            _neg_log_sigma_objective,
+            bracket=(math.log(sigma) - 1.0, math.log(sigma) + 1.0),
+            args=(ssr, n, prior, w),
+            tol=1e-12,
+        )
+        new_sigma = max(math.exp(float(result.x)), floor)
+        if abs(new_sigma - sigma) <= tol * sigma:
+            sigma = new_sigma
+            converged = True
+            break
+        sigma = new_sigma
+    if sigma <= floor:
+        warnings.warn(
+            "The MAP noise sd hit its floor (the data are fitted exactly): the posterior mode of "
+            "sigma is at 0. Use method='exact' or 'nuts', or a noise prior that keeps sigma away "
+            "from 0.",
+            UserWarning,
+            stacklevel=2,
+        )
+    params = {"intercept": np.float64(w[0]), "coef": w[1:], "sigma": np.float64(sigma)}
+    return params, {"iterations": iteration, "converged": converged}
+
+__all__ = ["fit_map_linear"]

@@ -1,0 +1,16 @@
+"""Method names as string Enums: estimators dispatch through a registry, not if-chains."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class LinearMethod(StrEnum):
+    """Posterior routes for :class:`posterax.BayesianLinearRegression`."""
+
+    EXACT = "exact"
+    NUTS = "nuts"
+    MAP = "map"
+
+
+__all__ = ["LinearMethod"]

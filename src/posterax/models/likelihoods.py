@@ -1,0 +1,31 @@
+"""Likelihoods: map a model's outputs to log-densities and to per-draw predictive entries."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import jax.scipy.stats as jstats
+
+from posterax.types import ArrayTree
+
+
+@dataclasses.dataclass(frozen=True)
+class GaussianLikelihood:
+    """Homoscedastic Gaussian: ``y ~ Normal(outputs, params[noise_param])``."""
+
+    noise_param: str = "sigma"
+    task: str = "regression"
+
+    def noise_scale(self, params: ArrayTree, outputs: jax.Array) -> jax.Array:
+        return jnp.broadcast_to(params[self.noise_param], outputs.shape)
+
+    def log_prob(self, params: ArrayTree, outputs: jax.Array, y: jax.Array) -> jax.Array:
+        return jstats.norm.logpdf(y, outputs, self.noise_scale(params, outputs))
+
+    def predictive(self, params: ArrayTree, outputs: jax.Array) -> dict[str, jax.Array]:
+        return {"mean": outputs, "scale": self.noise_scale(params, outputs)}
+
+
+__all__ = ["GaussianLikelihood"]
