@@ -1,5 +1,12 @@
 """posterax: Bayesian machine learning and Bayesian deep learning in JAX."""
 
+import warnings
+
+# ArviZ 0.23 announces its 1.0 refactor on import; that is not actionable for posterax users.
+warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=FutureWarning)
+
+# ruff: noqa: E402
+
 from posterax import data, diagnostics, predictive, priors
 from posterax.base import Posterior, PredictiveSamples
 from posterax.estimators import BayesianLinearRegression, load

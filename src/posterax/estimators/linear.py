@@ -9,6 +9,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from scipy import stats
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -255,6 +256,38 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
             rng_key = jax.random.fold_in(base, 1)
         return predictive_samples(self.posterior_, X_arr, rng_key, n_samples)
 
+    def summary(self, level: float = 0.95) -> dict[str, dict[str, float]]:
+        """Per scalar parameter: posterior mean, sd and central ``level`` interval.
+
+        Exact posteriors use their closed-form marginals (Student-t weights, sqrt-inverse-gamma
+        noise sd); MCMC uses its draws; MAP reports the mode with sd 0.
+        """
+        check_is_fitted(self)
+        level = check_level(level, where="BayesianLinearRegression.summary")
+        tails = ((1 - level) / 2, (1 + level) / 2)
+        names = ["intercept"] + [f"coef[{i}]" for i in range(self.n_features_in_)]
+        out: dict[str, dict[str, float]] = {}
+        exact = self._exact
+        if exact is not None:
+            t_scale = exact.weight_marginal_scale()
+            sd = exact.weight_marginal_std()
+            for i, name in enumerate(names):
+                t = stats.t(df=exact.dof, loc=exact.loc[i], scale=t_scale[i])
+                out[name] = _row(exact.loc[i], sd[i], t.ppf(tails[0]), t.ppf(tails[1]))
+            sig = exact.sigma_marginal()
+            lo, hi = sig.ppf(np.asarray(tails))
+            out["sigma"] = _row(sig.mean(), sig.std(), lo, hi)
+            return out
+        draws = self.posterior_.draws
+        columns = {"intercept": np.asarray(draws["intercept"])[:, None],
+                   "coef": np.asarray(draws["coef"]), "sigma": np.asarray(draws["sigma"])[:, None]}
+        flat = np.concatenate([columns["intercept"], columns["coef"], columns["sigma"]], axis=1)
+        for j, name in enumerate([*names, "sigma"]):
+            values = flat[:, j].astype(np.float64)
+            lo, hi = np.quantile(values, tails)
+            out[name] = _row(values.mean(), values.std(ddof=1) if len(values) > 1 else 0.0, lo, hi)
+        return out
+
     # --------------------------------------------------------- diagnostics
     def to_inference_data(self, X: Any = None, y: Any = None):
         """ArviZ InferenceData (posterior, sample_stats for NUTS; with X and y also
@@ -308,6 +341,10 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _row(mean: float, sd: float, lower: float, upper: float) -> dict[str, float]:
+    return {"mean": float(mean), "sd": float(sd), "lower": float(lower), "upper": float(upper)}
 
 
 _FITTERS = {

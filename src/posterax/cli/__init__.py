@@ -1,0 +1,1 @@
+"""The ``posterax`` command line: demo (and later fit, predict, benchmark, report)."""

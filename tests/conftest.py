@@ -1,0 +1,22 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import posterax as px  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def seed_data():
+    X, y, true_coef = px.data.seed_regression()
+    return X, y, true_coef
+
+
+@pytest.fixture(scope="session")
+def multi_data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = 1.5 + X @ np.array([2.0, -1.0, 0.5]) + rng.normal(scale=0.7, size=60)
+    return X, y
