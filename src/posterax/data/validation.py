@@ -7,10 +7,13 @@ JAX traceback from deep inside a compiled function or a silent NaN.
 from __future__ import annotations
 
 import numbers
+import warnings
 from typing import Any
 
 import jax
 import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import DataConversionWarning
 
 
 def _describe(value: Any) -> str:
@@ -20,13 +23,20 @@ def _describe(value: Any) -> str:
 
 def as_float_array(value: Any, *, name: str, where: str) -> np.ndarray:
     """Convert ``value`` to a float64 NumPy array or raise a ``TypeError`` naming ``name``."""
+    if sp.issparse(value):
+        raise TypeError(
+            f"The '{name}' parameter of {where} must be dense. Sparse data was passed for "
+            f"{name}, but dense data is required. Use '.toarray()' to convert to a dense numpy "
+            "array."
+        )
     array = np.asarray(value)
     if array.dtype.kind in "fiub":
         return array.astype(np.float64, copy=False)
     if array.dtype.kind == "c":
-        raise TypeError(
-            f"The '{name}' parameter of {where} must be real numbers. Got complex dtype "
-            f"{array.dtype}. Pass the real part (np.real) or split it into two columns."
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be real numbers: Complex data not "
+            f"supported. Got dtype {array.dtype}. Pass the real part (np.real) or split it into "
+            "two columns."
         )
     try:
         return array.astype(np.float64)
@@ -63,8 +73,8 @@ def check_features(X: Any, *, where: str, name: str = "X") -> np.ndarray:
     array = as_float_array(X, name=name, where=where)
     if array.ndim != 2:
         fix = (
-            "Reshape it with X.reshape(-1, 1) if it is a single feature, or X.reshape(1, -1) "
-            "if it is a single sample."
+            "Reshape your data with X.reshape(-1, 1) if it is a single feature, or "
+            "X.reshape(1, -1) if it is a single sample."
             if array.ndim == 1
             else "Pass a 2-D array of shape (n_samples, n_features)."
         )
@@ -72,11 +82,13 @@ def check_features(X: Any, *, where: str, name: str = "X") -> np.ndarray:
             f"The '{name}' parameter of {where} must be a 2-D array of shape (n_samples, "
             f"n_features). Got a {array.ndim}-D array of shape {array.shape}. {fix}"
         )
-    if array.shape[0] == 0 or array.shape[1] == 0:
-        raise ValueError(
-            f"The '{name}' parameter of {where} must hold at least 1 sample and 1 feature. Got "
-            f"shape {array.shape} (0 sample(s) or feature(s)). Pass non-empty data."
-        )
+    for axis, what in ((0, "sample"), (1, "feature")):
+        if array.shape[axis] == 0:
+            raise ValueError(
+                f"The '{name}' parameter of {where} must hold at least 1 sample and 1 feature. "
+                f"Found array with 0 {what}(s) (shape={array.shape}) while a minimum of 1 is "
+                "required. Pass non-empty data."
+            )
     _check_finite(array, name=name, where=where)
     return array
 
@@ -85,11 +97,18 @@ def check_regression_target(y: Any, *, n_samples: int, where: str, name: str = "
     """Validate a regression target: numeric, 1-D (or ``(N, 1)``), finite, ``n_samples`` long."""
     if y is None:
         raise ValueError(
-            f"The '{name}' parameter of {where} is required for regression. Got None. Pass the "
-            "targets as a 1-D array of length n_samples."
+            f"The '{name}' parameter of {where} is required for regression: {where} requires y "
+            "to be passed, but the target y is None. Pass the targets as a 1-D array of length "
+            "n_samples."
         )
     array = as_float_array(y, name=name, where=where)
     if array.ndim == 2 and array.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector {name} was passed when a 1d array was expected ({where} "
+            f"flattened it). Pass {name}.ravel() to silence this.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         array = array[:, 0]
     if array.ndim != 1:
         raise ValueError(

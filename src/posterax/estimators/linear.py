@@ -141,14 +141,18 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         start = time.perf_counter()
         self.posterior_ = _FITTERS[method](self, X_arr, y_arr, prior, key)
         self.fit_seconds_ = time.perf_counter() - start
-        mean = self.posterior_.mean()
-        self.coef_ = np.asarray(mean["coef"], dtype=np.float64)
-        self.intercept_ = float(mean["intercept"])
-        self.sigma_ = float(mean["sigma"])
+        self._set_point_estimates()
         self.prior_ = prior
         if method is LinearMethod.NUTS:
             self._warn_on_poor_mixing(X_arr, y_arr)
         return self
+
+    def _set_point_estimates(self) -> None:
+        # MAP keeps its float64 mode in info (draws may be float32 under JAX's default dtype).
+        point = self.posterior_.info.get("mode") or self.posterior_.mean()
+        self.coef_ = np.asarray(point["coef"], dtype=np.float64)
+        self.intercept_ = float(point["intercept"])
+        self.sigma_ = float(point["sigma"])
 
     def _fit_exact(self, X, y, prior, key) -> Posterior:
         dist = fit_exact(X, y, prior)
@@ -182,7 +186,8 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
     def _fit_map(self, X, y, prior, key) -> Posterior:
         params, info = fit_map_linear(X, y, prior)
         draws = {k: jnp.asarray(v)[None] for k, v in params.items()}
-        return Posterior(linear_apply, GaussianLikelihood(), draws=draws, info=info)
+        return Posterior(linear_apply, GaussianLikelihood(), draws=draws,
+                         info={**info, "mode": params})
 
     # ------------------------------------------------------------- predict
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:

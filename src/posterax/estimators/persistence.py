@@ -56,6 +56,9 @@ def _posterior_arrays(posterior: Posterior) -> tuple[dict[str, Any], dict[str, n
         arrays.update({f"draws/{k}": np.asarray(v) for k, v in posterior.draws.items()})
     stats = posterior.info.get("sample_stats") or {}
     arrays.update({f"sample_stats/{k}": np.asarray(v) for k, v in stats.items()})
+    mode = posterior.info.get("mode") or {}
+    arrays.update({f"mode/{k}": np.asarray(v) for k, v in mode.items()})
+    meta["mode"] = sorted(mode)
     meta["sample_stats"] = sorted(stats)
     meta["info"] = {k: v for k, v in posterior.info.items() if isinstance(v, int | float | bool)}
     return meta, arrays
@@ -137,6 +140,8 @@ def _rebuild_posterior(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> P
     info: dict[str, Any] = dict(meta.get("info", {}))
     if stats:
         info["sample_stats"] = stats
+    if meta.get("mode"):
+        info["mode"] = {k: arrays[f"mode/{k}"] for k in meta["mode"]}
     if meta["kind"] == "normal_inverse_gamma":
         dist = NormalInverseGammaPosterior(
             arrays["nig_loc"], arrays["nig_cov_factor"], meta["concentration"], meta["rate"]
@@ -179,10 +184,7 @@ def load(path: Any) -> Any:
             f"px.load: {str(path)!r} is missing or has malformed entries ({err!r}). Re-save the "
             "model from its source."
         ) from None
-    mean = estimator.posterior_.mean()
-    estimator.coef_ = np.asarray(mean["coef"], dtype=np.float64)
-    estimator.intercept_ = float(mean["intercept"])
-    estimator.sigma_ = float(mean["sigma"])
+    estimator._set_point_estimates()
     return estimator
 
 

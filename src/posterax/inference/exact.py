@@ -55,11 +55,8 @@ class NormalInverseGammaPosterior:
 
     def mean(self) -> ArrayTree:
         sigma_mean = self.sigma_marginal().mean()
-        return {
-            "intercept": jnp.asarray(self.loc[0]),
-            "coef": jnp.asarray(self.loc[1:]),
-            "sigma": jnp.asarray(sigma_mean),
-        }
+        # float64 NumPy: the closed form is the reference, so keep its precision.
+        return {"intercept": self.loc[0], "coef": self.loc[1:], "sigma": np.float64(sigma_mean)}
 
     # Closed-form marginals -------------------------------------------------------------
     def weight_marginal_scale(self) -> np.ndarray:

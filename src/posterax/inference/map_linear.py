@@ -66,7 +66,9 @@ def _solve_weights(gram, Aty, yty, sigma, kinds, locs, scales, w0, tol, max_iter
     return w, max_iter
 
 
-def _neg_log_sigma_objective(log_sigma, ssr, n, prior, weights):
+def _neg_log_sigma_objective(log_sigma, ssr, n, prior, weights, log_floor):
+    # Below the floor the objective is held flat: with an exact fit (SSR = 0) it has no minimum.
+    log_sigma = max(log_sigma, log_floor)
     sigma = math.exp(log_sigma)
     value = n * log_sigma + 0.5 * ssr / sigma**2
     if isinstance(prior, NormalInverseGamma):
@@ -135,7 +137,7 @@ def fit_map_linear(
         result = optimize.minimize_scalar(
             _neg_log_sigma_objective,
             bracket=(math.log(sigma) - 1.0, math.log(sigma) + 1.0),
-            args=(ssr, n, prior, w),
+            args=(ssr, n, prior, w, math.log(floor)),
             tol=1e-12,
         )
         new_sigma = max(math.exp(float(result.x)), floor)

@@ -1,0 +1,45 @@
+import base64
+import json
+import re
+
+import pytest
+
+from posterax.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "--out", str(out)]) == 0
+    return out
+
+
+def test_demo_writes_report_pngs_and_metrics(demo_dir):
+    for name in ("report.html", "metrics.json", "regression_band.png", "posterior_nuts.png",
+                 "posterior_exact.png"):
+        assert (demo_dir / name).stat().st_size > 1000, name
+
+
+def test_report_is_self_contained(demo_dir):
+    html = (demo_dir / "report.html").read_text()
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) >= 3
+    assert all(base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
+    assert "http://" not in html and "https://" not in html  # opens offline
+
+
+def test_metrics_json(demo_dir, seed_data):
+    metrics = json.loads((demo_dir / "metrics.json").read_text())
+    assert set(metrics["methods"]) == {"exact", "nuts", "map"}
+    assert metrics["data"]["true_coef"] == pytest.approx(seed_data[2])
+    nuts = metrics["methods"]["nuts"]["parameters"]["coef[0]"]
+    assert nuts["lower"] < nuts["mean"] < nuts["upper"]
+    assert 41.0 < nuts["mean"] < 47.0
+    diag = metrics["nuts"]["parameters"]["coef[0]"]
+    assert {"r_hat", "ess_bulk", "ess_tail"} <= set(diag)
+    assert all(m["fit_seconds"] > 0 for m in metrics["methods"].values())
+
+
+def test_cli_without_command_prints_help(capsys):
+    assert main([]) == 2
+    assert "demo" in capsys.readouterr().out
