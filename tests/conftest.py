@@ -2,10 +2,10 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-import posterax as px  # noqa: E402
+import posterax as px
 
 
 @pytest.fixture(scope="session")

@@ -30,7 +30,9 @@ def grid_moments(X, y, log_prior, centre, half_width, n=81):
 
 def seed_log_prior(b, w, s):
     """Normal(0, 10) intercept and slope, HalfCauchy(5) sigma."""
-    return stats.norm.logpdf(b, 0, 10) + stats.norm.logpdf(w, 0, 10) + stats.halfcauchy.logpdf(s, 0, 5)
+    return (
+        stats.norm.logpdf(b, 0, 10) + stats.norm.logpdf(w, 0, 10) + stats.halfcauchy.logpdf(s, 0, 5)
+    )
 
 
 def nig_log_prior(loc, scale, a, rate):

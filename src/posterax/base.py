@@ -21,7 +21,7 @@ Task = str  # "regression" or "classification"
 
 @runtime_checkable
 class ParameterDistribution(Protocol):
-    """A distribution over a params pytree that can be sampled (VI, Laplace, conjugate posteriors)."""
+    """A sampleable distribution over a params pytree (VI, Laplace, conjugate posteriors)."""
 
     def sample(self, rng_key: PRNGKey, n: int) -> ArrayTree:
         """Return ``n`` draws as a pytree whose leaves have a leading axis of length ``n``."""
@@ -124,10 +124,10 @@ def _tree_num_draws(tree: ArrayTree) -> int:
 class Posterior:
     """What inference produced.
 
-    Either ``draws`` — a params pytree whose leaves carry a leading draw axis ``S`` (MCMC, ensembles,
-    SWAG draws) — or ``distribution`` — a :class:`ParameterDistribution` that can be sampled
-    (conjugate, VI, Laplace). ``apply_fn(params, X)`` gives the model's outputs for one params
-    pytree and ``likelihood`` turns them into predictive entries. ``info`` holds diagnostics
+    Either ``draws`` — a params pytree whose leaves carry a leading draw axis ``S`` (MCMC,
+    ensembles, SWAG draws) — or ``distribution`` — a :class:`ParameterDistribution` that can be
+    sampled (conjugate, VI, Laplace). ``apply_fn(params, X)`` gives the model's outputs for one
+    params pytree and ``likelihood`` turns them into predictive entries. ``info`` holds diagnostics
     (R-hat, ESS, divergences, timings...). ``chain_shape`` is ``(chains, draws per chain)`` when
     ``draws`` came from MCMC chains stored chain-major.
     """

@@ -10,4 +10,12 @@ from posterax.models.priors import (
     NormalInverseGamma,
 )
 
-__all__ = ["Flat", "HalfCauchy", "HalfNormal", "Laplace", "LinearPrior", "Normal", "NormalInverseGamma"]
+__all__ = [
+    "Flat",
+    "HalfCauchy",
+    "HalfNormal",
+    "Laplace",
+    "LinearPrior",
+    "Normal",
+    "NormalInverseGamma",
+]

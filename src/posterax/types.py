@@ -21,8 +21,8 @@ ArrayTree: TypeAlias = Any
 ArrayLike: TypeAlias = np.ndarray | jax.Array | list | tuple
 """Anything ``numpy.asarray`` accepts as numeric data."""
 
-DrawsByInputs: TypeAlias = Float[Array, "S N"]
-DrawsByInputsByClasses: TypeAlias = Float[Array, "S N K"]
+DrawsByInputs: TypeAlias = Float[Array, "S N"]  # noqa: F722 (jaxtyping shape string)
+DrawsByInputsByClasses: TypeAlias = Float[Array, "S N K"]  # noqa: F722
 
 __all__ = [
     "Array",

@@ -15,8 +15,13 @@ def demo_dir(tmp_path_factory):
 
 
 def test_demo_writes_report_pngs_and_metrics(demo_dir):
-    for name in ("report.html", "metrics.json", "regression_band.png", "posterior_nuts.png",
-                 "posterior_exact.png"):
+    for name in (
+        "report.html",
+        "metrics.json",
+        "regression_band.png",
+        "posterior_nuts.png",
+        "posterior_exact.png",
+    ):
         assert (demo_dir / name).stat().st_size > 1000, name
 
 

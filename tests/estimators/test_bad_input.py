@@ -21,7 +21,9 @@ def test_nan_in_X(seed_data):
     X, y, _ = seed_data
     X = X.copy()
     X[3, 0] = np.nan
-    with pytest.raises(ValueError, match=r"'X' parameter .* NaN or inf\. Got 1 NaN .* index \(3, 0\).*impute"):
+    with pytest.raises(
+        ValueError, match=r"'X' parameter .* NaN or inf\. Got 1 NaN .* index \(3, 0\).*impute"
+    ):
         _fit(X, y)
 
 
@@ -35,13 +37,17 @@ def test_inf_in_y(seed_data):
 
 def test_1d_X(seed_data):
     X, y, _ = seed_data
-    with pytest.raises(ValueError, match=r"'X' parameter .* 2-D .* Got a 1-D array .*reshape\(-1, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"'X' parameter .* 2-D .* Got a 1-D array .*reshape\(-1, 1\)"
+    ):
         _fit(X[:, 0], y)
 
 
 def test_length_mismatch(seed_data):
     X, y, _ = seed_data
-    with pytest.raises(ValueError, match=r"'y' parameter .* Got 99 target\(s\) for 100 sample\(s\)"):
+    with pytest.raises(
+        ValueError, match=r"'y' parameter .* Got 99 target\(s\) for 100 sample\(s\)"
+    ):
         _fit(X, y[:-1])
 
 
@@ -53,7 +59,9 @@ def test_empty_data():
 def test_non_numeric_X(seed_data):
     _, y, _ = seed_data
     X = np.array([["a"], ["b"]] * 50)
-    with pytest.raises(TypeError, match=r"'X' parameter .* must be numeric\. Got dtype <U1.*OneHotEncoder"):
+    with pytest.raises(
+        TypeError, match=r"'X' parameter .* must be numeric\. Got dtype <U1.*OneHotEncoder"
+    ):
         _fit(X, y)
 
 
@@ -67,12 +75,17 @@ def test_predict_before_fit(seed_data):
     X, _, _ = seed_data
     for call in ("predict", "predict_interval", "predict_samples", "summary", "save"):
         with pytest.raises(NotFittedError):
-            getattr(px.BayesianLinearRegression(), call)(X) if call != "save" else px.BayesianLinearRegression().save("x")
+            getattr(px.BayesianLinearRegression(), call)(
+                X
+            ) if call != "save" else px.BayesianLinearRegression().save("x")
 
 
 def test_level_percent_hint(fitted, seed_data):
     X, _, _ = seed_data
-    with pytest.raises(ValueError, match=r"'level' parameter .* must be in \(0, 1\)\. Got 95\. Did you mean 0\.95\?"):
+    with pytest.raises(
+        ValueError,
+        match=r"'level' parameter .* must be in \(0, 1\)\. Got 95\. Did you mean 0\.95\?",
+    ):
         fitted.predict_interval(X, level=95)
     with pytest.raises(ValueError, match=r"Got 1\.0\.$"):
         fitted.predict_interval(X, level=1.0)
@@ -82,7 +95,9 @@ def test_level_percent_hint(fitted, seed_data):
 
 def test_unknown_method_lists_allowed(seed_data):
     X, y, _ = seed_data
-    with pytest.raises(ValueError, match=r"'method' .* one of 'exact', 'nuts', 'map'\. Got 'laplace'"):
+    with pytest.raises(
+        ValueError, match=r"'method' .* one of 'exact', 'nuts', 'map'\. Got 'laplace'"
+    ):
         _fit(X, y, method="laplace")
 
 
@@ -95,14 +110,18 @@ def test_wrong_prior_for_exact(seed_data):
 
 
 def test_bad_prior_values():
-    with pytest.raises(ValueError, match=r"'scale' parameter of Normal must be a finite float > 0\. Got -1"):
+    with pytest.raises(
+        ValueError, match=r"'scale' parameter of Normal must be a finite float > 0\. Got -1"
+    ):
         px.priors.Normal(0, -1)
     with pytest.raises(TypeError, match=r"'noise' prior of LinearPrior"):
         px.priors.LinearPrior(noise=px.priors.Normal(0, 1))
 
 
 def test_wrong_number_of_features(fitted):
-    with pytest.raises(ValueError, match="X has 2 features, but BayesianLinearRegression is expecting 1"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but BayesianLinearRegression is expecting 1"
+    ):
         fitted.predict(np.zeros((3, 2)))
 
 

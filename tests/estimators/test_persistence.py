@@ -20,7 +20,11 @@ def test_round_trip_predicts_identically(fitted, seed_data, tmp_path):
     assert loaded.get_params() == fitted.get_params()
     np.testing.assert_array_equal(loaded.predict(X), fitted.predict(X))
     for kind in ("predictive", "mean"):
-        for a, b in zip(loaded.predict_interval(X, kind=kind), fitted.predict_interval(X, kind=kind), strict=True):
+        for a, b in zip(
+            loaded.predict_interval(X, kind=kind),
+            fitted.predict_interval(X, kind=kind),
+            strict=True,
+        ):
             np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(loaded.predict_samples(X).mean, fitted.predict_samples(X).mean)
     assert loaded.summary() == fitted.summary()
@@ -49,7 +53,9 @@ def test_newer_format_version_is_a_clear_error(fitted, tmp_path):
     meta = json.loads(path.read_text())
     meta["format_version"] = 99
     path.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match=r"format version 99; this posterax reads versions up to 1\. Upgrade"):
+    with pytest.raises(
+        ValueError, match=r"format version 99; this posterax reads versions up to 1\. Upgrade"
+    ):
         px.load(tmp_path / "m")
 
 

@@ -5,11 +5,13 @@ import pytest
 import posterax as px
 from posterax.inference import fit_exact
 from posterax.models.priors import NormalInverseGamma
-
 from reference_posteriors import grid_moments, nig_log_prior
 
 
-@pytest.mark.parametrize("prior", [NormalInverseGamma(), NormalInverseGamma(loc=1.0, scale=0.5, concentration=3.0, rate=50.0)])
+@pytest.mark.parametrize(
+    "prior",
+    [NormalInverseGamma(), NormalInverseGamma(loc=1.0, scale=0.5, concentration=3.0, rate=50.0)],
+)
 def test_exact_posterior_matches_brute_force_grid(seed_data, prior):
     X, y, _ = seed_data
     post = fit_exact(X, y, prior)
@@ -17,8 +19,12 @@ def test_exact_posterior_matches_brute_force_grid(seed_data, prior):
     exact_mean = np.array([post.loc[0], post.loc[1], sigma.mean()])
     exact_sd = np.array([*post.weight_marginal_std(), sigma.std()])
     grid_mean, grid_sd = grid_moments(
-        X, y, nig_log_prior(prior.loc, prior.scale, prior.concentration, prior.rate),
-        centre=exact_mean, half_width=7 * exact_sd, n=121,
+        X,
+        y,
+        nig_log_prior(prior.loc, prior.scale, prior.concentration, prior.rate),
+        centre=exact_mean,
+        half_width=7 * exact_sd,
+        n=121,
     )
     np.testing.assert_allclose(exact_mean, grid_mean, atol=2e-3 * exact_sd.max())
     np.testing.assert_allclose(exact_sd, grid_sd, rtol=2e-3)
@@ -40,7 +46,9 @@ def test_exact_matches_direct_formula_multifeature(multi_data):
     assert post.concentration == pytest.approx(an)
     assert post.rate == pytest.approx(bn, rel=1e-9)
     # Marginal covariance of the weights: b_n / (a_n - 1) * V_n.
-    np.testing.assert_allclose(post.weight_marginal_std() ** 2, bn / (an - 1) * np.diag(Vn), rtol=1e-9)
+    np.testing.assert_allclose(
+        post.weight_marginal_std() ** 2, bn / (an - 1) * np.diag(Vn), rtol=1e-9
+    )
 
 
 def test_exact_samples_agree_with_closed_form(seed_data):

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-from reference_posteriors import grid_moments, seed_log_prior
 
 import posterax as px
 from posterax.models.priors import NormalInverseGamma
+from reference_posteriors import grid_moments, seed_log_prior
 
 Z = 4.0  # a 4-sd band: a correct sampler fails this with probability ~1e-4 per check
 
@@ -67,8 +67,13 @@ def test_nuts_interval_excludes_generating_slope_like_the_seed(nuts_seed, seed_d
 def test_nuts_sample_stats_and_inference_data(nuts_seed, seed_data):
     X, y, _ = seed_data
     idata = nuts_seed.to_inference_data(X, y)
-    assert set(idata.groups()) >= {"posterior", "sample_stats", "log_likelihood",
-                                   "posterior_predictive", "observed_data"}
+    assert set(idata.groups()) >= {
+        "posterior",
+        "sample_stats",
+        "log_likelihood",
+        "posterior_predictive",
+        "observed_data",
+    }
     assert idata.posterior["coef"].shape == (2, 2000, 1)
     assert idata.log_likelihood["obs"].shape == (2, 2000, 100)
     assert {"diverging", "step_size", "tree_depth", "acceptance_rate"} <= set(idata.sample_stats)

@@ -37,8 +37,10 @@ def test_mixture_quantiles_match_root_finding():
     got = np.asarray(predictive_quantiles(pred, [0.05, 0.5, 0.975]))
     for j, q in enumerate([0.05, 0.5, 0.975]):
         for n in range(mean.shape[1]):
+
             def cdf_gap(v, n=n, q=q):
                 return stats.norm.cdf(v, mean[:, n], scale[:, n]).mean() - q
+
             root = optimize.brentq(cdf_gap, -50, 50, xtol=1e-12)
             assert got[j, n] == pytest.approx(root, abs=2e-5)
 
@@ -50,7 +52,9 @@ def test_std_is_law_of_total_variance_and_matches_simulation():
     y = (mean + scale * eps).reshape(-1, mean.shape[1])
     np.testing.assert_allclose(predictive_std(pred), y.std(axis=0), rtol=0.02)
     np.testing.assert_allclose(predictive_mean(pred), y.mean(axis=0), atol=0.03)
-    np.testing.assert_allclose(predictive_std(pred, kind="mean"), mean.std(axis=0), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(
+        predictive_std(pred, kind="mean"), mean.std(axis=0), rtol=1e-5, atol=1e-7
+    )
 
 
 def test_interval_kinds_and_level():
@@ -83,7 +87,9 @@ def test_hdi_of_gaussian_equals_central_interval_and_is_shorter_for_skewed():
 def test_skew_flag():
     rng = np.random.default_rng(0)
     symmetric = PredictiveSamples.regression(rng.normal(size=(2000, 1)), np.full((2000, 1), 0.1))
-    skewed = PredictiveSamples.regression(np.exp(rng.normal(size=(2000, 1))), np.full((2000, 1), 0.1))
+    skewed = PredictiveSamples.regression(
+        np.exp(rng.normal(size=(2000, 1))), np.full((2000, 1), 0.1)
+    )
     assert not bool(skew_flag(symmetric)[0])
     assert bool(skew_flag(skewed)[0])
     assert float(predictive_median(skewed)[0]) < float(predictive_mean(skewed)[0])

@@ -15,13 +15,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import jax  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import matplotlib.pyplot as plt
+import numpy as np
 
-import posterax as px  # noqa: E402
-from posterax.plots import plot_posterior, plot_regression_band  # noqa: E402
-from posterax.report import Section, write_html  # noqa: E402
+import posterax as px
+from posterax.plots import plot_posterior, plot_regression_band
+from posterax.report import Section, write_html
 
 PARAMS = ("intercept", "coef[0]", "sigma")
 LEVEL = 0.95
@@ -52,9 +52,19 @@ def _band_figure(estimators, X, y) -> plt.Figure:
         pred = est.predict_samples(x_grid, n_samples=min(20, est.num_samples))
         median = est.predict_quantiles(x_grid, [0.5])[0]
         plot_regression_band(
-            X[:, 0], y, x_grid[:, 0], est.predict(x_grid), lower, upper,
-            median=median, mean_lower=mean_lower, mean_upper=mean_upper,
-            draws=np.asarray(pred.mean[:20]), level=LEVEL, title=f"method='{name}'", ax=ax,
+            X[:, 0],
+            y,
+            x_grid[:, 0],
+            est.predict(x_grid),
+            lower,
+            upper,
+            median=median,
+            mean_lower=mean_lower,
+            mean_upper=mean_upper,
+            draws=np.asarray(pred.mean[:20]),
+            level=LEVEL,
+            title=f"method='{name}'",
+            ax=ax,
         )
     fig.tight_layout()
     return fig
@@ -75,21 +85,29 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
     posterior_figs = {
         name: plot_posterior(
             {k: np.asarray(v) for k, v in estimators[name].posterior_.sample(key, 2000).items()}
-            if name == "exact" else {k: np.asarray(v) for k, v in nuts.posterior_.draws.items()},
+            if name == "exact"
+            else {k: np.asarray(v) for k, v in nuts.posterior_.draws.items()},
             true_values={"coef[0]": true_coef, "intercept": 0.0},
             title=f"Posterior ({name})",
         )
         for name in ("exact", "nuts")
     }
     band_fig = _band_figure(estimators, X, y)
-    figures = {"posterior_exact.png": posterior_figs["exact"],
-               "posterior_nuts.png": posterior_figs["nuts"], "regression_band.png": band_fig}
+    figures = {
+        "posterior_exact.png": posterior_figs["exact"],
+        "posterior_nuts.png": posterior_figs["nuts"],
+        "regression_band.png": band_fig,
+    }
     for filename, fig in figures.items():
         fig.savefig(out / filename, dpi=110, bbox_inches="tight")
 
     metrics = {
-        "data": {"generator": "sklearn.datasets.make_regression(n_samples=100, n_features=1, "
-                 "noise=12.0, random_state=42)", "true_coef": true_coef, "true_intercept": 0.0},
+        "data": {
+            "generator": "sklearn.datasets.make_regression(n_samples=100, n_features=1, "
+            "noise=12.0, random_state=42)",
+            "true_coef": true_coef,
+            "true_intercept": 0.0,
+        },
         "level": LEVEL,
         "quick": quick,
         "methods": {
@@ -100,19 +118,31 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
             }
             for name, est in estimators.items()
         },
-        "nuts": {"num_warmup": nuts.num_warmup, "num_samples": nuts.num_samples,
-                 "num_chains": nuts.num_chains, **diagnostics},
-        "environment": {"python": platform.python_version(), "jax": jax.__version__,
-                        "backend": jax.default_backend(), "posterax": px.__version__},
+        "nuts": {
+            "num_warmup": nuts.num_warmup,
+            "num_samples": nuts.num_samples,
+            "num_chains": nuts.num_chains,
+            **diagnostics,
+        },
+        "environment": {
+            "python": platform.python_version(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+            "posterax": px.__version__,
+        },
     }
     metrics["total_seconds"] = time.perf_counter() - start
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
 
     header = ["method", "parameter", "mean", "sd", f"{LEVEL:.0%} lower", f"{LEVEL:.0%} upper"]
-    rows = [[name, p, s["mean"], s["sd"], s["lower"], s["upper"]]
-            for name, summary in summaries.items() for p, s in summary.items()]
-    diag_rows = [[p, d["r_hat"], d["ess_bulk"], d["ess_tail"]]
-                 for p, d in diagnostics["parameters"].items()]
+    rows = [
+        [name, p, s["mean"], s["sd"], s["lower"], s["upper"]]
+        for name, summary in summaries.items()
+        for p, s in summary.items()
+    ]
+    diag_rows = [
+        [p, d["r_hat"], d["ess_bulk"], d["ess_tail"]] for p, d in diagnostics["parameters"].items()
+    ]
     timing_rows = [[name, est.fit_seconds_] for name, est in estimators.items()]
     sections = [
         Section(
@@ -126,39 +156,66 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
                 "seed priors slope, intercept ~ Normal(0, 10), sigma ~ HalfCauchy(5), sampled by "
                 "NumPyro NUTS. map: the mode of the nuts posterior (ridge regression in disguise).",
             ],
-            notes=["The two Bayesian posteriors differ slightly because their priors differ: "
-                   "Normal(0, 10) shrinks the slope toward 0 a little more than the weak "
-                   "conjugate prior. The generating slope falling near the edge of the 95% "
-                   "interval is this particular data draw, not a bug."],
+            notes=[
+                "The two Bayesian posteriors differ slightly because their priors differ: "
+                "Normal(0, 10) shrinks the slope toward 0 a little more than the weak "
+                "conjugate prior. The generating slope falling near the edge of the 95% "
+                "interval is this particular data draw, not a bug."
+            ],
         ),
         Section("Posterior summary", tables=[(header, rows)]),
-        Section("Regression with 95% bands", figures=[(band_fig, "Data, posterior mean (red) "
-                "and median (dashed), 95% credible band of the line (dark) and 95% prediction "
-                "interval (light), 20 posterior draws (green). MAP has no band for the line.")]),
-        Section("Posterior distributions", figures=[
-            (posterior_figs["exact"], "Exact posterior (2,000 draws from the closed form)."),
-            (posterior_figs["nuts"], "NUTS posterior draws; dotted: generating values.")]),
-        Section("NUTS diagnostics (ArviZ)", tables=[(["parameter", "R-hat", "bulk ESS",
-                "tail ESS"], diag_rows)],
-                paragraphs=[f"Divergent transitions: {diagnostics['divergences']}. Chains: "
-                            f"{nuts.num_chains} × {nuts.num_samples} draws after "
-                            f"{nuts.num_warmup} warmup."]),
-        Section("Timings (seconds, including compilation)", tables=[(["method", "fit"],
-                timing_rows)]),
+        Section(
+            "Regression with 95% bands",
+            figures=[
+                (
+                    band_fig,
+                    "Data, posterior mean (red) "
+                    "and median (dashed), 95% credible band of the line (dark) and 95% prediction "
+                    "interval (light), 20 posterior draws (green). MAP has no band for the line.",
+                )
+            ],
+        ),
+        Section(
+            "Posterior distributions",
+            figures=[
+                (posterior_figs["exact"], "Exact posterior (2,000 draws from the closed form)."),
+                (posterior_figs["nuts"], "NUTS posterior draws; dotted: generating values."),
+            ],
+        ),
+        Section(
+            "NUTS diagnostics (ArviZ)",
+            tables=[(["parameter", "R-hat", "bulk ESS", "tail ESS"], diag_rows)],
+            paragraphs=[
+                f"Divergent transitions: {diagnostics['divergences']}. Chains: "
+                f"{nuts.num_chains} × {nuts.num_samples} draws after "
+                f"{nuts.num_warmup} warmup."
+            ],
+        ),
+        Section(
+            "Timings (seconds, including compilation)", tables=[(["method", "fit"], timing_rows)]
+        ),
     ]
-    report = write_html(out / "report.html", "posterax demo: Bayesian linear regression",
-                        sections, subtitle=f"Total run time {metrics['total_seconds']:.1f} s.")
+    report = write_html(
+        out / "report.html",
+        "posterax demo: Bayesian linear regression",
+        sections,
+        subtitle=f"Total run time {metrics['total_seconds']:.1f} s.",
+    )
     for fig in figures.values():
         plt.close(fig)
 
     print(f"{'method':<7}{'parameter':<11}{'mean':>9}{'sd':>8}   {LEVEL:.0%} interval")
     for name, summary in summaries.items():
         for p, s in summary.items():
-            print(f"{name:<7}{p:<11}{s['mean']:>9.2f}{s['sd']:>8.2f}   "
-                  f"[{s['lower']:.2f}, {s['upper']:.2f}]")
+            print(
+                f"{name:<7}{p:<11}{s['mean']:>9.2f}{s['sd']:>8.2f}   "
+                f"[{s['lower']:.2f}, {s['upper']:.2f}]"
+            )
     worst = max(d["r_hat"] for d in diagnostics["parameters"].values())
     least = min(d["ess_bulk"] for d in diagnostics["parameters"].values())
-    print(f"NUTS: max R-hat {worst:.3f}, min bulk ESS {least:.0f}, "
-          f"divergences {diagnostics['divergences']}")
+    print(
+        f"NUTS: max R-hat {worst:.3f}, min bulk ESS {least:.0f}, "
+        f"divergences {diagnostics['divergences']}"
+    )
     print(f"Total {metrics['total_seconds']:.1f} s. Report: {report.resolve()}")
     return metrics

@@ -10,15 +10,19 @@ from collections.abc import Sequence
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="posterax",
-        description="Bayesian machine learning in JAX: posteriors, predictive uncertainty, reports.",
+        description="Bayesian machine learning in JAX: posteriors, predictive uncertainty.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     demo = sub.add_parser(
         "demo",
         help="Bayesian linear regression on the seed data: exact, NUTS and MAP side by side.",
     )
-    demo.add_argument("--out", default="posterax-demo", help="output directory (default: %(default)s)")
-    demo.add_argument("--quick", action="store_true", help="shorter NUTS run (under ~30 s on 2 cores)")
+    demo.add_argument(
+        "--out", default="posterax-demo", help="output directory (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--quick", action="store_true", help="shorter NUTS run (under ~30 s on 2 cores)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="random seed for the samplers")
     return parser
 

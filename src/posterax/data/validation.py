@@ -135,9 +135,7 @@ def check_level(level: Any, *, where: str, name: str = "level") -> float:
     value = float(level)
     if not 0.0 < value < 1.0:
         hint = f" Did you mean {value / 100:g}?" if 1.0 < value < 100.0 else ""
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be in (0, 1). Got {level}.{hint}"
-        )
+        raise ValueError(f"The '{name}' parameter of {where} must be in (0, 1). Got {level}.{hint}")
     return value
 
 

@@ -46,8 +46,10 @@ def to_inference_data(
         groups["sample_stats"] = {name: np.asarray(value) for name, value in stats.items()}
     if X is not None and y is not None:
         chains, per_chain = next(iter(posterior_group.values())).shape[:2]
-        flat = {k: jnp.asarray(v.reshape((chains * per_chain, *v.shape[2:])))
-                for k, v in posterior_group.items()}
+        flat = {
+            k: jnp.asarray(v.reshape((chains * per_chain, *v.shape[2:])))
+            for k, v in posterior_group.items()
+        }
         X_arr, y_arr = jnp.asarray(X), jnp.asarray(y)
         likelihood = posterior.likelihood
 
@@ -77,8 +79,10 @@ def parameter_diagnostics(idata: az.InferenceData) -> dict[str, dict[str, float]
         # ArviZ needs 2 chains for R-hat; one chain is judged by its two halves (split R-hat).
         half = posterior.sizes["draw"] // 2
         rhat_input = az.convert_to_dataset(
-            {k: np.asarray(v)[0, : 2 * half].reshape((2, half, *v.shape[2:]))
-             for k, v in posterior.data_vars.items()}
+            {
+                k: np.asarray(v)[0, : 2 * half].reshape((2, half, *v.shape[2:]))
+                for k, v in posterior.data_vars.items()
+            }
         )
     rhat = az.rhat(rhat_input)
     ess_bulk = az.ess(posterior, method="bulk")

@@ -130,7 +130,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any) -> BayesianLinearRegression:
-        """Compute the posterior. ``X`` is ``(n_samples, n_features)``, ``y`` is ``(n_samples,)``."""
+        """Compute the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,)."""
         where = "BayesianLinearRegression.fit"
         method = _check_method(self.method)
         prior = _resolve_prior(self.prior, method)
@@ -186,8 +186,9 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
     def _fit_map(self, X, y, prior, key) -> Posterior:
         params, info = fit_map_linear(X, y, prior)
         draws = {k: jnp.asarray(v)[None] for k, v in params.items()}
-        return Posterior(linear_apply, GaussianLikelihood(), draws=draws,
-                         info={**info, "mode": params})
+        return Posterior(
+            linear_apply, GaussianLikelihood(), draws=draws, info={**info, "mode": params}
+        )
 
     # ------------------------------------------------------------- predict
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
@@ -284,8 +285,11 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
             out["sigma"] = _row(sig.mean(), sig.std(), lo, hi)
             return out
         draws = self.posterior_.draws
-        columns = {"intercept": np.asarray(draws["intercept"])[:, None],
-                   "coef": np.asarray(draws["coef"]), "sigma": np.asarray(draws["sigma"])[:, None]}
+        columns = {
+            "intercept": np.asarray(draws["intercept"])[:, None],
+            "coef": np.asarray(draws["coef"]),
+            "sigma": np.asarray(draws["sigma"])[:, None],
+        }
         flat = np.concatenate([columns["intercept"], columns["coef"], columns["sigma"]], axis=1)
         for j, name in enumerate([*names, "sigma"]):
             values = flat[:, j].astype(np.float64)

@@ -48,11 +48,17 @@ def _posterior_arrays(posterior: Posterior) -> tuple[dict[str, Any], dict[str, n
     if isinstance(posterior.distribution, NormalInverseGammaPosterior):
         dist = posterior.distribution
         arrays.update(nig_loc=dist.loc, nig_cov_factor=dist.cov_factor)
-        meta = {"kind": "normal_inverse_gamma", "concentration": dist.concentration,
-                "rate": dist.rate}
+        meta = {
+            "kind": "normal_inverse_gamma",
+            "concentration": dist.concentration,
+            "rate": dist.rate,
+        }
     else:
-        meta = {"kind": "draws", "names": sorted(posterior.draws),
-                "chain_shape": list(posterior.chain_shape) if posterior.chain_shape else None}
+        meta = {
+            "kind": "draws",
+            "names": sorted(posterior.draws),
+            "chain_shape": list(posterior.chain_shape) if posterior.chain_shape else None,
+        }
         arrays.update({f"draws/{k}": np.asarray(v) for k, v in posterior.draws.items()})
     stats = posterior.info.get("sample_stats") or {}
     arrays.update({f"sample_stats/{k}": np.asarray(v) for k, v in stats.items()})
@@ -149,8 +155,9 @@ def _rebuild_posterior(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> P
         return Posterior(linear_apply, GaussianLikelihood(), distribution=dist, info=info)
     draws = {k: jnp.asarray(arrays[f"draws/{k}"]) for k in meta["names"]}
     chain_shape = tuple(meta["chain_shape"]) if meta.get("chain_shape") else None
-    return Posterior(linear_apply, GaussianLikelihood(), draws=draws, info=info,
-                     chain_shape=chain_shape)
+    return Posterior(
+        linear_apply, GaussianLikelihood(), draws=draws, info=info, chain_shape=chain_shape
+    )
 
 
 def load(path: Any) -> Any:

@@ -103,7 +103,9 @@ class _SqrtInverseGamma:
         return np.sqrt(self._ig.ppf(q))
 
 
-def fit_exact(X: np.ndarray, y: np.ndarray, prior: NormalInverseGamma) -> NormalInverseGammaPosterior:
+def fit_exact(
+    X: np.ndarray, y: np.ndarray, prior: NormalInverseGamma
+) -> NormalInverseGammaPosterior:
     """Closed-form posterior of linear regression under a Normal–Inverse-Gamma prior.
 
     Parameters

@@ -31,9 +31,7 @@ def linear_regression_model(
         )
     else:
         intercept = numpyro.sample("intercept", prior.intercept.to_numpyro())
-        coef = numpyro.sample(
-            "coef", prior.coef.to_numpyro().expand([num_features]).to_event(1)
-        )
+        coef = numpyro.sample("coef", prior.coef.to_numpyro().expand([num_features]).to_event(1))
         sigma = numpyro.sample("sigma", prior.noise.to_numpyro())
     mean = linear_apply({"intercept": intercept, "coef": coef}, X)
     numpyro.sample("obs", dist.Normal(mean, sigma), obs=y)

@@ -25,9 +25,7 @@ def _check_scale(name: str, value: float, owner: str) -> float:
 
 def _check_loc(value: float, owner: str) -> float:
     if not (isinstance(value, int | float) and math.isfinite(value)):
-        raise ValueError(
-            f"The 'loc' parameter of {owner} must be a finite float. Got {value!r}."
-        )
+        raise ValueError(f"The 'loc' parameter of {owner} must be a finite float. Got {value!r}.")
     return float(value)
 
 

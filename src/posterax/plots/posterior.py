@@ -56,8 +56,13 @@ def plot_posterior(
         for edge in (lo, hi):
             ax.axvline(edge, color="#4C72B0", lw=1, ls="--")
         if true_values and name in true_values:
-            ax.axvline(true_values[name], color="black", lw=1.5, ls=":",
-                       label=f"true {true_values[name]:.3g}")
+            ax.axvline(
+                true_values[name],
+                color="black",
+                lw=1.5,
+                ls=":",
+                label=f"true {true_values[name]:.3g}",
+            )
         ax.set_title(f"{name}: [{lo:.4g}, {hi:.4g}]", fontsize=10)
         ax.set_yticks([])
         ax.legend(fontsize=7, frameon=False)

@@ -44,15 +44,28 @@ def plot_regression_band(
     else:
         fig = ax.figure
     x_grid = np.asarray(x_grid).ravel()
-    ax.fill_between(x_grid, lower, upper, color="#4C72B0", alpha=0.18,
-                    label=f"{level:.0%} prediction interval")
+    ax.fill_between(
+        x_grid, lower, upper, color="#4C72B0", alpha=0.18, label=f"{level:.0%} prediction interval"
+    )
     if mean_lower is not None and mean_upper is not None:
-        ax.fill_between(x_grid, mean_lower, mean_upper, color="#4C72B0", alpha=0.35,
-                        label=f"{level:.0%} credible band (mean)")
+        ax.fill_between(
+            x_grid,
+            mean_lower,
+            mean_upper,
+            color="#4C72B0",
+            alpha=0.35,
+            label=f"{level:.0%} credible band (mean)",
+        )
     if draws is not None:
         for i, line in enumerate(np.atleast_2d(draws)):
-            ax.plot(x_grid, line, color="#55A868", lw=0.6, alpha=0.5,
-                    label="posterior draws" if i == 0 else None)
+            ax.plot(
+                x_grid,
+                line,
+                color="#55A868",
+                lw=0.6,
+                alpha=0.5,
+                label="posterior draws" if i == 0 else None,
+            )
     ax.plot(x_grid, mean, color="#C44E52", lw=2, label="posterior mean")
     if median is not None:
         ax.plot(x_grid, median, color="#8172B2", lw=1.5, ls="--", label="posterior median")

@@ -140,7 +140,9 @@ def predictive_hdi(
     return jnp.asarray(bounds[:, 0]), jnp.asarray(bounds[:, 1])
 
 
-def skew_flag(pred: PredictiveSamples, threshold: float = 0.1, kind: str = "predictive") -> jax.Array:
+def skew_flag(
+    pred: PredictiveSamples, threshold: float = 0.1, kind: str = "predictive"
+) -> jax.Array:
     """``True`` where ``|mean - median| > threshold * std``: mean ± k·std would mislead there.
 
     For a symmetric predictive the gap is 0 up to Monte Carlo error (about ``1.25 / sqrt(S)`` sd

@@ -79,7 +79,9 @@ def render_html(title: str, sections: Sequence[Section], subtitle: str = "") -> 
     return "\n".join(parts)
 
 
-def write_html(path: str | Path, title: str, sections: Sequence[Section], subtitle: str = "") -> Path:
+def write_html(
+    path: str | Path, title: str, sections: Sequence[Section], subtitle: str = ""
+) -> Path:
     """Render and write the report; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
