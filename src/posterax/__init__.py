@@ -9,12 +9,19 @@ warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=Fu
 
 from posterax import data, diagnostics, predictive, priors
 from posterax.base import Posterior, PredictiveSamples
-from posterax.estimators import BayesianLinearRegression, load
+from posterax.estimators import (
+    BayesianClassifier,
+    BayesianLinearRegression,
+    BayesianRegressor,
+    load,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BayesianClassifier",
     "BayesianLinearRegression",
+    "BayesianRegressor",
     "Posterior",
     "PredictiveSamples",
     "__version__",

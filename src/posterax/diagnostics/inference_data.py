@@ -13,13 +13,22 @@ from posterax.base import Posterior
 from posterax.types import PRNGKey
 
 
+def _flat_names(params: dict) -> dict[str, Any]:
+    """Nested params (e.g. an MLP's list of layers) -> flat ``{"net[0].w": array, ...}``."""
+    flat = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
+        name = jax.tree_util.keystr(path, simple=True, separator=".")
+        flat[name] = leaf
+    return flat
+
+
 def _by_chain(posterior: Posterior, rng_key: PRNGKey, n_draws: int) -> dict[str, np.ndarray]:
-    """Parameter draws shaped ``(chain, draw, ...)``."""
+    """Parameter draws shaped ``(chain, draw, ...)`` with flat names."""
     params = posterior.sample(rng_key, None if posterior.draws is not None else n_draws)
     chains, per_chain = posterior.chain_shape or (1, jax.tree_util.tree_leaves(params)[0].shape[0])
     return {
         name: np.asarray(value).reshape((chains, per_chain, *np.shape(value)[1:]))
-        for name, value in params.items()
+        for name, value in _flat_names(params).items()
     }
 
 
@@ -30,16 +39,21 @@ def to_inference_data(
     *,
     rng_key: PRNGKey | None = None,
     n_draws: int = 2000,
+    target_scale: tuple[float, float] = (0.0, 1.0),
 ) -> az.InferenceData:
     """ArviZ ``InferenceData`` with groups posterior, sample_stats (MCMC only) and, when ``X``
     and ``y`` are given, log_likelihood, posterior_predictive and observed_data.
 
     Dims are ``(chain, draw, ...)``; a distribution posterior is sampled ``n_draws`` times as
-    one chain.
+    one chain. Nested params get flat names (``net[0].w``). When the model was fitted to a
+    standardised target ``y_std = (y - shift) / scale``, pass ``y_std`` and
+    ``target_scale=(shift, scale)``: observed data, posterior predictive and log-likelihood are
+    then reported in the original units.
     """
     key = jax.random.key(0) if rng_key is None else rng_key
     key_params, key_pp = jax.random.split(key)
     posterior_group = _by_chain(posterior, key_params, n_draws)
+    posterior.sample(key_params, None if posterior.draws is not None else n_draws)
     groups: dict[str, Any] = {"posterior": posterior_group}
     stats = posterior.info.get("sample_stats")
     if stats:
@@ -59,12 +73,22 @@ def to_inference_data(
 
         loglik, entries = jax.vmap(per_draw)(flat)
         shape = (chains, per_chain, -1)
-        groups["log_likelihood"] = {"obs": np.asarray(loglik).reshape(shape)}
+        shift, scale = target_scale
+        # Densities of the original-unit target: change of variables y = shift + scale * y_std.
+        loglik = np.asarray(loglik) - np.log(scale)
+        groups["log_likelihood"] = {"obs": loglik.reshape(shape)}
         if likelihood.task == "regression":
             eps = jax.random.normal(key_pp, entries["mean"].shape, entries["mean"].dtype)
-            y_rep = entries["mean"] + entries["scale"] * eps
+            y_rep = shift + scale * (entries["mean"] + entries["scale"] * eps)
             groups["posterior_predictive"] = {"obs": np.asarray(y_rep).reshape(shape)}
-        groups["observed_data"] = {"obs": np.asarray(y)}
+        else:
+            logits = entries["logits"]
+            y_rep = jax.random.categorical(key_pp, logits, axis=-1)
+            groups["posterior_predictive"] = {"obs": np.asarray(y_rep).reshape(shape)}
+        observed = np.asarray(y)
+        groups["observed_data"] = {
+            "obs": shift + scale * observed if scale != 1.0 or shift else observed
+        }
     return az.from_dict(**groups)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any
 
 import jax
@@ -21,7 +20,13 @@ from posterax.data.validation import (
     check_regression_target,
     rng_key_from,
 )
-from posterax.diagnostics import count_divergences, parameter_diagnostics, to_inference_data
+from posterax.diagnostics import (
+    convergence_problems,
+    count_divergences,
+    parameter_diagnostics,
+    to_inference_data,
+    warn_if_not_converged,
+)
 from posterax.inference import LinearMethod, fit_exact, fit_map_linear, run_nuts
 from posterax.inference.exact import NormalInverseGammaPosterior
 from posterax.models import GaussianLikelihood, linear_apply, linear_regression_model
@@ -144,7 +149,7 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         self._set_point_estimates()
         self.prior_ = prior
         if method is LinearMethod.NUTS:
-            self._warn_on_poor_mixing(X_arr, y_arr)
+            self._warn_on_poor_mixing()
         return self
 
     def _set_point_estimates(self) -> None:
@@ -318,25 +323,16 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
             "divergences": count_divergences(self.posterior_),
         }
 
-    def _warn_on_poor_mixing(self, X, y) -> None:
+    def _warn_on_poor_mixing(self) -> None:
         diag = self.diagnostics()
         params = diag["parameters"].values()
-        max_rhat = max(p["r_hat"] for p in params)
-        min_ess = min(p["ess_bulk"] for p in params)
-        problems = []
-        if self.num_chains > 1 and max_rhat > 1.01:
-            problems.append(f"max R-hat {max_rhat:.3f} > 1.01")
-        if min_ess < 100:
-            problems.append(f"min bulk ESS {min_ess:.0f} < 100")
-        if diag["divergences"]:
-            problems.append(f"{diag['divergences']} divergent transition(s)")
-        if problems:
-            warnings.warn(
-                "NUTS may not have converged: " + "; ".join(problems) + ". Increase num_warmup/"
-                "num_samples, raise target_accept_prob (e.g. 0.95), or standardise X.",
-                UserWarning,
-                stacklevel=3,
-            )
+        problems = convergence_problems(
+            max(p["r_hat"] for p in params),
+            min(p["ess_bulk"] for p in params),
+            diag["divergences"],
+            where="parameters",
+        )
+        warn_if_not_converged(problems, stacklevel=4)
 
     # ---------------------------------------------------------- save/load
     def save(self, path: Any, overwrite: bool = False) -> None:

@@ -2,14 +2,16 @@
 
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
 from posterax.inference.map_linear import fit_map_linear
-from posterax.inference.methods import LinearMethod
-from posterax.inference.nuts import NUTSResult, run_nuts
+from posterax.inference.methods import LinearMethod, NetworkMethod
+from posterax.inference.nuts import NUTSResult, run_nuts, sample_nuts
 
 __all__ = [
     "LinearMethod",
+    "NetworkMethod",
     "NUTSResult",
     "NormalInverseGammaPosterior",
     "fit_exact",
     "fit_map_linear",
     "run_nuts",
+    "sample_nuts",
 ]

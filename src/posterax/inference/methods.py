@@ -13,4 +13,10 @@ class LinearMethod(StrEnum):
     MAP = "map"
 
 
-__all__ = ["LinearMethod"]
+class NetworkMethod(StrEnum):
+    """Posterior routes for :class:`posterax.BayesianRegressor` / ``BayesianClassifier``."""
+
+    NUTS = "nuts"
+
+
+__all__ = ["LinearMethod", "NetworkMethod"]

@@ -1,7 +1,18 @@
 """Models: network/regression functions, likelihoods and priors."""
 
 from posterax.models import priors
-from posterax.models.likelihoods import GaussianLikelihood
+from posterax.models.likelihoods import CategoricalLikelihood, GaussianLikelihood
 from posterax.models.linear import linear_apply, linear_regression_model
+from posterax.models.mlp import MLP, BNNLogDensity, ClassificationHead, RegressionHead
 
-__all__ = ["GaussianLikelihood", "linear_apply", "linear_regression_model", "priors"]
+__all__ = [
+    "MLP",
+    "BNNLogDensity",
+    "CategoricalLikelihood",
+    "ClassificationHead",
+    "GaussianLikelihood",
+    "RegressionHead",
+    "linear_apply",
+    "linear_regression_model",
+    "priors",
+]

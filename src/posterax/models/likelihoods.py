@@ -28,4 +28,18 @@ class GaussianLikelihood:
         return {"mean": outputs, "scale": self.noise_scale(params, outputs)}
 
 
-__all__ = ["GaussianLikelihood"]
+@dataclasses.dataclass(frozen=True)
+class CategoricalLikelihood:
+    """Softmax over the model's ``(N, K)`` outputs (logits); ``y`` holds class indices."""
+
+    task: str = "classification"
+
+    def log_prob(self, params: ArrayTree, outputs: jax.Array, y: jax.Array) -> jax.Array:
+        log_probs = jax.nn.log_softmax(outputs, axis=-1)
+        return jnp.take_along_axis(log_probs, jnp.asarray(y)[:, None].astype(int), axis=-1)[:, 0]
+
+    def predictive(self, params: ArrayTree, outputs: jax.Array) -> dict[str, jax.Array]:
+        return {"logits": outputs}
+
+
+__all__ = ["CategoricalLikelihood", "GaussianLikelihood"]

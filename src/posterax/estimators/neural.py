@@ -1,0 +1,446 @@
+"""Bayesian neural networks: ``BayesianRegressor`` and ``BayesianClassifier`` (NUTS).
+
+Inputs are standardised internally (and regression targets too); the posterior lives in those
+units and every prediction is returned in the original units.
+"""
+
+from __future__ import annotations
+
+import numbers
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from posterax.base import Posterior, PredictiveSamples
+from posterax.data.validation import (
+    check_features,
+    check_level,
+    check_positive_int,
+    check_regression_target,
+    rng_key_from,
+)
+from posterax.diagnostics import (
+    convergence_problems,
+    count_divergences,
+    function_space_diagnostics,
+    parameter_diagnostics,
+    to_inference_data,
+    warn_if_not_converged,
+)
+from posterax.inference import NetworkMethod, sample_nuts
+from posterax.models import (
+    MLP,
+    BNNLogDensity,
+    CategoricalLikelihood,
+    ClassificationHead,
+    GaussianLikelihood,
+    RegressionHead,
+)
+from posterax.models.mlp import ACTIVATIONS
+from posterax.predictive import (
+    predictive_interval,
+    predictive_mean,
+    predictive_quantiles,
+    predictive_samples,
+    predictive_std,
+)
+
+_N_FUNCTION_POINTS = 50  # inputs at which function-space R-hat/ESS are computed
+
+
+def _check_hidden(hidden: Any, where: str) -> tuple[int, ...]:
+    ok = isinstance(hidden, tuple | list) and all(
+        isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in hidden
+    )
+    if not ok:
+        raise ValueError(
+            f"The 'hidden' parameter of {where} must be a tuple of positive ints (units per "
+            f"hidden layer). Got {hidden!r}. Pass e.g. hidden=(50,) or hidden=(32, 32); () means "
+            "no hidden layer."
+        )
+    return tuple(int(h) for h in hidden)
+
+
+def _check_activation(activation: Any, where: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"The 'activation' parameter of {where} must be one of "
+            f"{', '.join(map(repr, ACTIVATIONS))}. Got {activation!r}."
+        )
+    return activation
+
+
+def _check_prior_scales(prior_scale: Any, n_layers: int, where: str) -> tuple[float, ...]:
+    scales = (prior_scale,) * n_layers if isinstance(prior_scale, numbers.Real) else prior_scale
+    if (
+        not isinstance(scales, tuple | list)
+        or len(scales) != n_layers
+        or not all(isinstance(s, numbers.Real) and np.isfinite(s) and s > 0 for s in scales)
+    ):
+        raise ValueError(
+            f"The 'prior_scale' parameter of {where} must be a float > 0 or one float > 0 per "
+            f"layer ({n_layers} layers). Got {prior_scale!r}."
+        )
+    return tuple(float(s) for s in scales)
+
+
+def _check_method(method: Any, where: str) -> NetworkMethod:
+    try:
+        return NetworkMethod(method)
+    except ValueError:
+        allowed = ", ".join(repr(m.value) for m in NetworkMethod)
+        raise ValueError(
+            f"The 'method' parameter of {where} must be one of {allowed}. Got {method!r}."
+        ) from None
+
+
+def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mean = values.mean(axis=0)
+    scale = values.std(axis=0)
+    return mean, np.where(scale > 0, scale, 1.0)
+
+
+class _BayesianNetwork(BaseEstimator):
+    """Shared fit/diagnostics machinery; subclasses set the task and the target handling."""
+
+    _task: str
+
+    def __init__(
+        self,
+        method: str = "nuts",
+        hidden: tuple[int, ...] = (5,),
+        activation: str = "tanh",
+        prior_scale: float | tuple[float, ...] = 1.0,
+        noise_prior_scale: float = 1.0,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        target_accept_prob: float = 0.8,
+        max_tree_depth: int = 10,
+        progress_bar: bool | None = None,
+        random_state: int | None = None,
+    ):
+        self.method = method
+        self.hidden = hidden
+        self.activation = activation
+        self.prior_scale = prior_scale
+        self.noise_prior_scale = noise_prior_scale
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.target_accept_prob = target_accept_prob
+        self.max_tree_depth = max_tree_depth
+        self.progress_bar = progress_bar
+        self.random_state = random_state
+
+    @property
+    def _where(self) -> str:
+        return f"{type(self).__name__}.fit"
+
+    def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_outputs: int) -> None:
+        where = self._where
+        _check_method(self.method, where)
+        hidden = _check_hidden(self.hidden, where)
+        network = MLP(hidden, _check_activation(self.activation, where), n_outputs)
+        scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
+        noise_scale = _check_prior_scales(self.noise_prior_scale, 1, where)[0]
+        logdensity = BNNLogDensity(network, scales, self._task, noise_scale)
+        self.x_mean_, self.x_scale_ = _standardiser(X_arr)
+        Xs = jnp.asarray((X_arr - self.x_mean_) / self.x_scale_)
+        key = rng_key_from(self.random_state, where=where)
+        start = time.perf_counter()
+        positions, stats, seconds = sample_nuts(
+            key,
+            logdensity,
+            logdensity.template(X_arr.shape[1]),
+            (Xs, jnp.asarray(target)),
+            num_warmup=check_positive_int(self.num_warmup, name="num_warmup", where=where),
+            num_samples=check_positive_int(self.num_samples, name="num_samples", where=where),
+            num_chains=check_positive_int(self.num_chains, name="num_chains", where=where),
+            target_accept_prob=check_level(
+                self.target_accept_prob, name="target_accept_prob", where=where
+            ),
+            max_tree_depth=check_positive_int(
+                self.max_tree_depth, name="max_tree_depth", where=where
+            ),
+            progress_bar=self.progress_bar,
+        )
+        params = BNNLogDensity.to_params(positions)
+        chains, draws = jax.tree_util.tree_leaves(params)[0].shape[:2]
+        flat = jax.tree_util.tree_map(lambda a: a.reshape((chains * draws, *a.shape[2:])), params)
+        head = (
+            RegressionHead(network) if self._task == "regression" else ClassificationHead(network)
+        )
+        likelihood = GaussianLikelihood() if self._task == "regression" else CategoricalLikelihood()
+        self.posterior_ = Posterior(
+            head,
+            likelihood,
+            draws=flat,
+            info={"sample_stats": stats, "sampling_seconds": seconds},
+            chain_shape=(chains, draws),
+        )
+        self.fit_seconds_ = time.perf_counter() - start
+        # Function-space diagnostics at up to 50 training inputs.
+        idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))
+        self._diagnostic_inputs = Xs[idx.astype(int)]
+        self._targets_std = target
+        diag = self.diagnostics()
+        fs = diag["function_space"]
+        problems = convergence_problems(
+            fs["max_r_hat"], fs["min_ess_bulk"], diag["divergences"], where="function space"
+        )
+        warn_if_not_converged(problems, stacklevel=4)
+
+    def _function_values(self) -> np.ndarray:
+        post = self.posterior_
+        outputs = jax.vmap(lambda p: post.apply_fn(p, self._diagnostic_inputs))(post.draws)
+        if self._task == "classification":
+            outputs = jax.nn.softmax(outputs, axis=-1)
+        chains, draws = post.chain_shape
+        return np.asarray(outputs).reshape(chains, draws, -1)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """R-hat and bulk/tail ESS (ArviZ) in weight space and in function space, and the
+        number of divergences. Convergence warnings are based on function space: hidden units
+        can swap places, so weights can mix poorly while predictions mix well."""
+        check_is_fitted(self)
+        weights = parameter_diagnostics(self.to_inference_data())
+        finite = [d for d in weights.values() if np.isfinite(d["r_hat"])]
+        return {
+            "function_space": function_space_diagnostics(self._function_values()),
+            "weight_space": {
+                "max_r_hat": max((d["r_hat"] for d in finite), default=float("nan")),
+                "min_ess_bulk": min(d["ess_bulk"] for d in weights.values()),
+                "min_ess_tail": min(d["ess_tail"] for d in weights.values()),
+            },
+            "parameters": weights,
+            "divergences": count_divergences(self.posterior_),
+        }
+
+    def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
+        check_is_fitted(self)
+        X_arr = check_features(X, where=where)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return (X_arr - self.x_mean_) / self.x_scale_
+
+    def _raw_samples(
+        self, Xs: np.ndarray, n_samples: int | None, rng_key: Any
+    ) -> PredictiveSamples:
+        if rng_key is None:
+            rng_key = jax.random.fold_in(rng_key_from(self.random_state, where="predict"), 1)
+        return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)
+
+
+class BayesianRegressor(RegressorMixin, _BayesianNetwork):
+    """Bayesian neural network regression, ``y ~ Normal(f(x; W), sigma)``.
+
+    Weights and biases ~ Normal(0, ``prior_scale``) (one float, or one per layer),
+    ``sigma ~ HalfCauchy(noise_prior_scale)``; X and y are standardised internally, so the
+    priors act on the standardised scale. ``method="nuts"`` samples with the compile-once NUTS
+    driver (BlackJAX kernel and Stan-style window adaptation).
+
+    Examples
+    --------
+    >>> import numpy as np, posterax as px
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-3, 3, (60, 1)); y = np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=60)
+    >>> reg = px.BayesianRegressor(hidden=(5,), num_warmup=300, num_samples=300,
+    ...                            progress_bar=False, random_state=0).fit(X, y)
+    >>> lo, hi = reg.predict_interval(X, level=0.95)
+    >>> bool(np.mean((lo <= y) & (y <= hi)) > 0.85)
+    True
+    """
+
+    _task = "regression"
+
+    def fit(self, X: Any, y: Any) -> BayesianRegressor:
+        """Sample the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,)."""
+        X_arr = check_features(X, where=self._where)
+        y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=self._where)
+        validate_data(self, X, reset=True, skip_check_array=True)
+        self.y_mean_ = float(y_arr.mean())
+        self.y_scale_ = float(y_arr.std()) or 1.0
+        self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_, n_outputs=1)
+        self.sigma_ = float(np.mean(self.posterior_.draws["sigma"])) * self.y_scale_
+        return self
+
+    def predict_samples(
+        self, X: Any, n_samples: int | None = None, rng_key: Any = None
+    ) -> PredictiveSamples:
+        """Per-draw predictive ``mean``/``scale`` ``(S, n)`` in the units of ``y``."""
+        where = "BayesianRegressor.predict_samples"
+        Xs = self._check_predict_input(X, where)
+        if n_samples is not None:
+            n_samples = check_positive_int(n_samples, name="n_samples", where=where)
+        return self._samples(Xs, n_samples, rng_key)
+
+    def _samples(self, Xs, n_samples=None, rng_key=None) -> PredictiveSamples:
+        pred = self._raw_samples(Xs, n_samples, rng_key)
+        return PredictiveSamples.regression(
+            pred.mean * self.y_scale_ + self.y_mean_, pred.scale * self.y_scale_
+        )
+
+    def predict(self, X: Any, return_std: bool = False):
+        """Posterior predictive mean ``(n,)``; with ``return_std``, also the predictive sd."""
+        pred = self._samples(self._check_predict_input(X, "BayesianRegressor.predict"))
+        mean = np.asarray(predictive_mean(pred), dtype=np.float64)
+        if return_std:
+            return mean, np.asarray(predictive_std(pred), dtype=np.float64)
+        return mean
+
+    def predict_interval(self, X: Any, level: float = 0.95, kind: str = "predictive"):
+        """Central interval ``(lower, upper)`` of a new ``y`` (``"predictive"``) or of the
+        regression function (``"mean"``)."""
+        where = "BayesianRegressor.predict_interval"
+        pred = self._samples(self._check_predict_input(X, where))
+        lower, upper = predictive_interval(pred, check_level(level, where=where), kind)
+        return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
+
+    def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
+        """Predictive quantiles, shape ``(len(q), n)``."""
+        pred = self._samples(self._check_predict_input(X, "BayesianRegressor.predict_quantiles"))
+        return np.asarray(predictive_quantiles(pred, q, kind), dtype=np.float64)
+
+    def to_inference_data(self, X: Any = None, y: Any = None):
+        """ArviZ InferenceData; with ``X`` and ``y`` also log_likelihood, posterior_predictive
+        and observed_data, in the original units of ``y``."""
+        check_is_fitted(self)
+        key = jax.random.fold_in(rng_key_from(self.random_state, where="to_inference_data"), 2)
+        if X is None or y is None:
+            return to_inference_data(self.posterior_, rng_key=key)
+        Xs = self._check_predict_input(X, "BayesianRegressor.to_inference_data")
+        y_arr = check_regression_target(y, n_samples=Xs.shape[0], where="to_inference_data")
+        return to_inference_data(
+            self.posterior_,
+            Xs,
+            (y_arr - self.y_mean_) / self.y_scale_,
+            rng_key=key,
+            target_scale=(self.y_mean_, self.y_scale_),
+        )
+
+
+class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
+    """Bayesian neural network classification with a softmax likelihood.
+
+    Any number of classes and any labels (ints, strings). ``predict_proba`` averages the class
+    probabilities over posterior draws; ``predict_samples`` returns per-draw logits.
+    Defaults: ``hidden=(16,)``, weights and biases ~ Normal(0, 1) on standardised inputs.
+    """
+
+    _task = "classification"
+
+    def __init__(
+        self,
+        method: str = "nuts",
+        hidden: tuple[int, ...] = (16,),
+        activation: str = "tanh",
+        prior_scale: float | tuple[float, ...] = 1.0,
+        noise_prior_scale: float = 1.0,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        target_accept_prob: float = 0.8,
+        max_tree_depth: int = 10,
+        progress_bar: bool | None = None,
+        random_state: int | None = None,
+    ):
+        super().__init__(
+            method,
+            hidden,
+            activation,
+            prior_scale,
+            noise_prior_scale,
+            num_warmup,
+            num_samples,
+            num_chains,
+            target_accept_prob,
+            max_tree_depth,
+            progress_bar,
+            random_state,
+        )
+
+    def fit(self, X: Any, y: Any) -> BayesianClassifier:
+        """Sample the posterior from ``X`` (n_samples, n_features) and labels ``y``."""
+        where = self._where
+        X_arr = check_features(X, where=where)
+        labels = self._check_labels(y, X_arr.shape[0])
+        validate_data(self, X, reset=True, skip_check_array=True)
+        self.classes_, encoded = np.unique(labels, return_inverse=True)
+        self._fit_network(X_arr, encoded.astype(np.int32), n_outputs=len(self.classes_))
+        return self
+
+    def _check_labels(self, y: Any, n_samples: int) -> np.ndarray:
+        where = self._where
+        if y is None:
+            raise ValueError(
+                f"The 'y' parameter of {where} is required: {where} requires y to be passed, but "
+                "the target y is None. Pass the class labels."
+            )
+        labels = np.asarray(y)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        if labels.ndim != 1 or labels.shape[0] != n_samples:
+            raise ValueError(
+                f"The 'y' parameter of {where} must be 1-D with one label per row of X. Got shape "
+                f"{labels.shape} for {n_samples} sample(s)."
+            )
+        if labels.dtype.kind == "f":
+            if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+                raise ValueError(
+                    f"The 'y' parameter of {where} must hold class labels; got float values that "
+                    f"are not whole numbers (e.g. {labels[labels != np.round(labels)][:3]}). "
+                    "Unknown label type: continuous. For regression use px.BayesianRegressor."
+                )
+        kind = type_of_target(labels)
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(
+                f"The 'y' parameter of {where} must hold class labels. Unknown label type: "
+                f"{kind}. Pass a 1-D array of labels."
+            )
+        n_classes = len(np.unique(labels))
+        if n_classes < 2:
+            raise ValueError(
+                f"The 'y' parameter of {where} must hold at least 2 classes. Got 1 class "
+                f"({labels[0]!r}). Classification needs examples of at least two classes."
+            )
+        return labels
+
+    def predict_samples(
+        self, X: Any, n_samples: int | None = None, rng_key: Any = None
+    ) -> PredictiveSamples:
+        """Per-draw logits, shape ``(S, n, n_classes)``."""
+        where = "BayesianClassifier.predict_samples"
+        Xs = self._check_predict_input(X, where)
+        if n_samples is not None:
+            n_samples = check_positive_int(n_samples, name="n_samples", where=where)
+        return self._raw_samples(Xs, n_samples, rng_key)
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Posterior-averaged class probabilities, shape ``(n, n_classes)``."""
+        Xs = self._check_predict_input(X, "BayesianClassifier.predict_proba")
+        probs = self._raw_samples(Xs, None, None).probs().mean(axis=0)
+        return np.asarray(probs, dtype=np.float64)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class label under the posterior predictive."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def to_inference_data(self, X: Any = None, y: Any = None):
+        """ArviZ InferenceData; with ``X`` and ``y`` also log_likelihood, posterior_predictive
+        (class indices into ``classes_``) and observed_data."""
+        check_is_fitted(self)
+        key = jax.random.fold_in(rng_key_from(self.random_state, where="to_inference_data"), 2)
+        if X is None or y is None:
+            return to_inference_data(self.posterior_, rng_key=key)
+        Xs = self._check_predict_input(X, "BayesianClassifier.to_inference_data")
+        encoded = np.searchsorted(self.classes_, np.asarray(y))
+        return to_inference_data(self.posterior_, Xs, encoded, rng_key=key)
+
+
+__all__ = ["BayesianClassifier", "BayesianRegressor"]
