@@ -20,3 +20,10 @@ def multi_data():
     X = rng.normal(size=(60, 3))
     y = 1.5 + X @ np.array([2.0, -1.0, 0.5]) + rng.normal(scale=0.7, size=60)
     return X, y
+
+
+# The runnable examples are imported by tests that check them.
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))

@@ -7,7 +7,16 @@ warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=Fu
 
 # ruff: noqa: E402
 
-from posterax import data, diagnostics, predictive, priors
+from posterax import (
+    calibration,
+    conformal,
+    data,
+    diagnostics,
+    inference,
+    metrics,
+    predictive,
+    priors,
+)
 from posterax.base import Posterior, PredictiveSamples
 from posterax.estimators import (
     BayesianClassifier,
@@ -25,9 +34,13 @@ __all__ = [
     "Posterior",
     "PredictiveSamples",
     "__version__",
+    "calibration",
+    "conformal",
     "data",
     "diagnostics",
+    "inference",
     "load",
+    "metrics",
     "predictive",
     "priors",
 ]

@@ -31,6 +31,22 @@ def is_concrete(x: Any) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+@jax.jit
+def _min_max(a: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return jnp.min(a), jnp.max(a)
+
+
+@jax.jit
+def _all_integral(a: jax.Array) -> jax.Array:
+    return jnp.all(a == jnp.round(a))
+
+
+def min_max(a: jax.Array) -> tuple[float, float]:
+    """Smallest and largest value of a concrete, non-empty array (one compiled reduction)."""
+    lo, hi = _min_max(a)
+    return float(lo), float(hi)
+
+
 def as_float(x: Any, name: str, where: str, ndim: int | tuple[int, ...] | None = None) -> jax.Array:
     """``x`` as a floating JAX array (ints and bools become the default float dtype)."""
     if is_predictive(x):
@@ -61,7 +77,7 @@ def as_labels(y: Any, name: str, where: str, n_classes: int | None = None) -> ja
     arr = jnp.asarray(y)
     check_ndim(arr, name, where, 1)
     if jnp.issubdtype(arr.dtype, jnp.floating) and is_concrete(arr):
-        if not bool(jnp.all(arr == jnp.round(arr))):
+        if not bool(_all_integral(arr)):
             raise ValueError(
                 f"The '{name}' parameter of {where} must hold integer class labels 0..K-1. "
                 "Got non-integer floats. Encode labels with sklearn.preprocessing.LabelEncoder."
@@ -73,7 +89,7 @@ def as_labels(y: Any, name: str, where: str, n_classes: int | None = None) -> ja
         )
     arr = arr.astype(jnp.int32)
     if n_classes is not None and is_concrete(arr) and arr.size:
-        lo, hi = int(jnp.min(arr)), int(jnp.max(arr))
+        lo, hi = (int(v) for v in min_max(arr))
         if lo < 0 or hi >= n_classes:
             raise ValueError(
                 f"The '{name}' parameter of {where} must hold labels in [0, {n_classes}) to match "
@@ -186,10 +202,10 @@ def regression_draws(pred: Any, std: Any, name: str, where: str) -> tuple[jax.Ar
             f"The 'y_std' parameter of {where} must broadcast to the shape of '{name}' "
             f"{tuple(mean.shape)}. Got shape {tuple(scale.shape)}."
         ) from err
-    if is_concrete(scale) and scale.size and bool(jnp.any(scale <= 0)):
+    if is_concrete(scale) and scale.size and (low := min_max(scale)[0]) <= 0:
         raise ValueError(
             f"The 'y_std' parameter of {where} must be > 0 everywhere. Got minimum "
-            f"{float(jnp.min(scale))}. Clip it, e.g. numpy.maximum(y_std, 1e-12)."
+            f"{low}. Clip it, e.g. numpy.maximum(y_std, 1e-12)."
         )
     mean = mean.astype(dtype)
     if mean.ndim == 1:
@@ -209,6 +225,7 @@ def point_prediction(pred: Any, name: str, where: str) -> jax.Array:
     return as_float(pred, name, where, ndim=1)
 
 
+@jax.jit
 def mixture_moments(mean: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Mean and std ``(N,)`` of the equal-weight Gaussian mixture given by draws ``(S, N)``."""
     m = jnp.mean(mean, axis=0)
@@ -216,6 +233,7 @@ def mixture_moments(mean: jax.Array, scale: jax.Array) -> tuple[jax.Array, jax.A
     return m, jnp.sqrt(var)
 
 
+@jax.jit
 def mixture_cdf(mean: jax.Array, scale: jax.Array, y: jax.Array) -> jax.Array:
     """CDF of the mixture at ``y``: ``(S, N)`` draws and ``y`` ``(N,)`` or ``(N, Q)``."""
     if y.ndim == mean.ndim:  # (N, Q) against (S, N)
@@ -225,6 +243,7 @@ def mixture_cdf(mean: jax.Array, scale: jax.Array, y: jax.Array) -> jax.Array:
     return jnp.mean(ndtr(z), axis=0)
 
 
+@jax.jit
 def mixture_logpdf(mean: jax.Array, scale: jax.Array, y: jax.Array) -> jax.Array:
     """Log density ``(N,)`` of the equal-weight mixture at ``y`` (log-sum-exp over draws)."""
     z = (y[None] - mean) / scale
@@ -232,6 +251,7 @@ def mixture_logpdf(mean: jax.Array, scale: jax.Array, y: jax.Array) -> jax.Array
     return logsumexp(logp, axis=0) - jnp.log(mean.shape[0])
 
 
+@jax.jit
 def mixture_quantile(mean: jax.Array, scale: jax.Array, q: jax.Array) -> jax.Array:
     """Quantiles of the mixture: draws ``(S, N)``, levels ``q`` ``(Q,)`` -> ``(N, Q)``.
 
@@ -275,7 +295,7 @@ def class_probs(pred: Any, name: str, where: str) -> jax.Array:
     if p.ndim == 1:
         p = jnp.stack([1.0 - p, p], axis=1)
     if is_concrete(p) and p.size:
-        lo, hi = float(jnp.min(p)), float(jnp.max(p))
+        lo, hi = min_max(p)
         if lo < 0.0 or hi > 1.0 or not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(
                 f"The '{name}' parameter of {where} must hold probabilities in [0, 1]. Got values "
@@ -293,11 +313,16 @@ def class_log_probs(pred: Any, name: str, where: str) -> jax.Array:
                 f"The '{name}' parameter of {where} must hold classification predictions. "
                 "Got regression PredictiveSamples (mean/scale)."
             )
-        logp = jax.nn.log_softmax(pred.logits, axis=-1)
-        return logsumexp(logp, axis=0) - jnp.log(pred.logits.shape[0])
+        return _mean_log_softmax(pred.logits)
     p = class_probs(pred, name, where)
     tiny = jnp.finfo(p.dtype).tiny
     return jnp.log(jnp.clip(p, tiny, 1.0))
+
+
+@jax.jit
+def _mean_log_softmax(logits: jax.Array) -> jax.Array:
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return logsumexp(logp, axis=0) - jnp.log(logits.shape[0])
 
 
 def logits_draws(pred: Any, name: str, where: str) -> jax.Array:

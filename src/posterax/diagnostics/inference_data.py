@@ -17,8 +17,13 @@ def _flat_names(params: dict) -> dict[str, Any]:
     """Nested params (e.g. an MLP's list of layers) -> flat ``{"net[0].w": array, ...}``."""
     flat = {}
     for path, leaf in jax.tree_util.tree_flatten_with_path(params)[0]:
-        name = jax.tree_util.keystr(path, simple=True, separator=".")
-        flat[name] = leaf
+        parts = []
+        for entry in path:
+            if isinstance(entry, jax.tree_util.SequenceKey):
+                parts.append(f"[{entry.idx}]")
+            else:
+                parts.append("." + str(getattr(entry, "key", getattr(entry, "name", entry))))
+        flat["".join(parts).lstrip(".")] = leaf
     return flat
 
 
@@ -53,17 +58,14 @@ def to_inference_data(
     key = jax.random.key(0) if rng_key is None else rng_key
     key_params, key_pp = jax.random.split(key)
     posterior_group = _by_chain(posterior, key_params, n_draws)
-    posterior.sample(key_params, None if posterior.draws is not None else n_draws)
+    params = posterior.sample(key_params, None if posterior.draws is not None else n_draws)
     groups: dict[str, Any] = {"posterior": posterior_group}
     stats = posterior.info.get("sample_stats")
     if stats:
         groups["sample_stats"] = {name: np.asarray(value) for name, value in stats.items()}
     if X is not None and y is not None:
         chains, per_chain = next(iter(posterior_group.values())).shape[:2]
-        flat = {
-            k: jnp.asarray(v.reshape((chains * per_chain, *v.shape[2:])))
-            for k, v in posterior_group.items()
-        }
+        flat = jax.tree_util.tree_map(jnp.asarray, params)
         X_arr, y_arr = jnp.asarray(X), jnp.asarray(y)
         likelihood = posterior.likelihood
 
@@ -116,9 +118,10 @@ def parameter_diagnostics(idata: az.InferenceData) -> dict[str, dict[str, float]
         values = np.atleast_1d(np.asarray(rhat[name]))
         bulk = np.atleast_1d(np.asarray(ess_bulk[name]))
         tail = np.atleast_1d(np.asarray(ess_tail[name]))
-        scalar = np.asarray(rhat[name]).ndim == 0
+        shape = np.asarray(rhat[name]).shape
         for i in range(values.size):
-            label = name if scalar else f"{name}[{i}]"
+            index = ",".join(str(j) for j in np.unravel_index(i, shape)) if shape else ""
+            label = f"{name}[{index}]" if shape else name
             out[label] = {
                 "r_hat": float(values.ravel()[i]),
                 "ess_bulk": float(bulk.ravel()[i]),

@@ -4,6 +4,7 @@ from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
 from posterax.inference.map_linear import fit_map_linear
 from posterax.inference.methods import LinearMethod, NetworkMethod
 from posterax.inference.nuts import NUTSResult, run_nuts, sample_nuts
+from posterax.inference.nuts_apply import nuts_posterior
 
 __all__ = [
     "LinearMethod",
@@ -12,6 +13,7 @@ __all__ = [
     "NormalInverseGammaPosterior",
     "fit_exact",
     "fit_map_linear",
+    "nuts_posterior",
     "run_nuts",
     "sample_nuts",
 ]

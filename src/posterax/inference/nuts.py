@@ -7,7 +7,7 @@ dataclass), the static settings (warmup, samples, chains, target acceptance, tre
 through ``jax.jit``'s own cache — the shapes of the data. Data and keys are traced arguments, so
 a refit on new data of the same shape, or with a new ``random_state``, reuses the program.
 
-Chains are ``vmap``-ed (each with its own adaptation), as in NumPyro's ``chain_method="vectorized"``.
+Chains are ``vmap``-ed (each with its own adaptation), as NumPyro's ``chain_method="vectorized"``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import dataclasses
 import functools
 import sys
 import time
+import warnings
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -120,9 +121,12 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
             for k, leaf in zip(init_keys, leaves, strict=True)
         ],
     )
-    adapt_init, adapt_update, adapt_final = window_adaptation_base(
-        True, settings.target_accept_prob
-    )
+    with warnings.catch_warnings():
+        # Deprecated in BlackJAX 1.7 in favour of staged_adaptation recipes; pinned <1.8.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        adapt_init, adapt_update, adapt_final = window_adaptation_base(
+            True, settings.target_accept_prob
+        )
     kernel = blackjax.mcmc.nuts.build_kernel()
     state = blackjax.nuts.init(position, logdensity)
     adapt_state = adapt_init(position, 1.0)

@@ -41,7 +41,7 @@ def accuracy(y_true: Any, y_prob: Any) -> jax.Array:
     p = class_probs(y_prob, "y_prob", "accuracy")
     y = as_labels(y_true, "y_true", "accuracy", p.shape[1])
     check_same_length("accuracy", y_true=y, y_prob=p)
-    return jnp.mean((jnp.argmax(p, axis=1) == y).astype(p.dtype))
+    return _accuracy(y, p)
 
 
 def log_loss(y_true: Any, y_prob: Any) -> jax.Array:
@@ -67,7 +67,7 @@ def log_loss(y_true: Any, y_prob: Any) -> jax.Array:
     logp = class_log_probs(y_prob, "y_prob", "log_loss")
     y = as_labels(y_true, "y_true", "log_loss", logp.shape[1])
     check_same_length("log_loss", y_true=y, y_prob=logp)
-    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+    return _log_loss(y, logp)
 
 
 def brier_score(y_true: Any, y_prob: Any) -> jax.Array:
@@ -93,6 +93,21 @@ def brier_score(y_true: Any, y_prob: Any) -> jax.Array:
     p = class_probs(y_prob, "y_prob", "brier_score")
     y = as_labels(y_true, "y_true", "brier_score", p.shape[1])
     check_same_length("brier_score", y_true=y, y_prob=p)
+    return _brier(y, p)
+
+
+@jax.jit
+def _accuracy(y: jax.Array, p: jax.Array) -> jax.Array:
+    return jnp.mean((jnp.argmax(p, axis=1) == y).astype(p.dtype))
+
+
+@jax.jit
+def _log_loss(y: jax.Array, logp: jax.Array) -> jax.Array:
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+
+@jax.jit
+def _brier(y: jax.Array, p: jax.Array) -> jax.Array:
     onehot = jax.nn.one_hot(y, p.shape[1], dtype=p.dtype)
     return jnp.mean(jnp.sum(jnp.square(p - onehot), axis=1))
 

@@ -7,6 +7,7 @@ interval of the mixture at the requested level is taken.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -20,6 +21,23 @@ from posterax.calibration._arrays import (
     mixture_quantile,
     regression_draws,
 )
+
+
+@jax.jit
+def _coverage(y: jax.Array, lo: jax.Array, hi: jax.Array) -> jax.Array:
+    return jnp.mean(((lo <= y) & (y <= hi)).astype(lo.dtype))
+
+
+@jax.jit
+def _mean_width(lo: jax.Array, hi: jax.Array) -> jax.Array:
+    return jnp.mean(hi - lo)
+
+
+@partial(jax.jit, static_argnums=3)
+def _interval_score(y: jax.Array, lo: jax.Array, hi: jax.Array, alpha: float) -> jax.Array:
+    below = jnp.maximum(lo - y, 0.0)
+    above = jnp.maximum(y - hi, 0.0)
+    return jnp.mean((hi - lo) + (2.0 / alpha) * (below + above))
 
 
 def _interval(
@@ -51,7 +69,9 @@ def _interval(
     return lo, hi
 
 
-def coverage(y_true: Any, lower: Any, upper: Any = None, *, level: float | None = None) -> jax.Array:
+def coverage(
+    y_true: Any, lower: Any, upper: Any = None, *, level: float | None = None
+) -> jax.Array:
     """Fraction of targets inside their interval, ``mean(lower <= y <= upper)`` (PICP).
 
     Parameters
@@ -75,7 +95,7 @@ def coverage(y_true: Any, lower: Any, upper: Any = None, *, level: float | None 
     y = as_float(y_true, "y_true", "coverage", ndim=1)
     lo, hi = _interval(lower, upper, level, "coverage")
     check_same_length("coverage", y_true=y, lower=lo)
-    return jnp.mean(((lo <= y) & (y <= hi)).astype(lo.dtype))
+    return _coverage(y, lo, hi)
 
 
 def mean_interval_width(lower: Any, upper: Any = None, *, level: float | None = None) -> jax.Array:
@@ -98,7 +118,7 @@ def mean_interval_width(lower: Any, upper: Any = None, *, level: float | None = 
     2.0
     """
     lo, hi = _interval(lower, upper, level, "mean_interval_width")
-    return jnp.mean(hi - lo)
+    return _mean_width(lo, hi)
 
 
 def interval_score(y_true: Any, lower: Any, upper: Any = None, *, alpha: float) -> jax.Array:
@@ -130,9 +150,7 @@ def interval_score(y_true: Any, lower: Any, upper: Any = None, *, alpha: float) 
     y = as_float(y_true, "y_true", where, ndim=1)
     lo, hi = _interval(lower, upper, 1.0 - alpha, where, "alpha")
     check_same_length(where, y_true=y, lower=lo)
-    below = jnp.maximum(lo - y, 0.0)
-    above = jnp.maximum(y - hi, 0.0)
-    return jnp.mean((hi - lo) + (2.0 / alpha) * (below + above))
+    return _interval_score(y, lo, hi, alpha)
 
 
 __all__ = ["coverage", "interval_score", "mean_interval_width"]

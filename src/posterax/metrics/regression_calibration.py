@@ -10,6 +10,7 @@ and Uniform(0, 1)).
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import jax
@@ -78,11 +79,7 @@ def regression_calibration_curve(
     [0.0, 0.5, 0.5]
     """
     n_levels = check_positive_int(n_levels, "n_levels", "regression_calibration_curve")
-    u = pit(y_true, y_pred, y_std)
-    expected = jnp.arange(1, n_levels + 1, dtype=u.dtype) / (n_levels + 1)
-    u_sorted = jnp.sort(u)
-    observed = jnp.searchsorted(u_sorted, expected, side="right") / u.shape[0]
-    return expected, observed.astype(u.dtype)
+    return _curve(pit(y_true, y_pred, y_std), n_levels)
 
 
 def regression_calibration_error(y_true: Any, y_pred: Any, y_std: Any = None) -> jax.Array:
@@ -107,7 +104,19 @@ def regression_calibration_error(y_true: Any, y_pred: Any, y_std: Any = None) ->
     >>> round(float(regression_calibration_error([10.0, 10.0], [0.0, 0.0], [1.0, 1.0])), 6)
     0.5
     """
-    u = jnp.sort(pit(y_true, y_pred, y_std))
+    return _area(pit(y_true, y_pred, y_std))
+
+
+@partial(jax.jit, static_argnums=1)
+def _curve(u: jax.Array, n_levels: int) -> tuple[jax.Array, jax.Array]:
+    expected = jnp.arange(1, n_levels + 1, dtype=u.dtype) / (n_levels + 1)
+    observed = jnp.searchsorted(jnp.sort(u), expected, side="right") / u.shape[0]
+    return expected, observed.astype(u.dtype)
+
+
+@jax.jit
+def _area(u: jax.Array) -> jax.Array:
+    u = jnp.sort(u)
     n = u.shape[0]
     dtype = u.dtype
     edges = jnp.concatenate([jnp.zeros(1, dtype), u, jnp.ones(1, dtype)])  # (N + 2,)
