@@ -118,7 +118,7 @@ def test_pinball_matches_sklearn_and_mixture_quantiles(data):
     # from PredictiveSamples: the mixture quantile has CDF tau
     with jax.enable_x64(True):
         pred = PredictiveSamples.regression(mean, scale)
-        from posterax.calibration._arrays import mixture_cdf, mixture_quantile
+        from posterax.predictive.inputs import mixture_cdf, mixture_quantile
 
         qs = mixture_quantile(pred.mean, pred.scale, jnp.array([0.05, 0.5, 0.95]))
         cdf = np.stack([np.asarray(mixture_cdf(pred.mean, pred.scale, qs[:, j])) for j in range(3)])

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator
 from sklearn.isotonic import IsotonicRegression
 from sklearn.utils.validation import check_is_fitted
 
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_float,
     as_labels,
     check_probability,

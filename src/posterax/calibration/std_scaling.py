@@ -15,7 +15,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from posterax.base import PredictiveSamples
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_float,
     check_same_length,
     is_predictive,

@@ -8,15 +8,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posterax.conformal._arrays import (
-    as_labels,
-    check_choice,
-    check_ndim,
-    check_positive_int,
-    check_probability,
-    check_same_length,
-    class_probs,
-)
 from posterax.conformal._numpy import (
     CHUNK,
     all_numpy,
@@ -27,6 +18,15 @@ from posterax.conformal._numpy import (
 )
 from posterax.conformal.quantile import conformal_quantile, conformal_rank
 from posterax.conformal.scores import lac_score, lac_set, raps_score, raps_set
+from posterax.predictive.inputs import (
+    as_labels,
+    check_choice,
+    check_ndim,
+    check_positive_int,
+    check_probability,
+    check_same_length,
+    class_probs,
+)
 
 SCORES = ("lac", "aps", "raps")
 

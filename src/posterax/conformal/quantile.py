@@ -8,8 +8,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from posterax.conformal._arrays import as_float, check_ndim, check_probability
 from posterax.conformal._numpy import all_numpy, float_dtype, kth_smallest
+from posterax.predictive.inputs import as_float, check_ndim, check_probability
 
 
 def conformal_rank(n: int, alpha: float, where: str = "conformal_quantile") -> int:

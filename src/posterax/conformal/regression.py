@@ -13,7 +13,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posterax.conformal._arrays import (
+from posterax.conformal._numpy import all_numpy, float_dtype, interval, kth_smallest
+from posterax.conformal.quantile import conformal_quantile, conformal_rank
+from posterax.conformal.scores import (
+    absolute_residual_score,
+    cqr_score,
+    normalized_residual_score,
+)
+from posterax.predictive.inputs import (
     as_float,
     check_ndim,
     check_probability,
@@ -23,13 +30,6 @@ from posterax.conformal._arrays import (
     mixture_quantile,
     point_prediction,
     regression_draws,
-)
-from posterax.conformal._numpy import all_numpy, float_dtype, interval, kth_smallest
-from posterax.conformal.quantile import conformal_quantile, conformal_rank
-from posterax.conformal.scores import (
-    absolute_residual_score,
-    cqr_score,
-    normalized_residual_score,
 )
 
 

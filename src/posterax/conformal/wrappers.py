@@ -22,14 +22,6 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from posterax.conformal._arrays import (
-    as_float,
-    as_labels,
-    check_choice,
-    check_probability,
-    check_same_length,
-    class_probs,
-)
 from posterax.conformal.classification import (
     calibration_scores,
     check_set_options,
@@ -40,6 +32,14 @@ from posterax.conformal.scores import (
     absolute_residual_score,
     cqr_score,
     normalized_residual_score,
+)
+from posterax.predictive.inputs import (
+    as_float,
+    as_labels,
+    check_choice,
+    check_probability,
+    check_same_length,
+    class_probs,
 )
 
 _REGRESSION_SCORES = ("absolute", "normalized", "cqr")

@@ -6,6 +6,7 @@ units and every prediction is returned in the original units.
 
 from __future__ import annotations
 
+import copy
 import numbers
 import time
 from typing import Any
@@ -190,6 +191,7 @@ class _BayesianNetwork(BaseEstimator):
         idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))
         self._diagnostic_inputs = Xs[idx.astype(int)]
         self._targets_std = target
+        self._diagnostics = None
         diag = self.diagnostics()
         fs = diag["function_space"]
         problems = convergence_problems(
@@ -210,9 +212,11 @@ class _BayesianNetwork(BaseEstimator):
         number of divergences. Convergence warnings are based on function space: hidden units
         can swap places, so weights can mix poorly while predictions mix well."""
         check_is_fitted(self)
+        if getattr(self, "_diagnostics", None) is not None:
+            return copy.deepcopy(self._diagnostics)
         weights = parameter_diagnostics(self.to_inference_data())
         finite = [d for d in weights.values() if np.isfinite(d["r_hat"])]
-        return {
+        self._diagnostics = {
             "function_space": function_space_diagnostics(self._function_values()),
             "weight_space": {
                 "max_r_hat": max((d["r_hat"] for d in finite), default=float("nan")),
@@ -222,6 +226,7 @@ class _BayesianNetwork(BaseEstimator):
             "parameters": weights,
             "divergences": count_divergences(self.posterior_),
         }
+        return copy.deepcopy(self._diagnostics)
 
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
         check_is_fitted(self)

@@ -44,14 +44,23 @@ class NormalInverseGammaPosterior:
         return 2.0 * self.concentration
 
     def sample(self, rng_key: PRNGKey, n: int) -> ArrayTree:
-        """Joint draws: ``sigma**2`` from the inverse gamma, then ``w`` given ``sigma``."""
-        key_sigma, key_w = jax.random.split(rng_key)
-        gamma = jax.random.gamma(key_sigma, self.concentration, (n,))
-        sigma_sq = self.rate / gamma
-        chol = jnp.asarray(np.linalg.cholesky(self.cov_factor))
-        eps = jax.random.normal(key_w, (n, self.loc.shape[0]))
-        w = jnp.asarray(self.loc) + jnp.sqrt(sigma_sq)[:, None] * (eps @ chol.T)
-        return {"intercept": w[:, 0], "coef": w[:, 1:], "sigma": jnp.sqrt(sigma_sq)}
+        """Joint draws: ``sigma**2`` from the inverse gamma, then ``w`` given ``sigma``.
+
+        Drawn in float64 NumPy from a generator seeded by ``rng_key`` (same key, same draws):
+        the closed form needs no compiled sampler, and JAX's gamma sampler costs seconds to
+        compile.
+        """
+        seed = np.asarray(jax.random.key_data(rng_key)).ravel().tolist()
+        rng = np.random.default_rng(seed)
+        sigma_sq = self.rate / rng.gamma(self.concentration, size=n)
+        chol = np.linalg.cholesky(self.cov_factor)
+        eps = rng.standard_normal((n, self.loc.shape[0]))
+        w = self.loc + np.sqrt(sigma_sq)[:, None] * (eps @ chol.T)
+        return {
+            "intercept": jnp.asarray(w[:, 0]),
+            "coef": jnp.asarray(w[:, 1:]),
+            "sigma": jnp.asarray(np.sqrt(sigma_sq)),
+        }
 
     def mean(self) -> ArrayTree:
         sigma_mean = self.sigma_marginal().mean()

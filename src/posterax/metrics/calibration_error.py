@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_labels,
     check_choice,
     check_positive_int,

@@ -13,7 +13,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_float,
     check_probability,
     check_same_length,

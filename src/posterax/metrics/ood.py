@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_float,
     check_probability,
     check_same_length,

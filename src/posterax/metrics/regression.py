@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import ndtr
 
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_float,
     check_same_length,
     is_concrete,

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from posterax.calibration._arrays import (
+from posterax.predictive.inputs import (
     as_float,
     check_positive_int,
     check_same_length,

@@ -14,7 +14,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from posterax.calibration._arrays import as_float, as_labels, check_same_length, class_probs
+from posterax.predictive.inputs import as_float, as_labels, check_same_length, class_probs
 
 
 def _risk_by_position(

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 
 from posterax.base import Posterior, PredictiveSamples
 from posterax.types import PRNGKey
+
+
+@functools.partial(jax.jit, static_argnames=("apply_fn", "likelihood"))
+def _push_forward(params, X, apply_fn, likelihood):
+    """Predictive entries for every draw; compiled once per model, likelihood and shapes."""
+    return jax.vmap(lambda p: likelihood.predictive(p, apply_fn(p, X)))(params)
 
 
 def predictive_samples(
@@ -29,13 +37,8 @@ def predictive_samples(
         ``mean``/``scale`` of shape ``(S, N)`` or ``logits`` of shape ``(S, N, K)``.
     """
     params = posterior.sample(rng_key, n_samples)
-    X = jnp.asarray(X)
     likelihood = posterior.likelihood
-
-    def one_draw(p):
-        return likelihood.predictive(p, posterior.apply_fn(p, X))
-
-    entries = jax.vmap(one_draw)(params)
+    entries = _push_forward(params, jnp.asarray(X), posterior.apply_fn, likelihood)
     if likelihood.task == "classification":
         return PredictiveSamples.classification(entries["logits"])
     return PredictiveSamples.regression(entries["mean"], entries["scale"])

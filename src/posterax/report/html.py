@@ -29,10 +29,16 @@ figcaption { color: #555; font-size: .9em; }
 """
 
 
-def figure_to_data_uri(fig: Figure, dpi: int = 110) -> str:
+def figure_to_png(fig: Figure, dpi: int = 110) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def figure_to_data_uri(fig: Figure | bytes, dpi: int = 110) -> str:
+    """A figure (or PNG bytes already rendered) as an embeddable ``data:`` URI."""
+    png = fig if isinstance(fig, bytes) else figure_to_png(fig, dpi)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 @dataclass
@@ -42,7 +48,7 @@ class Section:
     title: str
     paragraphs: list[str] = field(default_factory=list)
     tables: list[tuple[Sequence[str], Sequence[Sequence[Any]]]] = field(default_factory=list)
-    figures: list[tuple[Figure, str]] = field(default_factory=list)
+    figures: list[tuple[Figure | bytes, str]] = field(default_factory=list)  # bytes: PNG
     notes: list[str] = field(default_factory=list)
 
 
@@ -89,4 +95,4 @@ def write_html(
     return path
 
 
-__all__ = ["Section", "figure_to_data_uri", "render_html", "write_html"]
+__all__ = ["Section", "figure_to_data_uri", "figure_to_png", "render_html", "write_html"]

@@ -1,11 +1,11 @@
-"""Input handling shared by calibration, conformal and metrics (private).
+"""Input handling shared by calibration, conformal and metrics.
 
 Every public function of those packages takes a :class:`~posterax.base.PredictiveSamples` or plain
 arrays (NumPy or JAX). These helpers turn either into the arrays a function needs and check
 arguments at the Python boundary, so nothing branches on traced values.
 
-``posterax.conformal._arrays`` holds a copy of this module: the layer contract forbids calibration
-and conformal from importing each other, and both sit below metrics. Keep the two in step.
+It lives in the predictive layer, below calibration, conformal and metrics, so all three share
+one copy (calibration and conformal are siblings and may not import each other).
 """
 
 from __future__ import annotations
