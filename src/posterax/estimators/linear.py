@@ -27,16 +27,13 @@ from posterax.diagnostics import (
     to_inference_data,
     warn_if_not_converged,
 )
+from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import LinearMethod, fit_exact, fit_map_linear, run_nuts
 from posterax.inference.exact import NormalInverseGammaPosterior
 from posterax.models import GaussianLikelihood, linear_apply, linear_regression_model
 from posterax.models.priors import LinearPrior, NormalInverseGamma
 from posterax.predictive import (
-    predictive_interval,
-    predictive_mean,
-    predictive_quantiles,
     predictive_samples,
-    predictive_std,
 )
 
 _PARAM_NAMES = ("intercept", "coef", "sigma")
@@ -71,7 +68,7 @@ def _resolve_prior(prior: Any, method: LinearMethod) -> LinearPrior | NormalInve
     return prior
 
 
-class BayesianLinearRegression(RegressorMixin, BaseEstimator):
+class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEstimator):
     """Bayesian linear regression ``y ~ Normal(intercept + X @ coef, sigma)``.
 
     Parameters
@@ -207,57 +204,8 @@ class BayesianLinearRegression(RegressorMixin, BaseEstimator):
         dist = self.posterior_.distribution
         return dist if isinstance(dist, NormalInverseGammaPosterior) else None
 
-    def predict(self, X: Any, return_std: bool = False):
-        """Posterior predictive mean ``(n,)``; with ``return_std``, also the predictive sd."""
-        X_arr = self._check_predict_input(X, "BayesianLinearRegression.predict")
-        if self._exact is not None:
-            t = self._exact.predictive_t(X_arr)
-            mean = np.asarray(t.mean())
-            return (mean, np.asarray(t.std())) if return_std else mean
-        pred = self._samples(X_arr, None)
-        mean = np.asarray(predictive_mean(pred), dtype=np.float64)
-        if return_std:
-            return mean, np.asarray(predictive_std(pred), dtype=np.float64)
-        return mean
-
-    def predict_interval(self, X: Any, level: float = 0.95, kind: str = "predictive"):
-        """Central interval ``(lower, upper)`` of a new ``y`` (``kind="predictive"``) or of the
-        regression function (``kind="mean"``: the credible band)."""
-        where = "BayesianLinearRegression.predict_interval"
-        X_arr = self._check_predict_input(X, where)
-        level = check_level(level, where=where)
-        if kind not in ("predictive", "mean"):
-            raise ValueError(
-                f"The 'kind' parameter of {where} must be 'predictive' (a new observation, noise "
-                f"included) or 'mean' (the regression function). Got {kind!r}."
-            )
-        if self._exact is not None:
-            t = self._exact.predictive_t(X_arr, kind=kind)
-            return np.asarray(t.ppf((1 - level) / 2)), np.asarray(t.ppf((1 + level) / 2))
-        lower, upper = predictive_interval(self._samples(X_arr, None), level, kind)
-        return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
-
-    def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
-        """Predictive quantiles, shape ``(len(q), n)``."""
-        X_arr = self._check_predict_input(X, "BayesianLinearRegression.predict_quantiles")
-        if self._exact is not None:
-            t = self._exact.predictive_t(X_arr, kind=kind)
-            return np.stack([np.asarray(t.ppf(v)) for v in np.atleast_1d(q)])
-        return np.asarray(predictive_quantiles(self._samples(X_arr, None), q, kind))
-
-    def predict_samples(
-        self, X: Any, n_samples: int | None = None, rng_key: Any = None
-    ) -> PredictiveSamples:
-        """Per-draw predictive ``mean``/``scale`` of shape ``(S, n)``.
-
-        ``n_samples`` defaults to all stored draws (1000 for ``"exact"``); ``rng_key`` defaults
-        to one derived from ``random_state``, so repeated calls give identical draws.
-        """
-        where = "BayesianLinearRegression.predict_samples"
-        X_arr = self._check_predict_input(X, where)
-        if n_samples is not None:
-            n_samples = check_positive_int(n_samples, name="n_samples", where=where)
-        return self._samples(X_arr, n_samples, rng_key)
+    def _closed_form(self, inputs: np.ndarray, kind: str):
+        return None if self._exact is None else self._exact.predictive_t(inputs, kind=kind)
 
     def _samples(self, X_arr, n_samples, rng_key=None) -> PredictiveSamples:
         if n_samples is None and self.posterior_.draws is None:

@@ -34,6 +34,7 @@ from posterax.diagnostics import (
     to_inference_data,
     warn_if_not_converged,
 )
+from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod, sample_nuts
 from posterax.models import (
     MLP,
@@ -45,11 +46,7 @@ from posterax.models import (
 )
 from posterax.models.mlp import ACTIVATIONS
 from posterax.predictive import (
-    predictive_interval,
-    predictive_mean,
-    predictive_quantiles,
     predictive_samples,
-    predictive_std,
 )
 
 _N_FUNCTION_POINTS = 50  # inputs at which function-space R-hat/ESS are computed
@@ -242,7 +239,7 @@ class _BayesianNetwork(BaseEstimator):
         return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)
 
 
-class BayesianRegressor(RegressorMixin, _BayesianNetwork):
+class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwork):
     """Bayesian neural network regression, ``y ~ Normal(f(x; W), sigma)``.
 
     Weights and biases ~ Normal(0, ``prior_scale``) (one float, or one per layer),
@@ -275,42 +272,11 @@ class BayesianRegressor(RegressorMixin, _BayesianNetwork):
         self.sigma_ = float(np.mean(self.posterior_.draws["sigma"])) * self.y_scale_
         return self
 
-    def predict_samples(
-        self, X: Any, n_samples: int | None = None, rng_key: Any = None
-    ) -> PredictiveSamples:
-        """Per-draw predictive ``mean``/``scale`` ``(S, n)`` in the units of ``y``."""
-        where = "BayesianRegressor.predict_samples"
-        Xs = self._check_predict_input(X, where)
-        if n_samples is not None:
-            n_samples = check_positive_int(n_samples, name="n_samples", where=where)
-        return self._samples(Xs, n_samples, rng_key)
-
     def _samples(self, Xs, n_samples=None, rng_key=None) -> PredictiveSamples:
         pred = self._raw_samples(Xs, n_samples, rng_key)
         return PredictiveSamples.regression(
             pred.mean * self.y_scale_ + self.y_mean_, pred.scale * self.y_scale_
         )
-
-    def predict(self, X: Any, return_std: bool = False):
-        """Posterior predictive mean ``(n,)``; with ``return_std``, also the predictive sd."""
-        pred = self._samples(self._check_predict_input(X, "BayesianRegressor.predict"))
-        mean = np.asarray(predictive_mean(pred), dtype=np.float64)
-        if return_std:
-            return mean, np.asarray(predictive_std(pred), dtype=np.float64)
-        return mean
-
-    def predict_interval(self, X: Any, level: float = 0.95, kind: str = "predictive"):
-        """Central interval ``(lower, upper)`` of a new ``y`` (``"predictive"``) or of the
-        regression function (``"mean"``)."""
-        where = "BayesianRegressor.predict_interval"
-        pred = self._samples(self._check_predict_input(X, where))
-        lower, upper = predictive_interval(pred, check_level(level, where=where), kind)
-        return np.asarray(lower, dtype=np.float64), np.asarray(upper, dtype=np.float64)
-
-    def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
-        """Predictive quantiles, shape ``(len(q), n)``."""
-        pred = self._samples(self._check_predict_input(X, "BayesianRegressor.predict_quantiles"))
-        return np.asarray(predictive_quantiles(pred, q, kind), dtype=np.float64)
 
     def to_inference_data(self, X: Any = None, y: Any = None):
         """ArviZ InferenceData; with ``X`` and ``y`` also log_likelihood, posterior_predictive

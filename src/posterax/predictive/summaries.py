@@ -14,11 +14,11 @@ from collections.abc import Sequence
 import arviz as az
 import jax
 import jax.numpy as jnp
-import jax.scipy.stats as jstats
 import numpy as np
 
 from posterax.base import PredictiveSamples
 from posterax.data.validation import check_choice, check_level
+from posterax.predictive.inputs import mixture_quantile
 from posterax.types import PRNGKey
 
 KINDS = ("predictive", "mean")
@@ -53,29 +53,6 @@ def predictive_std(pred: PredictiveSamples, kind: str = "predictive") -> jax.Arr
     return jnp.sqrt(jnp.mean(pred.scale**2, axis=0) + var_of_means)
 
 
-@jax.jit
-def _mixture_quantiles(mean: jax.Array, scale: jax.Array, q: jax.Array) -> jax.Array:
-    """Quantiles ``(Q, N)`` of the equal-weight Gaussian mixture over draws (bisection)."""
-    tiny = jnp.finfo(mean.dtype).tiny
-    scale = jnp.maximum(scale, tiny)
-    lo = jnp.min(mean - 12.0 * scale, axis=0)
-    hi = jnp.max(mean + 12.0 * scale, axis=0)
-    lo = jnp.broadcast_to(lo, (q.shape[0], *lo.shape))
-    hi = jnp.broadcast_to(hi, lo.shape)
-
-    def cdf(y):  # y: (Q, N) -> (Q, N)
-        return jnp.mean(jstats.norm.cdf((y[:, None, :] - mean) / scale), axis=1)
-
-    def body(_, bounds):
-        lo, hi = bounds
-        mid = 0.5 * (lo + hi)
-        below = cdf(mid) < q[:, None]
-        return jnp.where(below, mid, lo), jnp.where(below, hi, mid)
-
-    lo, hi = jax.lax.fori_loop(0, 64, body, (lo, hi))
-    return 0.5 * (lo + hi)
-
-
 def predictive_quantiles(
     pred: PredictiveSamples, q: Sequence[float] | float, kind: str = "predictive"
 ) -> jax.Array:
@@ -96,7 +73,7 @@ def predictive_quantiles(
     q_arr = jnp.asarray(qs, dtype=pred.mean.dtype)
     if kind == "mean":
         return jnp.quantile(pred.mean, q_arr, axis=0)
-    return _mixture_quantiles(pred.mean, pred.scale, q_arr)
+    return mixture_quantile(pred.mean, pred.scale, q_arr).T
 
 
 def predictive_median(pred: PredictiveSamples, kind: str = "predictive") -> jax.Array:
