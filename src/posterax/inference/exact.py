@@ -48,7 +48,7 @@ class NormalInverseGammaPosterior:
 
         Drawn in float64 NumPy from a generator seeded by ``rng_key`` (same key, same draws):
         the closed form needs no compiled sampler, and JAX's gamma sampler costs seconds to
-        compile.
+        compile. Being NumPy, it cannot be traced under ``jax.jit``.
         """
         seed = np.asarray(jax.random.key_data(rng_key)).ravel().tolist()
         rng = np.random.default_rng(seed)
