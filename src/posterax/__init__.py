@@ -18,6 +18,7 @@ from posterax import (
     priors,
 )
 from posterax.base import Posterior, PredictiveSamples
+from posterax.compilation import enable_compilation_cache
 from posterax.estimators import (
     BayesianClassifier,
     BayesianLinearRegression,
@@ -38,6 +39,7 @@ __all__ = [
     "conformal",
     "data",
     "diagnostics",
+    "enable_compilation_cache",
     "inference",
     "load",
     "metrics",

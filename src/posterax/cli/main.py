@@ -24,6 +24,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick", action="store_true", help="shorter NUTS run (under ~30 s on 2 cores)"
     )
     demo.add_argument("--seed", type=int, default=0, help="random seed for the samplers")
+    demo.add_argument(
+        "--no-compile-cache",
+        action="store_true",
+        help="do not keep compiled programs on disk (default: kept in $POSTERAX_CACHE_DIR or "
+        "~/.cache/posterax/jax, so later runs skip compilation)",
+    )
     return parser
 
 
@@ -35,6 +41,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "demo":
         from posterax.cli.demo import run_demo
+
+        if not args.no_compile_cache:
+            from posterax.compilation import enable_compilation_cache
+
+            enable_compilation_cache(min_compile_seconds=0.05)
 
         run_demo(out_dir=args.out, quick=args.quick, seed=args.seed)
         return 0
