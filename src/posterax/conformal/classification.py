@@ -139,8 +139,16 @@ def conformal_prediction_sets(
         )
     if all_numpy(y_cal, y_prob_cal, y_prob_test):
         return _sets_numpy(
-            y_cal, y_prob_cal, y_prob_test, alpha, score, randomized, k_reg, lambda_reg,
-            rng_key, where,
+            y_cal,
+            y_prob_cal,
+            y_prob_test,
+            alpha,
+            score,
+            randomized,
+            k_reg,
+            lambda_reg,
+            rng_key,
+            where,
         )
     p_cal = class_probs(y_prob_cal, "y_prob_cal", where)
     p_test = class_probs(y_prob_test, "y_prob_test", where)

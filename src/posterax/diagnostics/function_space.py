@@ -13,7 +13,7 @@ import arviz as az
 import numpy as np
 
 
-def _split_single_chain(values: np.ndarray) -> np.ndarray:
+def split_single_chain(values: np.ndarray) -> np.ndarray:
     """(1, D, ...) -> (2, D//2, ...): ArviZ needs 2 chains for R-hat; split the one in halves."""
     if values.shape[0] > 1:
         return values
@@ -39,7 +39,7 @@ def function_space_diagnostics(values: np.ndarray) -> dict[str, float]:
         }
     values = values[..., varying]
     dataset = az.convert_to_dataset({"f": values})
-    rhat = np.asarray(az.rhat(az.convert_to_dataset({"f": _split_single_chain(values)}))["f"])
+    rhat = np.asarray(az.rhat(az.convert_to_dataset({"f": split_single_chain(values)}))["f"])
     bulk = np.asarray(az.ess(dataset, method="bulk")["f"])
     tail = np.asarray(az.ess(dataset, method="tail")["f"])
     return {

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posterax.base import Posterior
+from posterax.diagnostics.function_space import split_single_chain
 from posterax.types import PRNGKey
 
 
@@ -100,16 +101,9 @@ def parameter_diagnostics(idata: az.InferenceData) -> dict[str, dict[str, float]
     With a single chain, R-hat is computed on its two halves treated as two chains.
     """
     posterior = idata.posterior
-    rhat_input = posterior
-    if posterior.sizes["chain"] == 1:
-        # ArviZ needs 2 chains for R-hat; one chain is judged by its two halves (split R-hat).
-        half = posterior.sizes["draw"] // 2
-        rhat_input = az.convert_to_dataset(
-            {
-                k: np.asarray(v)[0, : 2 * half].reshape((2, half, *v.shape[2:]))
-                for k, v in posterior.data_vars.items()
-            }
-        )
+    rhat_input = az.convert_to_dataset(
+        {k: split_single_chain(np.asarray(v)) for k, v in posterior.data_vars.items()}
+    )
     rhat = az.rhat(rhat_input)
     ess_bulk = az.ess(posterior, method="bulk")
     ess_tail = az.ess(posterior, method="tail")

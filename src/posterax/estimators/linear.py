@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 from scipy import stats
@@ -16,7 +15,6 @@ from posterax.base import Posterior, PredictiveSamples
 from posterax.data.validation import (
     check_features,
     check_level,
-    check_positive_int,
     check_regression_target,
     rng_key_from,
 )
@@ -26,6 +24,14 @@ from posterax.diagnostics import (
     parameter_diagnostics,
     to_inference_data,
     warn_if_not_converged,
+)
+from posterax.estimators.common import (
+    INFERENCE_DATA_STREAM,
+    PREDICT_STREAM,
+    check_method,
+    check_predict_input,
+    nuts_settings,
+    stream_key,
 )
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import LinearMethod, fit_exact, fit_map_linear, run_nuts
@@ -37,17 +43,6 @@ from posterax.predictive import (
 )
 
 _PARAM_NAMES = ("intercept", "coef", "sigma")
-
-
-def _check_method(method: Any) -> LinearMethod:
-    try:
-        return LinearMethod(method)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in LinearMethod)
-        raise ValueError(
-            f"The 'method' parameter of BayesianLinearRegression must be one of {allowed}. "
-            f"Got {method!r}."
-        ) from None
 
 
 def _resolve_prior(prior: Any, method: LinearMethod) -> LinearPrior | NormalInverseGamma:
@@ -134,7 +129,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
     def fit(self, X: Any, y: Any) -> BayesianLinearRegression:
         """Compute the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,)."""
         where = "BayesianLinearRegression.fit"
-        method = _check_method(self.method)
+        method = check_method(self.method, LinearMethod, "BayesianLinearRegression")
         prior = _resolve_prior(self.prior, method)
         X_arr = check_features(X, where=where)
         y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=where)
@@ -161,20 +156,13 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         return Posterior(linear_apply, GaussianLikelihood(), distribution=dist)
 
     def _fit_nuts(self, X, y, prior, key) -> Posterior:
-        where = "BayesianLinearRegression.fit"
         result = run_nuts(
             key,
             linear_regression_model,
             jnp.asarray(X),
             jnp.asarray(y),
             prior=prior,
-            num_warmup=check_positive_int(self.num_warmup, name="num_warmup", where=where),
-            num_samples=check_positive_int(self.num_samples, name="num_samples", where=where),
-            num_chains=check_positive_int(self.num_chains, name="num_chains", where=where),
-            target_accept_prob=check_level(
-                self.target_accept_prob, name="target_accept_prob", where=where
-            ),
-            progress_bar=self.progress_bar,
+            **nuts_settings(self, "BayesianLinearRegression.fit"),
         )
         info = {"sample_stats": result.sample_stats, "sampling_seconds": result.seconds}
         return Posterior(
@@ -194,10 +182,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
 
     # ------------------------------------------------------------- predict
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
-        check_is_fitted(self)
-        X_arr = check_features(X, where=where)
-        validate_data(self, X, reset=False, skip_check_array=True)
-        return X_arr
+        return check_predict_input(self, X, where)
 
     @property
     def _exact(self) -> NormalInverseGammaPosterior | None:
@@ -211,8 +196,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         if n_samples is None and self.posterior_.draws is None:
             n_samples = 1000
         if rng_key is None:
-            base = rng_key_from(self.random_state, where="predict_samples")
-            rng_key = jax.random.fold_in(base, 1)
+            rng_key = stream_key(self, PREDICT_STREAM, "predict_samples")
         return predictive_samples(self.posterior_, X_arr, rng_key, n_samples)
 
     def summary(self, level: float = 0.95) -> dict[str, dict[str, float]]:
@@ -255,7 +239,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         """ArviZ InferenceData (posterior, sample_stats for NUTS; with X and y also
         log_likelihood, posterior_predictive and observed_data)."""
         check_is_fitted(self)
-        key = jax.random.fold_in(rng_key_from(self.random_state, where="to_inference_data"), 2)
+        key = stream_key(self, INFERENCE_DATA_STREAM, "to_inference_data")
         return to_inference_data(self.posterior_, X, y, rng_key=key)
 
     def diagnostics(self) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from posterax.base import Posterior, PredictiveSamples
 from posterax.data.validation import (
     check_features,
-    check_level,
     check_positive_int,
     check_regression_target,
     rng_key_from,
@@ -34,8 +33,17 @@ from posterax.diagnostics import (
     to_inference_data,
     warn_if_not_converged,
 )
+from posterax.estimators.common import (
+    INFERENCE_DATA_STREAM,
+    PREDICT_STREAM,
+    check_method,
+    check_predict_input,
+    nuts_settings,
+    stream_key,
+)
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod, sample_nuts
+from posterax.inference.nuts import merge_chains
 from posterax.models import (
     MLP,
     BNNLogDensity,
@@ -88,16 +96,6 @@ def _check_prior_scales(prior_scale: Any, n_layers: int, where: str) -> tuple[fl
     return tuple(float(s) for s in scales)
 
 
-def _check_method(method: Any, where: str) -> NetworkMethod:
-    try:
-        return NetworkMethod(method)
-    except ValueError:
-        allowed = ", ".join(repr(m.value) for m in NetworkMethod)
-        raise ValueError(
-            f"The 'method' parameter of {where} must be one of {allowed}. Got {method!r}."
-        ) from None
-
-
 def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = values.mean(axis=0)
     scale = values.std(axis=0)
@@ -143,7 +141,7 @@ class _BayesianNetwork(BaseEstimator):
 
     def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_outputs: int) -> None:
         where = self._where
-        _check_method(self.method, where)
+        check_method(self.method, NetworkMethod, where)
         hidden = _check_hidden(self.hidden, where)
         network = MLP(hidden, _check_activation(self.activation, where), n_outputs)
         scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
@@ -158,20 +156,9 @@ class _BayesianNetwork(BaseEstimator):
             logdensity,
             logdensity.template(X_arr.shape[1]),
             (Xs, jnp.asarray(target)),
-            num_warmup=check_positive_int(self.num_warmup, name="num_warmup", where=where),
-            num_samples=check_positive_int(self.num_samples, name="num_samples", where=where),
-            num_chains=check_positive_int(self.num_chains, name="num_chains", where=where),
-            target_accept_prob=check_level(
-                self.target_accept_prob, name="target_accept_prob", where=where
-            ),
-            max_tree_depth=check_positive_int(
-                self.max_tree_depth, name="max_tree_depth", where=where
-            ),
-            progress_bar=self.progress_bar,
+            **nuts_settings(self, where),
         )
-        params = BNNLogDensity.to_params(positions)
-        chains, draws = jax.tree_util.tree_leaves(params)[0].shape[:2]
-        flat = jax.tree_util.tree_map(lambda a: a.reshape((chains * draws, *a.shape[2:])), params)
+        flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
         head = (
             RegressionHead(network) if self._task == "regression" else ClassificationHead(network)
         )
@@ -226,16 +213,13 @@ class _BayesianNetwork(BaseEstimator):
         return copy.deepcopy(self._diagnostics)
 
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
-        check_is_fitted(self)
-        X_arr = check_features(X, where=where)
-        validate_data(self, X, reset=False, skip_check_array=True)
-        return (X_arr - self.x_mean_) / self.x_scale_
+        return (check_predict_input(self, X, where) - self.x_mean_) / self.x_scale_
 
     def _raw_samples(
         self, Xs: np.ndarray, n_samples: int | None, rng_key: Any
     ) -> PredictiveSamples:
         if rng_key is None:
-            rng_key = jax.random.fold_in(rng_key_from(self.random_state, where="predict"), 1)
+            rng_key = stream_key(self, PREDICT_STREAM, "predict")
         return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)
 
 
@@ -282,7 +266,7 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         """ArviZ InferenceData; with ``X`` and ``y`` also log_likelihood, posterior_predictive
         and observed_data, in the original units of ``y``."""
         check_is_fitted(self)
-        key = jax.random.fold_in(rng_key_from(self.random_state, where="to_inference_data"), 2)
+        key = stream_key(self, INFERENCE_DATA_STREAM, "to_inference_data")
         if X is None or y is None:
             return to_inference_data(self.posterior_, rng_key=key)
         Xs = self._check_predict_input(X, "BayesianRegressor.to_inference_data")
@@ -406,7 +390,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         """ArviZ InferenceData; with ``X`` and ``y`` also log_likelihood, posterior_predictive
         (class indices into ``classes_``) and observed_data."""
         check_is_fitted(self)
-        key = jax.random.fold_in(rng_key_from(self.random_state, where="to_inference_data"), 2)
+        key = stream_key(self, INFERENCE_DATA_STREAM, "to_inference_data")
         if X is None or y is None:
             return to_inference_data(self.posterior_, rng_key=key)
         Xs = self._check_predict_input(X, "BayesianClassifier.to_inference_data")

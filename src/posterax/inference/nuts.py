@@ -60,12 +60,19 @@ class NUTSResult:
     def flat(self, names: tuple[str, ...] | None = None) -> dict[str, jax.Array]:
         """Draws with chains concatenated (chain-major): ``(chains * draws, ...)``."""
         keep = names if names is not None else tuple(self.samples)
-        return {k: self.samples[k].reshape((-1, *self.samples[k].shape[2:])) for k in keep}
+        return merge_chains({k: self.samples[k] for k in keep})[0]
 
     @property
     def chain_shape(self) -> tuple[int, int]:
         first = jax.tree_util.tree_leaves(self.samples)[0]
         return int(first.shape[0]), int(first.shape[1])
+
+
+def merge_chains(tree: ArrayTree) -> tuple[ArrayTree, tuple[int, int]]:
+    """``(chains, draws, ...)`` leaves -> ``(chains * draws, ...)`` (chain-major), and the shape."""
+    chains, draws = jax.tree_util.tree_leaves(tree)[0].shape[:2]
+    flat = jax.tree_util.tree_map(lambda a: a.reshape((chains * draws, *a.shape[2:])), tree)
+    return flat, (int(chains), int(draws))
 
 
 # ---------------------------------------------------------------------------- progress bar
@@ -384,4 +391,4 @@ def run_nuts(
     return NUTSResult(dict(samples), sample_stats, seconds)
 
 
-__all__ = ["TRACE_COUNTS", "NUTSResult", "NUTSSettings", "run_nuts", "sample_nuts"]
+__all__ = ["TRACE_COUNTS", "NUTSResult", "NUTSSettings", "merge_chains", "run_nuts", "sample_nuts"]

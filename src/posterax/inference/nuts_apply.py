@@ -16,8 +16,9 @@ import jax.numpy as jnp
 import jax.scipy.stats as jstats
 
 from posterax.base import Posterior
-from posterax.inference.nuts import sample_nuts
+from posterax.inference.nuts import merge_chains, sample_nuts
 from posterax.models.likelihoods import CategoricalLikelihood, GaussianLikelihood
+from posterax.models.mlp import categorical_log_density, gaussian_log_density
 from posterax.types import ArrayTree, PRNGKey
 
 LIKELIHOODS = ("gaussian", "categorical")
@@ -45,13 +46,10 @@ class ApplyFnLogDensity:
         )
         out = self.apply_fn(params, X)
         if self.likelihood == "gaussian":
-            log_sigma = position["log_sigma"]
-            sigma = jnp.exp(log_sigma)
-            log_density += jstats.cauchy.logpdf(sigma, 0.0, self.noise_prior_scale)
-            log_density += jnp.log(2.0) + log_sigma
-            return log_density + jnp.sum(jstats.norm.logpdf(y, out, sigma))
-        log_probs = jax.nn.log_softmax(out, axis=-1)
-        return log_density + jnp.sum(jnp.take_along_axis(log_probs, y[:, None], axis=-1))
+            return log_density + gaussian_log_density(
+                out, y, position["log_sigma"], self.noise_prior_scale
+            )
+        return log_density + categorical_log_density(out, y)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,13 +113,10 @@ def nuts_posterior(
     positions, stats, seconds = sample_nuts(
         rng_key, logdensity, template, (jnp.asarray(X), y), **nuts_kwargs
     )
-    chains, draws = jax.tree_util.tree_leaves(positions)[0].shape[:2]
-    draws_flat = {"params": positions["params"]}
+    constrained = {"params": positions["params"]}
     if likelihood == "gaussian":
-        draws_flat["sigma"] = jnp.exp(positions["log_sigma"])
-    draws_flat = jax.tree_util.tree_map(
-        lambda a: a.reshape((chains * draws, *a.shape[2:])), draws_flat
-    )
+        constrained["sigma"] = jnp.exp(positions["log_sigma"])
+    draws_flat, (chains, draws) = merge_chains(constrained)
     lik = GaussianLikelihood() if likelihood == "gaussian" else CategoricalLikelihood()
     return Posterior(
         _ParamsApply(apply_fn),

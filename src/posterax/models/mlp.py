@@ -76,6 +76,22 @@ def weight_log_prior(net: list[dict[str, jax.Array]], scales: tuple[float, ...])
     return total
 
 
+def gaussian_log_density(
+    mean: jax.Array, y: jax.Array, log_sigma: jax.Array, noise_prior_scale: float
+) -> jax.Array:
+    """Gaussian log-likelihood plus the HalfCauchy prior on ``sigma = exp(log_sigma)``,
+    with the log-Jacobian of that change of variables."""
+    sigma = jnp.exp(log_sigma)
+    log_noise_prior = jnp.log(2.0) + jstats.cauchy.logpdf(sigma, 0.0, noise_prior_scale)
+    return log_noise_prior + log_sigma + jnp.sum(jstats.norm.logpdf(y, mean, sigma))
+
+
+def categorical_log_density(logits: jax.Array, y: jax.Array) -> jax.Array:
+    """Softmax log-likelihood of class indices ``y`` under ``(N, K)`` logits."""
+    log_probs = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.sum(jnp.take_along_axis(log_probs, y[:, None], axis=-1))
+
+
 @dataclasses.dataclass(frozen=True)
 class BNNLogDensity:
     """Unnormalised log posterior of a Bayesian MLP over an unconstrained position.
@@ -98,15 +114,12 @@ class BNNLogDensity:
 
     def __call__(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
         out = self.network(position["net"], X)
-        log_density = weight_log_prior(position["net"], self.prior_scales)
+        log_prior = weight_log_prior(position["net"], self.prior_scales)
         if self.task == "regression":
-            log_sigma = position["log_sigma"]
-            sigma = jnp.exp(log_sigma)
-            log_density += jstats.cauchy.logpdf(sigma, 0.0, self.noise_prior_scale)
-            log_density += jnp.log(2.0) + log_sigma  # half-Cauchy density, Jacobian
-            return log_density + jnp.sum(jstats.norm.logpdf(y, out[:, 0], sigma))
-        log_probs = jax.nn.log_softmax(out, axis=-1)
-        return log_density + jnp.sum(jnp.take_along_axis(log_probs, y[:, None], axis=-1))
+            return log_prior + gaussian_log_density(
+                out[:, 0], y, position["log_sigma"], self.noise_prior_scale
+            )
+        return log_prior + categorical_log_density(out, y)
 
     @staticmethod
     def to_params(position: ArrayTree) -> ArrayTree:

@@ -77,17 +77,35 @@ def plot_reliability_diagram(
         2, 1, figsize=(5.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
     )
     top.plot([0, 1], [0, 1], ls="--", color=_GREY, lw=1, label="perfect calibration")
-    top.bar(left, acc[filled], width=width, align="edge", color=_BLUE, edgecolor="white",
-            alpha=0.85, label="accuracy")
-    top.bar(left, conf[filled] - acc[filled], bottom=acc[filled], width=width, align="edge",
-            color=_RED, alpha=0.35, edgecolor=_RED, label=f"gap (ECE = {ece:.3f})")
+    top.bar(
+        left,
+        acc[filled],
+        width=width,
+        align="edge",
+        color=_BLUE,
+        edgecolor="white",
+        alpha=0.85,
+        label="accuracy",
+    )
+    top.bar(
+        left,
+        conf[filled] - acc[filled],
+        bottom=acc[filled],
+        width=width,
+        align="edge",
+        color=_RED,
+        alpha=0.35,
+        edgecolor=_RED,
+        label=f"gap (ECE = {ece:.3f})",
+    )
     top.set_ylabel("accuracy")
     top.set_xlim(0, 1)
     top.set_ylim(0, 1)
     top.legend(loc="upper left", fontsize=8)
     top.set_title(title or f"Reliability diagram ({n_bins} {strategy} bins)")
-    bottom.bar(left, count[filled] / count.sum(), width=width, align="edge", color=_BLUE,
-               edgecolor="white")
+    bottom.bar(
+        left, count[filled] / count.sum(), width=width, align="edge", color=_BLUE, edgecolor="white"
+    )
     bottom.set_xlabel("confidence (top-label probability)")
     bottom.set_ylabel("fraction")
     fig.tight_layout()
@@ -218,8 +236,12 @@ def plot_interval_widths(
         raise ValueError("plot_interval_widths: 'widths' holds no finite value to plot.")
     edges = np.histogram_bin_edges(finite, bins=bins)
     for name, values in series.items():
-        ax.hist(values[np.isfinite(values)], bins=edges, alpha=0.55,
-                label=f"{name} (mean {np.mean(values):.3g})")
+        ax.hist(
+            values[np.isfinite(values)],
+            bins=edges,
+            alpha=0.55,
+            label=f"{name} (mean {np.mean(values):.3g})",
+        )
     ax.set_xlabel("interval width")
     ax.set_ylabel("count")
     ax.legend(fontsize=8)

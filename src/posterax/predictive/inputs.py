@@ -19,6 +19,7 @@ import numpy as np
 from jax.scipy.special import logsumexp, ndtr, ndtri
 
 from posterax.base import PredictiveSamples
+from posterax.data import validation
 
 
 def is_predictive(x: Any) -> bool:
@@ -153,12 +154,8 @@ def check_positive_int(value: Any, name: str, where: str, minimum: int = 1) -> i
 
 
 def check_choice(value: Any, name: str, where: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be one of {', '.join(map(repr, choices))}. "
-            f"Got {value!r}."
-        )
-    return value
+    """Positional form of :func:`posterax.data.validation.check_choice`."""
+    return validation.check_choice(value, name=name, where=where, allowed=choices)
 
 
 # ----------------------------------------------------------------------------------------------
