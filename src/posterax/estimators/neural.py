@@ -1,4 +1,7 @@
-"""Bayesian neural networks: ``BayesianRegressor`` and ``BayesianClassifier`` (NUTS).
+"""Bayesian neural networks: ``BayesianRegressor`` and ``BayesianClassifier``.
+
+One estimator API over every network method (NUTS, MAP, VI, low-rank VI, MC dropout, deep
+ensembles); the fit functions live in :mod:`posterax.estimators.network_fitters`.
 
 Inputs are standardised internally (and regression targets too); the posterior lives in those
 units and every prediction is returned in the original units.
@@ -18,8 +21,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from posterax.base import Posterior, PredictiveSamples
+from posterax.base import PredictiveSamples
 from posterax.data.validation import (
+    check_choice,
     check_features,
     check_positive_int,
     check_regression_target,
@@ -38,20 +42,17 @@ from posterax.estimators.common import (
     PREDICT_STREAM,
     check_method,
     check_predict_input,
-    nuts_settings,
     stream_key,
 )
-from posterax.estimators.regression_api import PredictiveRegressorMixin
-from posterax.inference import NetworkMethod, sample_nuts
-from posterax.inference.nuts import merge_chains
-from posterax.models import (
-    MLP,
-    BNNLogDensity,
-    CategoricalLikelihood,
-    ClassificationHead,
-    GaussianLikelihood,
-    RegressionHead,
+from posterax.estimators.network_fitters import (
+    LIKELIHOODS,
+    fit_network_posterior,
+    is_sampled,
+    n_outputs,
 )
+from posterax.estimators.regression_api import PredictiveRegressorMixin
+from posterax.inference import NetworkMethod
+from posterax.models import MLP
 from posterax.models.mlp import ACTIVATIONS
 from posterax.predictive import (
     predictive_samples,
@@ -102,80 +103,77 @@ def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, np.where(scale > 0, scale, 1.0)
 
 
+_SHARED_PARAMS_DOC = """
+    Parameters
+    ----------
+    method : {"nuts", "map", "vi", "vi_lowrank", "mc_dropout", "ensemble"}
+        Posterior route. ``"nuts"`` samples the exact posterior (small networks); the others
+        train by minibatch optimisation (optax): the mode (``"map"``), a mean-field or
+        low-rank + diagonal Gaussian (Bayes by backprop), dropout masks kept on at prediction,
+        or ``n_members`` MAP networks trained together under ``jax.vmap``.
+    hidden, activation
+        Units per hidden layer, and ``"tanh"``, ``"relu"`` or ``"gelu"``.
+    prior : {"normal", "laplace"}
+        Family of the prior on every weight and bias: Normal is L2 (weight decay), Laplace L1.
+    prior_scale : float or one float per layer
+        Scale of that prior on standardised inputs.
+    num_samples : int
+        NUTS draws per chain, and the number of posterior draws used at prediction by
+        ``"vi"``, ``"vi_lowrank"`` and ``"mc_dropout"``.
+    optimizer : optax.GradientTransformation, optional
+        Default ``optax.adam(learning_rate)``.
+    num_epochs : int or "auto"
+        ``"auto"`` aims at about 3000 optimiser steps (20 to 2000 epochs).
+    batch_size, validation_fraction, patience
+        Minibatch size (clipped to the data with a warning); with ``validation_fraction`` that
+        share of the rows is held out and training stops after ``patience`` epochs without
+        improvement, keeping the best parameters.
+    n_members, dropout_rate, rank
+        Ensemble size, MC-dropout rate in [0, 1), columns of the low-rank VI factor.
+    progress_bar : bool, optional
+        Show sampling / training progress (the verbose switch); default: only in a terminal.
+"""
+
+
 class _BayesianNetwork(BaseEstimator):
     """Shared fit/diagnostics machinery; subclasses set the task and the target handling."""
 
     _task: str
-
-    def __init__(
-        self,
-        method: str = "nuts",
-        hidden: tuple[int, ...] = (5,),
-        activation: str = "tanh",
-        prior_scale: float | tuple[float, ...] = 1.0,
-        noise_prior_scale: float = 1.0,
-        num_warmup: int = 1000,
-        num_samples: int = 1000,
-        num_chains: int = 1,
-        target_accept_prob: float = 0.8,
-        max_tree_depth: int = 10,
-        progress_bar: bool | None = None,
-        random_state: int | None = None,
-    ):
-        self.method = method
-        self.hidden = hidden
-        self.activation = activation
-        self.prior_scale = prior_scale
-        self.noise_prior_scale = noise_prior_scale
-        self.num_warmup = num_warmup
-        self.num_samples = num_samples
-        self.num_chains = num_chains
-        self.target_accept_prob = target_accept_prob
-        self.max_tree_depth = max_tree_depth
-        self.progress_bar = progress_bar
-        self.random_state = random_state
+    likelihood = "homoscedastic"  # classifiers have no choice; BayesianRegressor overrides
 
     @property
     def _where(self) -> str:
         return f"{type(self).__name__}.fit"
 
-    def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_outputs: int) -> None:
+    def _store(self, params: dict[str, Any]) -> None:
+        for name, value in params.items():
+            if name not in ("self", "__class__"):
+                setattr(self, name, value)
+
+    def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> None:
         where = self._where
-        check_method(self.method, NetworkMethod, where)
+        method = check_method(self.method, NetworkMethod, where)
+        likelihood = check_choice(
+            self.likelihood, name="likelihood", where=where, allowed=LIKELIHOODS
+        )
         hidden = _check_hidden(self.hidden, where)
-        network = MLP(hidden, _check_activation(self.activation, where), n_outputs)
+        outputs = n_outputs(self._task, likelihood, n_classes)
+        network = MLP(hidden, _check_activation(self.activation, where), outputs)
         scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
-        noise_scale = _check_prior_scales(self.noise_prior_scale, 1, where)[0]
-        logdensity = BNNLogDensity(network, scales, self._task, noise_scale)
         self.x_mean_, self.x_scale_ = _standardiser(X_arr)
-        Xs = jnp.asarray((X_arr - self.x_mean_) / self.x_scale_)
+        Xs = (X_arr - self.x_mean_) / self.x_scale_
         key = rng_key_from(self.random_state, where=where)
         start = time.perf_counter()
-        positions, stats, seconds = sample_nuts(
-            key,
-            logdensity,
-            logdensity.template(X_arr.shape[1]),
-            (Xs, jnp.asarray(target)),
-            **nuts_settings(self, where),
-        )
-        flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
-        head = (
-            RegressionHead(network) if self._task == "regression" else ClassificationHead(network)
-        )
-        likelihood = GaussianLikelihood() if self._task == "regression" else CategoricalLikelihood()
-        self.posterior_ = Posterior(
-            head,
-            likelihood,
-            draws=flat,
-            info={"sample_stats": stats, "sampling_seconds": seconds},
-            chain_shape=(chains, draws),
+        self.posterior_ = fit_network_posterior(
+            self, method, network, scales, self._task, likelihood, Xs, target, key, where
         )
         self.fit_seconds_ = time.perf_counter() - start
         # Function-space diagnostics at up to 50 training inputs.
         idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))
-        self._diagnostic_inputs = Xs[idx.astype(int)]
-        self._targets_std = target
+        self._diagnostic_inputs = jnp.asarray(Xs[idx.astype(int)])
         self._diagnostics = None
+        if not is_sampled(method):
+            return
         diag = self.diagnostics()
         fs = diag["function_space"]
         problems = convergence_problems(
@@ -197,6 +195,18 @@ class _BayesianNetwork(BaseEstimator):
         can swap places, so weights can mix poorly while predictions mix well."""
         check_is_fitted(self)
         if getattr(self, "_diagnostics", None) is not None:
+            return copy.deepcopy(self._diagnostics)
+        if self.posterior_.chain_shape is None:
+            info = self.posterior_.info
+            self._diagnostics = {
+                "training": {
+                    key: info.get(key)
+                    for key in ("epochs_run", "stopped_early", "diverged_at_epoch", "train_seconds")
+                },
+                "final_loss": float(np.mean(info["loss_history"][-1]))
+                if len(info.get("loss_history", ()))
+                else float("nan"),
+            }
             return copy.deepcopy(self._diagnostics)
         weights = parameter_diagnostics(self.to_inference_data())
         finite = [d for d in weights.values() if np.isfinite(d["r_hat"])]
@@ -220,16 +230,23 @@ class _BayesianNetwork(BaseEstimator):
     ) -> PredictiveSamples:
         if rng_key is None:
             rng_key = stream_key(self, PREDICT_STREAM, "predict")
+        if n_samples is None and self.posterior_.distribution is not None:
+            n_samples = check_positive_int(
+                self.num_samples, name="num_samples", where=f"{type(self).__name__}.predict"
+            )
         return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)
 
 
 class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwork):
     """Bayesian neural network regression, ``y ~ Normal(f(x; W), sigma)``.
 
-    Weights and biases ~ Normal(0, ``prior_scale``) (one float, or one per layer),
-    ``sigma ~ HalfCauchy(noise_prior_scale)``; X and y are standardised internally, so the
-    priors act on the standardised scale. ``method="nuts"`` samples with the compile-once NUTS
-    driver (BlackJAX kernel and Stan-style window adaptation).
+    Weights and biases ~ ``prior``(0, ``prior_scale``) (one float, or one per layer). With
+    ``likelihood="homoscedastic"`` one noise sd ``sigma`` is learned (NUTS: ``sigma ~
+    HalfCauchy(noise_prior_scale)``; optimisation methods: a point estimate); with
+    ``"heteroscedastic"`` the network predicts a mean and a noise sd per input (Lakshminarayanan
+    et al.; not for NUTS). X and y are standardised internally, so the priors act on the
+    standardised scale, and every prediction is in the units of y. ``method="nuts"`` samples with
+    the compile-once NUTS driver (BlackJAX kernel and Stan-style window adaptation).
 
     Examples
     --------
@@ -245,6 +262,34 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
 
     _task = "regression"
 
+    def __init__(
+        self,
+        method: str = "nuts",
+        hidden: tuple[int, ...] = (5,),
+        activation: str = "tanh",
+        prior: str = "normal",
+        prior_scale: float | tuple[float, ...] = 1.0,
+        likelihood: str = "homoscedastic",
+        noise_prior_scale: float = 1.0,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        target_accept_prob: float = 0.8,
+        max_tree_depth: int = 10,
+        optimizer: Any = None,
+        learning_rate: float = 3e-3,
+        num_epochs: int | str = "auto",
+        batch_size: int = 32,
+        validation_fraction: float | None = None,
+        patience: int = 20,
+        n_members: int = 5,
+        dropout_rate: float = 0.1,
+        rank: int = 10,
+        progress_bar: bool | None = None,
+        random_state: int | None = None,
+    ):
+        self._store(locals())
+
     def fit(self, X: Any, y: Any) -> BayesianRegressor:
         """Sample the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,)."""
         X_arr = check_features(X, where=self._where)
@@ -252,8 +297,10 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         validate_data(self, X, reset=True, skip_check_array=True)
         self.y_mean_ = float(y_arr.mean())
         self.y_scale_ = float(y_arr.std()) or 1.0
-        self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_, n_outputs=1)
-        self.sigma_ = float(np.mean(self.posterior_.draws["sigma"])) * self.y_scale_
+        self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_)
+        mean = self.posterior_.mean()
+        # Homoscedastic noise sd in the units of y (None when the network predicts it).
+        self.sigma_ = float(np.mean(mean["sigma"])) * self.y_scale_ if "sigma" in mean else None
         return self
 
     def _samples(self, Xs, n_samples=None, rng_key=None) -> PredictiveSamples:
@@ -295,6 +342,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         method: str = "nuts",
         hidden: tuple[int, ...] = (16,),
         activation: str = "tanh",
+        prior: str = "normal",
         prior_scale: float | tuple[float, ...] = 1.0,
         noise_prior_scale: float = 1.0,
         num_warmup: int = 1000,
@@ -302,23 +350,19 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         num_chains: int = 1,
         target_accept_prob: float = 0.8,
         max_tree_depth: int = 10,
+        optimizer: Any = None,
+        learning_rate: float = 3e-3,
+        num_epochs: int | str = "auto",
+        batch_size: int = 32,
+        validation_fraction: float | None = None,
+        patience: int = 20,
+        n_members: int = 5,
+        dropout_rate: float = 0.1,
+        rank: int = 10,
         progress_bar: bool | None = None,
         random_state: int | None = None,
     ):
-        super().__init__(
-            method,
-            hidden,
-            activation,
-            prior_scale,
-            noise_prior_scale,
-            num_warmup,
-            num_samples,
-            num_chains,
-            target_accept_prob,
-            max_tree_depth,
-            progress_bar,
-            random_state,
-        )
+        self._store(locals())
 
     def fit(self, X: Any, y: Any) -> BayesianClassifier:
         """Sample the posterior from ``X`` (n_samples, n_features) and labels ``y``."""
@@ -327,7 +371,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         labels = self._check_labels(y, X_arr.shape[0])
         validate_data(self, X, reset=True, skip_check_array=True)
         self.classes_, encoded = np.unique(labels, return_inverse=True)
-        self._fit_network(X_arr, encoded.astype(np.int32), n_outputs=len(self.classes_))
+        self._fit_network(X_arr, encoded.astype(np.int32), n_classes=len(self.classes_))
         return self
 
     def _check_labels(self, y: Any, n_samples: int) -> np.ndarray:
@@ -397,5 +441,13 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         encoded = np.searchsorted(self.classes_, np.asarray(y))
         return to_inference_data(self.posterior_, Xs, encoded, rng_key=key)
 
+
+for _cls in (BayesianRegressor, BayesianClassifier):
+    _doc = _cls.__doc__ or ""
+    _cls.__doc__ = (
+        _doc.replace("    Examples\n", _SHARED_PARAMS_DOC.lstrip("\n") + "\n    Examples\n", 1)
+        if "    Examples\n" in _doc
+        else _doc + _SHARED_PARAMS_DOC
+    )
 
 __all__ = ["BayesianClassifier", "BayesianRegressor"]

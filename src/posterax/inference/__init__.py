@@ -1,13 +1,31 @@
 """Inference: one method per file; each turns a model and data into a Posterior."""
 
+from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
+from posterax.inference.map import fit_map
 from posterax.inference.map_linear import fit_map_linear
+from posterax.inference.mc_dropout import DropoutDistribution, fit_mc_dropout
 from posterax.inference.methods import LinearMethod, NetworkMethod
+from posterax.inference.network_model import NetworkModel, TrainingSettings
 from posterax.inference.nuts import NUTSResult, run_nuts, sample_nuts
 from posterax.inference.nuts_apply import nuts_posterior
+from posterax.inference.training import TrainingDivergedWarning, TrainResult, train
+from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, fit_vi
 
 __all__ = [
+    "DropoutDistribution",
     "LinearMethod",
+    "LowRankGaussian",
+    "MeanFieldGaussian",
+    "NetworkModel",
+    "TrainResult",
+    "TrainingDivergedWarning",
+    "TrainingSettings",
+    "fit_ensemble",
+    "fit_map",
+    "fit_mc_dropout",
+    "fit_vi",
+    "train",
     "NetworkMethod",
     "NUTSResult",
     "NormalInverseGammaPosterior",

@@ -17,6 +17,11 @@ class NetworkMethod(StrEnum):
     """Posterior routes for :class:`posterax.BayesianRegressor` / ``BayesianClassifier``."""
 
     NUTS = "nuts"
+    MAP = "map"
+    VI = "vi"
+    VI_LOWRANK = "vi_lowrank"
+    MC_DROPOUT = "mc_dropout"
+    ENSEMBLE = "ensemble"
 
 
 __all__ = ["LinearMethod", "NetworkMethod"]

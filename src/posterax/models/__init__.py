@@ -1,9 +1,14 @@
 """Models: network/regression functions, likelihoods and priors."""
 
 from posterax.models import priors
-from posterax.models.likelihoods import CategoricalLikelihood, GaussianLikelihood
+from posterax.models.likelihoods import (
+    CategoricalLikelihood,
+    GaussianLikelihood,
+    HeteroscedasticGaussianLikelihood,
+)
 from posterax.models.linear import linear_apply, linear_regression_model
 from posterax.models.mlp import MLP, BNNLogDensity, ClassificationHead, RegressionHead
+from posterax.models.weight_prior import WeightPrior
 
 __all__ = [
     "MLP",
@@ -11,7 +16,9 @@ __all__ = [
     "CategoricalLikelihood",
     "ClassificationHead",
     "GaussianLikelihood",
+    "HeteroscedasticGaussianLikelihood",
     "RegressionHead",
+    "WeightPrior",
     "linear_apply",
     "linear_regression_model",
     "priors",

@@ -29,6 +29,27 @@ class GaussianLikelihood:
 
 
 @dataclasses.dataclass(frozen=True)
+class HeteroscedasticGaussianLikelihood:
+    """Heteroscedastic Gaussian: the model's ``(N, 2)`` outputs are the mean and a raw scale,
+    ``y ~ Normal(outputs[:, 0], softplus(outputs[:, 1]) + min_scale)`` (Lakshminarayanan et al.,
+    2017). ``min_scale`` keeps the density finite when the network is very sure."""
+
+    min_scale: float = 1e-4
+    task: str = "regression"
+
+    def mean_scale(self, outputs: jax.Array) -> tuple[jax.Array, jax.Array]:
+        return outputs[..., 0], jax.nn.softplus(outputs[..., 1]) + self.min_scale
+
+    def log_prob(self, params: ArrayTree, outputs: jax.Array, y: jax.Array) -> jax.Array:
+        mean, scale = self.mean_scale(outputs)
+        return jstats.norm.logpdf(y, mean, scale)
+
+    def predictive(self, params: ArrayTree, outputs: jax.Array) -> dict[str, jax.Array]:
+        mean, scale = self.mean_scale(outputs)
+        return {"mean": mean, "scale": scale}
+
+
+@dataclasses.dataclass(frozen=True)
 class CategoricalLikelihood:
     """Softmax over the model's ``(N, K)`` outputs (logits); ``y`` holds class indices."""
 
@@ -42,4 +63,4 @@ class CategoricalLikelihood:
         return {"logits": outputs}
 
 
-__all__ = ["CategoricalLikelihood", "GaussianLikelihood"]
+__all__ = ["CategoricalLikelihood", "GaussianLikelihood", "HeteroscedasticGaussianLikelihood"]

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import jax.scipy.stats as jstats
 
+from posterax.models.weight_prior import WeightPrior
 from posterax.types import ArrayTree
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
@@ -39,6 +40,16 @@ class MLP:
             {"w": jnp.zeros((a, b)), "b": jnp.zeros(b)} for a, b in self.layer_sizes(n_features)
         ]
 
+    def init(self, rng_key: jax.Array, n_features: int) -> list[dict[str, jax.Array]]:
+        """Random starting weights for training: ``N(0, gain / fan_in)`` weights (gain 2 for
+        ReLU-like activations, 1 for tanh), zero biases."""
+        gain = 1.0 if self.activation == "tanh" else 2.0
+        keys = jax.random.split(rng_key, len(self.layer_sizes(n_features)))
+        return [
+            {"w": jax.random.normal(k, (a, b)) * jnp.sqrt(gain / a), "b": jnp.zeros(b)}
+            for k, (a, b) in zip(keys, self.layer_sizes(n_features), strict=True)
+        ]
+
     def __call__(self, params: list[dict[str, jax.Array]], X: jax.Array) -> jax.Array:
         act = ACTIVATIONS[self.activation]
         h = X
@@ -54,26 +65,35 @@ class RegressionHead:
     network: MLP
 
     def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
-        return self.network(params["net"], X)[:, 0]
+        return self.from_outputs(self.network(params["net"], X))
+
+    @staticmethod
+    def from_outputs(outputs: jax.Array) -> jax.Array:
+        """The head's value from the network's raw ``(N, 1)`` outputs."""
+        return outputs[:, 0]
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassificationHead:
-    """``apply_fn`` of a Bayesian classifier: logits, shape ``(N, K)``."""
+    """``apply_fn`` returning all of the network's outputs, shape ``(N, K)``: a classifier's
+    logits, or the (mean, raw scale) pair of a heteroscedastic regressor."""
 
     network: MLP
 
     def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
         return self.network(params["net"], X)
 
+    @staticmethod
+    def from_outputs(outputs: jax.Array) -> jax.Array:
+        """The head's value from the network's raw ``(N, K)`` outputs."""
+        return outputs
 
-def weight_log_prior(net: list[dict[str, jax.Array]], scales: tuple[float, ...]) -> jax.Array:
-    """Independent Normal(0, scale_l) on every weight and bias of layer l."""
-    total = 0.0
-    for layer, scale in zip(net, scales, strict=True):
-        for value in layer.values():
-            total = total + jnp.sum(jstats.norm.logpdf(value, 0.0, scale))
-    return total
+
+def weight_log_prior(
+    net: list[dict[str, jax.Array]], scales: tuple[float, ...], family: str = "normal"
+) -> jax.Array:
+    """Independent ``family(0, scale_l)`` on every weight and bias of layer l."""
+    return WeightPrior(family, scales).log_prob(net)
 
 
 def gaussian_log_density(
@@ -105,6 +125,7 @@ class BNNLogDensity:
     prior_scales: tuple[float, ...]
     task: str
     noise_prior_scale: float = 1.0
+    prior_family: str = "normal"
 
     def template(self, n_features: int) -> ArrayTree:
         position: dict = {"net": self.network.template(n_features)}
@@ -114,7 +135,7 @@ class BNNLogDensity:
 
     def __call__(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
         out = self.network(position["net"], X)
-        log_prior = weight_log_prior(position["net"], self.prior_scales)
+        log_prior = weight_log_prior(position["net"], self.prior_scales, self.prior_family)
         if self.task == "regression":
             return log_prior + gaussian_log_density(
                 out[:, 0], y, position["log_sigma"], self.noise_prior_scale
@@ -124,10 +145,23 @@ class BNNLogDensity:
     @staticmethod
     def to_params(position: ArrayTree) -> ArrayTree:
         """Constrained params (``sigma`` instead of ``log_sigma``), any leading axes."""
-        params = {"net": position["net"]}
-        if "log_sigma" in position:
-            params["sigma"] = jnp.exp(position["log_sigma"])
-        return params
+        return constrain(position)
 
 
-__all__ = ["ACTIVATIONS", "MLP", "BNNLogDensity", "ClassificationHead", "RegressionHead"]
+def constrain(position: ArrayTree) -> ArrayTree:
+    """``{"net", "log_sigma"?}`` -> ``{"net", "sigma"?}`` (any leading axes): unconstrained
+    coordinates, used by samplers and optimisers, to the params likelihoods read."""
+    params = {"net": position["net"]}
+    if "log_sigma" in position:
+        params["sigma"] = jnp.exp(position["log_sigma"])
+    return params
+
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "BNNLogDensity",
+    "ClassificationHead",
+    "RegressionHead",
+    "constrain",
+]

@@ -1,0 +1,228 @@
+"""One fit function per ``method`` of the Bayesian network estimators (a registry, not an
+if-chain). Each validates its own settings and returns a :class:`~posterax.Posterior` over the
+standardised problem."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+
+from posterax.base import Posterior
+from posterax.data.validation import check_choice, check_positive_int
+from posterax.estimators.common import nuts_settings
+from posterax.inference import (
+    NetworkMethod,
+    NetworkModel,
+    TrainingSettings,
+    fit_ensemble,
+    fit_map,
+    fit_mc_dropout,
+    fit_vi,
+    sample_nuts,
+)
+from posterax.inference.nuts import merge_chains
+from posterax.inference.training import check_optimizer
+from posterax.models import (
+    MLP,
+    BNNLogDensity,
+    CategoricalLikelihood,
+    ClassificationHead,
+    GaussianLikelihood,
+    HeteroscedasticGaussianLikelihood,
+    RegressionHead,
+    WeightPrior,
+)
+from posterax.models.weight_prior import FAMILIES
+from posterax.types import PRNGKey
+
+LIKELIHOODS = ("homoscedastic", "heteroscedastic")
+_AUTO_STEPS = 3000  # optimiser steps aimed for by num_epochs="auto"
+
+
+def n_outputs(task: str, likelihood: str, n_classes: int) -> int:
+    if task == "classification":
+        return n_classes
+    return 2 if likelihood == "heteroscedastic" else 1
+
+
+def network_model(network: MLP, task: str, likelihood: str, prior: WeightPrior) -> NetworkModel:
+    """Head + likelihood for the task: a regression head with learned noise, a mean/scale head,
+    or logits."""
+    if task == "classification":
+        return NetworkModel(ClassificationHead(network), CategoricalLikelihood(), prior)
+    if likelihood == "heteroscedastic":
+        return NetworkModel(ClassificationHead(network), HeteroscedasticGaussianLikelihood(), prior)
+    return NetworkModel(RegressionHead(network), GaussianLikelihood(), prior)
+
+
+def check_fraction(value: Any, *, name: str, where: str, low_closed: bool) -> float:
+    """A float in [0, 1) (``low_closed``) or (0, 1)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+    ok = ok and (0 <= value < 1 if low_closed else 0 < value < 1)
+    if not ok:
+        interval = "[0, 1)" if low_closed else "(0, 1)"
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be a float in {interval}. Got {value!r}."
+        )
+    return float(value)
+
+
+def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
+    """Validated optimisation settings; ``batch_size`` > data is clipped with a warning and
+    ``num_epochs="auto"`` aims at about 3000 optimiser steps (20 to 2000 epochs)."""
+    lr = est.learning_rate
+    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not (np.isfinite(lr) and lr > 0):
+        raise ValueError(
+            f"The 'learning_rate' parameter of {where} must be a float > 0. Got {lr!r}. "
+            "Pass e.g. learning_rate=1e-3."
+        )
+    optimizer = check_optimizer(est.optimizer, float(lr), where)
+    validation = est.validation_fraction
+    if validation is not None:
+        validation = check_fraction(
+            validation, name="validation_fraction", where=where, low_closed=False
+        )
+    n_train = n_data - (0 if validation is None else max(1, round(validation * n_data)))
+    if n_train < 1:
+        raise ValueError(
+            f"The 'validation_fraction' parameter of {where} leaves no training data "
+            f"({n_data} rows). Use a smaller fraction or None."
+        )
+    batch = check_positive_int(est.batch_size, name="batch_size", where=where)
+    if batch > n_train:
+        warnings.warn(
+            f"The 'batch_size' parameter of {where} ({batch}) is larger than the training data "
+            f"({n_train} rows); using batch_size={n_train}.",
+            UserWarning,
+            stacklevel=4,
+        )
+        batch = n_train
+    if est.num_epochs == "auto":
+        epochs = int(np.clip(math.ceil(_AUTO_STEPS / math.ceil(n_train / batch)), 20, 2000))
+    else:
+        epochs = check_positive_int(est.num_epochs, name="num_epochs", where=where)
+    return TrainingSettings(
+        optimizer=optimizer,
+        num_epochs=epochs,
+        batch_size=batch,
+        validation_fraction=validation,
+        patience=check_positive_int(est.patience, name="patience", where=where),
+        progress_bar=est.progress_bar,
+    )
+
+
+FitFn = Callable[..., Posterior]
+
+
+def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
+    if model.likelihood.__class__ is HeteroscedasticGaussianLikelihood:
+        raise ValueError(
+            f"The 'likelihood' parameter of {where}: method='nuts' supports "
+            "likelihood='homoscedastic' only. Got 'heteroscedastic'. Use method='map', 'vi', "
+            "'vi_lowrank', 'mc_dropout' or 'ensemble' for a heteroscedastic network."
+        )
+    task = "classification" if isinstance(model.likelihood, CategoricalLikelihood) else "regression"
+    noise = est.noise_prior_scale
+    if not isinstance(noise, numbers.Real) or not (np.isfinite(noise) and noise > 0):
+        raise ValueError(
+            f"The 'noise_prior_scale' parameter of {where} must be a float > 0. Got {noise!r}."
+        )
+    logdensity = BNNLogDensity(network, scales, task, float(noise), model.prior.family)
+    positions, stats, seconds = sample_nuts(
+        key,
+        logdensity,
+        logdensity.template(Xs.shape[1]),
+        (jnp.asarray(Xs), jnp.asarray(target)),
+        **nuts_settings(est, where),
+    )
+    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
+    return Posterior(
+        model.apply_fn,
+        model.likelihood,
+        draws=flat,
+        info={"sample_stats": stats, "sampling_seconds": seconds},
+        chain_shape=(chains, draws),
+    )
+
+
+def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) -> FitFn:
+    """Adapter: an optimisation-based ``fit_*`` with estimator-derived extra arguments."""
+
+    def fit_fn(est, network, model, scales, Xs, target, key, where) -> Posterior:
+        settings = training_settings(est, Xs.shape[0], where)
+        kwargs = {name: get(est, where) for name, get in extra.items()}
+        return fit(
+            key,
+            model,
+            lambda k: network.init(k, Xs.shape[1]),
+            jnp.asarray(Xs),
+            jnp.asarray(target),
+            settings,
+            **kwargs,
+        )
+
+    return fit_fn
+
+
+def _dropout_rate(est, where):
+    return check_fraction(est.dropout_rate, name="dropout_rate", where=where, low_closed=True)
+
+
+FITTERS: dict[NetworkMethod, FitFn] = {
+    NetworkMethod.NUTS: _fit_nuts,
+    NetworkMethod.MAP: _trained(fit_map),
+    NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield"),
+    NetworkMethod.VI_LOWRANK: _trained(
+        fit_vi,
+        family=lambda est, where: "lowrank",
+        rank=lambda est, where: check_positive_int(est.rank, name="rank", where=where),
+    ),
+    NetworkMethod.MC_DROPOUT: _trained(fit_mc_dropout, dropout_rate=_dropout_rate),
+    NetworkMethod.ENSEMBLE: _trained(
+        fit_ensemble,
+        num_members=lambda est, where: check_positive_int(
+            est.n_members, name="n_members", where=where
+        ),
+    ),
+}
+
+
+def fit_network_posterior(
+    est: Any,
+    method: NetworkMethod,
+    network: MLP,
+    scales: tuple[float, ...],
+    task: str,
+    likelihood: str,
+    Xs: np.ndarray,
+    target: np.ndarray,
+    key: PRNGKey,
+    where: str,
+) -> Posterior:
+    """Dispatch to the method's fit function."""
+    family = check_choice(est.prior, name="prior", where=where, allowed=FAMILIES)
+    model = network_model(network, task, likelihood, WeightPrior(family, scales))
+    return FITTERS[method](est, network, model, scales, Xs, target, key, where)
+
+
+def is_sampled(method: NetworkMethod) -> bool:
+    """Whether the method gives MCMC chains (R-hat / ESS apply)."""
+    return method is NetworkMethod.NUTS
+
+
+__all__ = [
+    "FITTERS",
+    "LIKELIHOODS",
+    "check_fraction",
+    "fit_network_posterior",
+    "is_sampled",
+    "n_outputs",
+    "network_model",
+    "training_settings",
+]

@@ -1,0 +1,107 @@
+"""A trainable network model: ``apply_fn`` + likelihood + weight prior, and the settings every
+optimisation-based method shares.
+
+Params are ``{"net": weights, "log_sigma": ()}`` for a homoscedastic Gaussian likelihood (noise
+learned on the log scale) and ``{"net": weights}`` otherwise. ``apply_fn`` and the likelihood
+read the constrained params (``sigma``), as in every :class:`~posterax.Posterior`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from posterax.base import Likelihood, Posterior
+from posterax.models.likelihoods import GaussianLikelihood
+from posterax.models.mlp import constrain
+from posterax.models.weight_prior import WeightPrior
+from posterax.types import ArrayTree, PRNGKey
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkModel:
+    """``y ~ likelihood(apply_fn(params, X))`` with ``params["net"] ~ prior``.
+
+    Parameters
+    ----------
+    apply_fn : callable
+        ``apply_fn(params, X)`` reading the network weights from ``params["net"]``.
+    likelihood : Likelihood
+        :class:`GaussianLikelihood` (noise learned), heteroscedastic Gaussian or categorical.
+    prior : WeightPrior
+        Normal (weight decay) or Laplace (L1) on every weight.
+    """
+
+    apply_fn: Callable[[ArrayTree, jax.Array], jax.Array]
+    likelihood: Likelihood
+    prior: WeightPrior = dataclasses.field(default_factory=WeightPrior)
+
+    def init_params(self, net: ArrayTree) -> ArrayTree:
+        """Full params around network weights ``net`` (``log_sigma = 0``: unit noise on
+        standardised targets)."""
+        params: dict[str, Any] = {"net": net}
+        if isinstance(self.likelihood, GaussianLikelihood):
+            params["log_sigma"] = jnp.zeros(())
+        return params
+
+    def log_likelihood(self, params: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
+        """Per-example log-likelihood, shape ``(B,)``."""
+        constrained = constrain(params)
+        return self.likelihood.log_prob(constrained, self.apply_fn(constrained, X), y)
+
+    def map_loss(self, n_data: int) -> MAPLoss:
+        """Negative log posterior per example (see :class:`MAPLoss`)."""
+        return MAPLoss(self, n_data)
+
+    def point_posterior(self, params: ArrayTree, info: dict[str, Any]) -> Posterior:
+        """A Posterior holding ``params`` (leading draw axis added unless ``info["members"]``)."""
+        draws = constrain(params)
+        if not info.get("members"):
+            draws = jax.tree_util.tree_map(lambda leaf: leaf[None], draws)
+        return Posterior(self.apply_fn, self.likelihood, draws=draws, info=info)
+
+
+@dataclasses.dataclass(frozen=True)
+class MAPLoss:
+    """``-mean_b log p(y_b | w) - log p(w) / N``: minimising it over minibatches is MAP
+    (Normal prior: weight decay; Laplace: L1). Hashable, so compiled training is reused."""
+
+    model: NetworkModel
+    n_data: int
+
+    def __call__(self, params: ArrayTree, rng_key: PRNGKey, X: jax.Array, y: jax.Array):
+        nll = -jnp.mean(self.model.log_likelihood(params, X, y))
+        return nll - self.model.prior.log_prob(params["net"]) / self.n_data
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingSettings:
+    """What every optimisation-based method needs beyond the model (see :func:`train`)."""
+
+    optimizer: optax.GradientTransformation
+    num_epochs: int = 200
+    batch_size: int = 32
+    validation_fraction: float | None = None
+    patience: int = 20
+    progress_bar: bool | None = None
+
+    def train_kwargs(self) -> dict[str, Any]:
+        return {
+            "num_epochs": self.num_epochs,
+            "batch_size": self.batch_size,
+            "patience": self.patience,
+            "progress_bar": self.progress_bar,
+        }
+
+
+def init_with(init_fn: Callable[[PRNGKey], ArrayTree], model: NetworkModel, key: PRNGKey):
+    """Model params around ``init_fn(key)``'s network weights."""
+    return model.init_params(init_fn(key))
+
+
+__all__ = ["MAPLoss", "NetworkModel", "TrainingSettings", "init_with"]
