@@ -42,7 +42,7 @@ from posterax.models.weight_prior import FAMILIES
 from posterax.types import PRNGKey
 
 LIKELIHOODS = ("homoscedastic", "heteroscedastic")
-_AUTO_STEPS = 3000  # optimiser steps aimed for by num_epochs="auto"
+_AUTO_STEPS = 5000  # optimiser steps aimed for by num_epochs="auto"
 
 
 def n_outputs(task: str, likelihood: str, n_classes: int) -> int:
@@ -75,7 +75,7 @@ def check_fraction(value: Any, *, name: str, where: str, low_closed: bool) -> fl
 
 def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
     """Validated optimisation settings; ``batch_size`` > data is clipped with a warning and
-    ``num_epochs="auto"`` aims at about 3000 optimiser steps (20 to 2000 epochs)."""
+    ``num_epochs="auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs)."""
     lr = est.learning_rate
     if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not (np.isfinite(lr) and lr > 0):
         raise ValueError(
@@ -103,10 +103,14 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
             stacklevel=4,
         )
         batch = n_train
-    if est.num_epochs == "auto":
+    epochs = est.num_epochs
+    if epochs == "auto":
         epochs = int(np.clip(math.ceil(_AUTO_STEPS / math.ceil(n_train / batch)), 20, 2000))
-    else:
-        epochs = check_positive_int(est.num_epochs, name="num_epochs", where=where)
+    elif isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
+        raise ValueError(
+            f"The 'num_epochs' parameter of {where} must be 'auto' or an int >= 1. Got "
+            f"{epochs!r}. Pass e.g. num_epochs=200."
+        )
     return TrainingSettings(
         optimizer=optimizer,
         num_epochs=epochs,

@@ -12,12 +12,14 @@ from __future__ import annotations
 import copy
 import numbers
 import time
+import warnings
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -74,10 +76,14 @@ def _check_hidden(hidden: Any, where: str) -> tuple[int, ...]:
     return tuple(int(h) for h in hidden)
 
 
-def _check_activation(activation: Any, where: str) -> str:
+def _check_activation(activation: Any, method: NetworkMethod, where: str) -> str:
+    """``"auto"``: tanh for NUTS (smooth posterior geometry), ReLU for the optimisation methods
+    (uncertainty then keeps growing away from the data instead of saturating)."""
+    if activation == "auto":
+        return "tanh" if method is NetworkMethod.NUTS else "relu"
     if activation not in ACTIVATIONS:
         raise ValueError(
-            f"The 'activation' parameter of {where} must be one of "
+            f"The 'activation' parameter of {where} must be 'auto' or one of "
             f"{', '.join(map(repr, ACTIVATIONS))}. Got {activation!r}."
         )
     return activation
@@ -112,7 +118,8 @@ _SHARED_PARAMS_DOC = """
         low-rank + diagonal Gaussian (Bayes by backprop), dropout masks kept on at prediction,
         or ``n_members`` MAP networks trained together under ``jax.vmap``.
     hidden, activation
-        Units per hidden layer, and ``"tanh"``, ``"relu"`` or ``"gelu"``.
+        Units per hidden layer, and ``"tanh"``, ``"relu"``, ``"gelu"`` or ``"auto"`` (tanh for
+        NUTS, ReLU otherwise, so optimisation methods' uncertainty grows away from the data).
     prior : {"normal", "laplace"}
         Family of the prior on every weight and bias: Normal is L2 (weight decay), Laplace L1.
     prior_scale : float or one float per layer
@@ -123,7 +130,7 @@ _SHARED_PARAMS_DOC = """
     optimizer : optax.GradientTransformation, optional
         Default ``optax.adam(learning_rate)``.
     num_epochs : int or "auto"
-        ``"auto"`` aims at about 3000 optimiser steps (20 to 2000 epochs).
+        ``"auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs).
     batch_size, validation_fraction, patience
         Minibatch size (clipped to the data with a warning); with ``validation_fraction`` that
         share of the rows is held out and training stops after ``patience`` epochs without
@@ -158,7 +165,8 @@ class _BayesianNetwork(BaseEstimator):
         )
         hidden = _check_hidden(self.hidden, where)
         outputs = n_outputs(self._task, likelihood, n_classes)
-        network = MLP(hidden, _check_activation(self.activation, where), outputs)
+        self.activation_ = _check_activation(self.activation, method, where)
+        network = MLP(hidden, self.activation_, outputs)
         scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
         self.x_mean_, self.x_scale_ = _standardiser(X_arr)
         Xs = (X_arr - self.x_mean_) / self.x_scale_
@@ -222,6 +230,19 @@ class _BayesianNetwork(BaseEstimator):
         }
         return copy.deepcopy(self._diagnostics)
 
+    def save(self, path: Any, overwrite: bool = False) -> None:
+        """Save to a directory of JSON metadata + ``.npz`` arrays (no pickle); ``px.load(path)``
+        gives back an estimator that predicts identically.
+
+        A custom ``optimizer`` (an optax object) cannot be stored without pickle: it is saved as
+        ``optimizer=None`` (with a warning), which changes nothing at prediction but means a
+        refit of the loaded estimator uses ``Adam(learning_rate)``.
+        """
+        from posterax.estimators.persistence import save_estimator
+
+        check_is_fitted(self)
+        save_estimator(self, path, overwrite=overwrite)
+
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
         return (check_predict_input(self, X, where) - self.x_mean_) / self.x_scale_
 
@@ -266,7 +287,7 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         self,
         method: str = "nuts",
         hidden: tuple[int, ...] = (5,),
-        activation: str = "tanh",
+        activation: str = "auto",
         prior: str = "normal",
         prior_scale: float | tuple[float, ...] = 1.0,
         likelihood: str = "homoscedastic",
@@ -277,7 +298,7 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         target_accept_prob: float = 0.8,
         max_tree_depth: int = 10,
         optimizer: Any = None,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 1e-3,
         num_epochs: int | str = "auto",
         batch_size: int = 32,
         validation_fraction: float | None = None,
@@ -341,7 +362,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         self,
         method: str = "nuts",
         hidden: tuple[int, ...] = (16,),
-        activation: str = "tanh",
+        activation: str = "auto",
         prior: str = "normal",
         prior_scale: float | tuple[float, ...] = 1.0,
         noise_prior_scale: float = 1.0,
@@ -351,7 +372,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         target_accept_prob: float = 0.8,
         max_tree_depth: int = 10,
         optimizer: Any = None,
-        learning_rate: float = 3e-3,
+        learning_rate: float = 1e-3,
         num_epochs: int | str = "auto",
         batch_size: int = 32,
         validation_fraction: float | None = None,
@@ -383,6 +404,12 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
             )
         labels = np.asarray(y)
         if labels.ndim == 2 and labels.shape[1] == 1:
+            warnings.warn(
+                f"A column-vector y was passed when a 1d array was expected ({where} flattened "
+                "it). Pass y.ravel() to silence this.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
             labels = labels[:, 0]
         if labels.ndim != 1 or labels.shape[0] != n_samples:
             raise ValueError(
@@ -428,7 +455,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class label under the posterior predictive."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probs = self.predict_proba(X)  # checks that the estimator is fitted first
+        return self.classes_[np.argmax(probs, axis=1)]
 
     def to_inference_data(self, X: Any = None, y: Any = None):
         """ArviZ InferenceData; with ``X`` and ``y`` also log_likelihood, posterior_predictive

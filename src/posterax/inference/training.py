@@ -69,16 +69,10 @@ def batch_plan(n_data: int, batch_size: int) -> tuple[int, int]:
     return batch_size, math.ceil(n_data / batch_size)
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled_epoch(
-    loss_fn: LossFn,
-    optimizer: optax.GradientTransformation,
-    n_data: int,
-    batch: int,
-    members: bool,
-):
-    """One jitted epoch, cached by its (hashable) configuration: refitting the same model on
-    data of the same size reuses the compiled program."""
+_STEPS_PER_CALL = 256  # epochs are grouped so one compiled call runs about this many steps
+
+
+def _epoch_fn(loss_fn: LossFn, optimizer: optax.GradientTransformation, n_data: int, batch: int):
     batch, n_batches = batch_plan(n_data, batch)
     pad = n_batches * batch - n_data
 
@@ -98,9 +92,69 @@ def _compiled_epoch(
         (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (order, keys))
         return params, opt_state, jnp.mean(losses)
 
+    return epoch
+
+
+def _where(flag: jax.Array, new: ArrayTree, old: ArrayTree) -> ArrayTree:
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
+class _State(NamedTuple):
+    """One member's training state; ``done`` freezes it (diverged or early-stopped)."""
+
+    params: ArrayTree
+    opt_state: ArrayTree
+    best: ArrayTree
+    best_val: jax.Array
+    since_best: jax.Array
+    done: jax.Array
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_chunk(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    n_data: int,
+    batch: int,
+    chunk: int,
+    members: bool,
+    validate: bool,
+):
+    """``chunk`` epochs in one jitted call, cached by the (hashable) configuration, so
+    refitting the same model on data of the same size reuses the compiled program.
+
+    Divergence and early stopping are decided inside the program, per epoch and per member,
+    so grouping epochs changes nothing in the result."""
+    epoch = _epoch_fn(loss_fn, optimizer, n_data, batch)
+
+    def run(state, key, val_key, start, num_epochs, patience, X, y, X_val, y_val):
+        def body(state: _State, i):
+            index = start + i
+            params, opt_state, loss = epoch(state.params, state.opt_state, key, index, X, y)
+            active = ~state.done & (index < num_epochs)
+            finite = jnp.isfinite(loss)
+            diverged = active & ~finite
+            active = active & finite
+            params = _where(active, params, state.params)
+            opt_state = _where(active, opt_state, state.opt_state)
+            best, best_val, since, stopped = state.best, state.best_val, state.since_best, False
+            val = jnp.nan
+            if validate:
+                val = loss_fn(params, val_key, X_val, y_val)
+                improved = active & (val < best_val)
+                best = _where(improved, params, best)
+                best_val = jnp.where(improved, val, best_val)
+                since = jnp.where(active, jnp.where(improved, 0, since + 1), since)
+                stopped = active & (since >= patience)
+            done = state.done | diverged | stopped
+            out = (jnp.where(active, loss, jnp.nan), jnp.where(active, val, jnp.nan))
+            return _State(params, opt_state, best, best_val, since, done), (*out, diverged, stopped)
+
+        return jax.lax.scan(body, state, jnp.arange(chunk))
+
     if members:
-        epoch = jax.vmap(epoch, in_axes=(0, 0, 0, None, None, None))
-    return jax.jit(epoch)
+        run = jax.vmap(run, in_axes=(0, 0, None, None, None, None, None, None, None, None))
+    return jax.jit(run)
 
 
 def _progress(enabled: bool | None, total: int, desc: str):
@@ -167,69 +221,64 @@ def train(
     """
     X, y = data
     n_data = int(X.shape[0])
-    epoch = _compiled_epoch(loss_fn, optimizer, n_data, batch_size, num_members is not None)
-    init_opt = optimizer.init if num_members is None else jax.vmap(optimizer.init)
-    keys = rng_key if num_members is None else jax.random.split(rng_key, num_members)
-    opt_state = init_opt(params)
-
-    val_fn = None
-    if validation is not None:
-        X_val, y_val = validation
-        val_key = jax.random.fold_in(rng_key, -1)
-
-        def fn(p, X_val, y_val):
-            return loss_fn(p, val_key, X_val, y_val)
-
-        val_fn = jax.jit(jax.vmap(fn, in_axes=(0, None, None)) if num_members else fn)
-        best_val = np.full(num_members or (), np.inf)
-        best_params, since_best = params, np.zeros(num_members or (), dtype=int)
-
-    losses, val_losses = [], []
-    diverged_at, stopped_early = None, False
+    batch_size, n_batches = batch_plan(n_data, batch_size)
+    chunk = max(1, min(num_epochs, _STEPS_PER_CALL // n_batches))
+    members = num_members is not None
+    run = _compiled_chunk(
+        loss_fn, optimizer, n_data, batch_size, chunk, members, validation is not None
+    )
+    X_val, y_val = validation if validation is not None else (X[:1], y[:1])
+    init_opt = jax.vmap(optimizer.init) if members else optimizer.init
+    keys = jax.random.split(rng_key, num_members) if members else rng_key
+    shape = (num_members,) if members else ()
+    state = _State(
+        params,
+        init_opt(params),
+        params,
+        jnp.full(shape, jnp.inf),
+        jnp.zeros(shape, dtype=jnp.int32),
+        jnp.zeros(shape, dtype=bool),
+    )
+    val_key = jax.random.fold_in(rng_key, 2**31 - 1)  # a stream no epoch uses
+    records: list[tuple[np.ndarray, ...]] = []
     start = time.perf_counter()
     with _progress(progress_bar, num_epochs, desc) as bar:
-        for i in range(num_epochs):
-            new_params, new_opt_state, loss = epoch(params, opt_state, keys, i, X, y)
-            loss = np.asarray(loss)
-            if not np.all(np.isfinite(loss)):
-                diverged_at = i + 1
+        for first in range(0, num_epochs, chunk):
+            state, out = run(state, keys, val_key, first, num_epochs, patience, X, y, X_val, y_val)
+            # (chunk,) or (members, chunk) -> epochs first.
+            records.append(tuple(np.moveaxis(np.asarray(o), -1, 0) for o in out))
+            rows = records[-1][0].reshape(chunk, -1)
+            rows = rows[np.isfinite(rows).any(axis=1)]
+            if len(rows):
+                bar.set_postfix(loss=f"{float(np.nanmean(rows[-1])):.4g}", refresh=False)
+            bar.update(min(chunk, num_epochs - first))
+            if bool(np.all(np.asarray(state.done))):
                 break
-            params, opt_state = new_params, new_opt_state
-            losses.append(loss)
-            postfix = {"loss": f"{float(np.mean(loss)):.4g}"}
-            if val_fn is not None:
-                val = np.asarray(val_fn(params, X_val, y_val))
-                val_losses.append(val)
-                improved = val < best_val
-                best_val = np.where(improved, val, best_val)
-                since_best = np.where(improved, 0, since_best + 1)
-                best_params = _select(improved, params, best_params)
-                postfix["val"] = f"{float(np.mean(val)):.4g}"
-                if np.all(since_best >= patience):
-                    stopped_early = True
-                    bar.update(1)
-                    break
-            bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
+    losses, vals, diverged, stopped = (
+        np.concatenate(r)[:num_epochs] for r in zip(*records, strict=True)
+    )
+    ran = np.isfinite(losses).reshape(len(losses), -1).any(axis=1)
+    epochs_run = int(ran.sum())
+    diverged_epochs = np.flatnonzero(diverged.reshape(len(diverged), -1).any(axis=1))
+    diverged_at = int(diverged_epochs[0]) + 1 if diverged_epochs.size else None
     if diverged_at is not None:
         warnings.warn(
             f"Training stopped at epoch {diverged_at} of {num_epochs}: the loss became NaN or "
-            "infinite. The parameters from the last finite epoch are kept. Try a smaller "
-            "learning_rate (or optimizer), or standardised inputs.",
+            "infinite. The parameters from the last epoch with a finite loss are kept. Try a "
+            "smaller learning_rate (or optimizer), or standardised inputs.",
             TrainingDivergedWarning,
             stacklevel=3,
         )
-    if val_fn is not None:
-        params = best_params
     info = {
-        "loss_history": np.asarray(losses),
-        "val_history": np.asarray(val_losses) if val_fn is not None else None,
-        "epochs_run": len(losses),
-        "stopped_early": stopped_early,
+        "loss_history": losses[:epochs_run],
+        "val_history": vals[:epochs_run] if validation is not None else None,
+        "epochs_run": epochs_run,
+        "stopped_early": bool(np.any(stopped)),
         "diverged_at_epoch": diverged_at,
         "train_seconds": time.perf_counter() - start,
     }
-    return TrainResult(params, info)
+    final = state.best if validation is not None else state.params
+    return TrainResult(final, info)
 
 
 def split_validation(
@@ -242,16 +291,6 @@ def split_validation(
     perm = jax.random.permutation(rng_key, X.shape[0])
     val, tr = perm[:n_val], perm[n_val:]
     return (X[tr], y[tr]), (X[val], y[val])
-
-
-def _select(mask: np.ndarray, new: ArrayTree, old: ArrayTree) -> ArrayTree:
-    """Per-member choice between two param trees (``mask`` has shape () or (members,))."""
-    mask = jnp.asarray(mask)
-
-    def pick(a, b):
-        return jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - mask.ndim)), a, b)
-
-    return jax.tree_util.tree_map(pick, new, old)
 
 
 __all__ = [

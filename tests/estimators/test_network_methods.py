@@ -1,0 +1,127 @@
+"""The optimisation-based network methods on the issue's reference problems, and their
+bad-input errors. (Shapes, determinism and save/load for every method: see
+test_network_conformance.py.)"""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+from scipy.stats import norm
+from sklearn.datasets import load_iris
+from sklearn.model_selection import train_test_split
+
+import posterax as px
+from posterax.data.uci import find_uci_dir, load_uci_split
+from posterax.inference import TrainingDivergedWarning
+
+TRAINED = ["map", "vi", "vi_lowrank", "mc_dropout", "ensemble"]
+
+
+@pytest.fixture(scope="module")
+def seed_1d():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-3, 3, (100, 1))
+    return X, np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=100)
+
+
+@pytest.mark.parametrize("method", ["ensemble", "mc_dropout"])
+def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
+    X, y = seed_1d
+    reg = px.BayesianRegressor(method=method, hidden=(50,), random_state=0, progress_bar=False)
+    reg.fit(X, y)
+    inside = reg.predict(np.linspace(-2.5, 2.5, 50)[:, None], return_std=True)[1]
+    far = np.r_[np.linspace(-6, -4.2, 10), np.linspace(4.2, 6, 10)][:, None]
+    outside = reg.predict(far, return_std=True)[1]
+    assert outside.mean() > 1.2 * inside.mean()
+
+
+@pytest.mark.parametrize("method", TRAINED)
+def test_iris_accuracy(method):
+    X, y = load_iris(return_X_y=True)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
+    clf = px.BayesianClassifier(method=method, random_state=0, progress_bar=False).fit(Xtr, ytr)
+    accuracy = np.mean(clf.predict(Xte) == yte)
+    assert accuracy >= 0.93, f"{method}: test accuracy {accuracy:.3f}"
+
+
+@pytest.mark.skipif(find_uci_dir() is None, reason="UCI data directory (../shared/data/uci) absent")
+@pytest.mark.parametrize(
+    "method",
+    [
+        "map",
+        "mc_dropout",
+        "ensemble",
+        pytest.param("vi", marks=pytest.mark.slow),
+        pytest.param("vi_lowrank", marks=pytest.mark.slow),
+    ],
+)
+def test_boston_first_split(method):
+    """Published MC-dropout level: RMSE about 2.9, test log-likelihood about -2.40."""
+    d = load_uci_split("bostonHousing", 0)
+    reg = px.BayesianRegressor(
+        method=method, hidden=(50,), validation_fraction=0.1, random_state=0, progress_bar=False
+    ).fit(d.X_train, d.y_train)
+    pred = reg.predict_samples(d.X_test)
+    mean = np.asarray(pred.mean).mean(axis=0)
+    rmse = np.sqrt(np.mean((mean - d.y_test) ** 2))
+    log_p = norm.logpdf(d.y_test, np.asarray(pred.mean), np.asarray(pred.scale))
+    test_ll = np.mean(logsumexp(log_p, axis=0) - np.log(log_p.shape[0]))
+    assert rmse < 3.6 and test_ll > -2.8, f"{method}: RMSE {rmse:.3f}, LL {test_ll:.3f}"
+
+
+def _small(**kwargs):
+    return px.BayesianRegressor(**{"hidden": (4,), "num_epochs": 3, "progress_bar": False, **kwargs})
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"method": "ensemble", "n_members": 0}, ValueError, r"'n_members'.*int >= 1.*Got 0"),
+        (
+            {"method": "mc_dropout", "dropout_rate": 1.0},
+            ValueError,
+            r"'dropout_rate'.*\[0, 1\).*1\.0",
+        ),
+        ({"method": "mc_dropout", "dropout_rate": -0.1}, ValueError, r"'dropout_rate'.*\[0, 1\)"),
+        ({"method": "vi_lowrank", "rank": 0}, ValueError, r"'rank'.*int >= 1"),
+        ({"method": "map", "learning_rate": 0}, ValueError, r"'learning_rate'.*> 0"),
+        ({"method": "map", "num_epochs": "many"}, ValueError, r"'num_epochs'.*'auto' or an int >= 1.*'many'"),
+        (
+            {"method": "map", "validation_fraction": 1.5},
+            ValueError,
+            r"'validation_fraction'.*\(0, 1\)",
+        ),
+        ({"method": "map", "optimizer": "adam"}, TypeError, r"'optimizer'.*optax.*type str"),
+        ({"method": "map", "prior": "cauchy"}, ValueError, r"'prior'.*'normal', 'laplace'.*cauchy"),
+        ({"method": "map", "likelihood": "poisson"}, ValueError, r"'likelihood'.*'homoscedastic'"),
+        ({"method": "map", "activation": "sigmoid"}, ValueError, r"'activation'.*'auto'"),
+        (
+            {"method": "nuts", "likelihood": "heteroscedastic"},
+            ValueError,
+            r"'likelihood'.*nuts.*homoscedastic.*Use method='map'",
+        ),
+    ],
+)
+def test_bad_settings_name_the_parameter(kwargs, error, match, seed_1d):
+    X, y = seed_1d
+    with pytest.raises(error, match=match):
+        _small(**kwargs).fit(X, y)
+
+
+def test_batch_size_larger_than_the_data_is_clipped_with_a_warning(seed_1d):
+    X, y = seed_1d
+    with pytest.warns(UserWarning, match=r"'batch_size'.*\(500\).*larger.*batch_size=100"):
+        reg = _small(method="map", batch_size=500).fit(X, y)
+    assert reg.predict(X).shape == (100,)
+
+
+def test_diverging_training_warns_and_keeps_finite_parameters(seed_1d):
+    X, y = seed_1d
+    with pytest.warns(
+        TrainingDivergedWarning, match=r"stopped at epoch \d+.*smaller learning_rate"
+    ):
+        reg = px.BayesianRegressor(
+            method="map", hidden=(8,), learning_rate=1e12, num_epochs=50, progress_bar=False
+        ).fit(X * 1e6, y)
+    leaves = [np.asarray(v) for layer in reg.posterior_.draws["net"] for v in layer.values()]
+    assert all(np.all(np.isfinite(leaf)) for leaf in leaves)
+    assert reg.posterior_.info["diverged_at_epoch"] is not None
