@@ -31,7 +31,7 @@ def test_minibatch_training_recovers_least_squares_and_is_deterministic():
 
 
 def test_batches_cover_every_example_each_epoch():
-    # A loss that is the number of distinct examples seen: 64 rows, batch 10 -> 7 batches.
+    # 64 rows in batches of 10 -> 7 batches, the last topped up from the same permutation.
     assert batch_plan(64, 10) == (10, 7)
     assert batch_plan(5, 10) == (5, 1)
 
