@@ -69,7 +69,9 @@ def test_boston_first_split(method):
 
 
 def _small(**kwargs):
-    return px.BayesianRegressor(**{"hidden": (4,), "num_epochs": 3, "progress_bar": False, **kwargs})
+    return px.BayesianRegressor(
+        **{"hidden": (4,), "num_epochs": 3, "progress_bar": False, **kwargs}
+    )
 
 
 @pytest.mark.parametrize(
@@ -84,7 +86,11 @@ def _small(**kwargs):
         ({"method": "mc_dropout", "dropout_rate": -0.1}, ValueError, r"'dropout_rate'.*\[0, 1\)"),
         ({"method": "vi_lowrank", "rank": 0}, ValueError, r"'rank'.*int >= 1"),
         ({"method": "map", "learning_rate": 0}, ValueError, r"'learning_rate'.*> 0"),
-        ({"method": "map", "num_epochs": "many"}, ValueError, r"'num_epochs'.*'auto' or an int >= 1.*'many'"),
+        (
+            {"method": "map", "num_epochs": "many"},
+            ValueError,
+            r"'num_epochs'.*'auto' or an int >= 1.*'many'",
+        ),
         (
             {"method": "map", "validation_fraction": 1.5},
             ValueError,

@@ -155,7 +155,12 @@ def test_bring_your_own_numpyro_model_reuses_compilation():
             r"'activation' .* 'tanh', 'relu', 'gelu'\. Got 'sigmoid'",
         ),
         ({"num_chains": 0}, None, ValueError, r"'num_chains' .* int >= 1\. Got 0"),
-        ({"method": "laplace"}, None, ValueError, r"'method' .* one of 'nuts', 'map'.*Got 'laplace'"),
+        (
+            {"method": "laplace"},
+            None,
+            ValueError,
+            r"'method' .* one of 'nuts', 'map'.*Got 'laplace'",
+        ),
         (
             {"prior_scale": (1.0,)},
             None,

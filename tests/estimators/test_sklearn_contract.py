@@ -2,22 +2,40 @@
 
 NUTS is left out of ``parametrize_with_checks``: its ~40 checks would each compile and run a
 sampler (minutes). Its contract (fit returns self, learned attributes end in ``_``, clone and
-get_params round trip) is checked by the shorter test below.
+get_params round trip) is checked by the shorter test below. The network estimators are checked
+with ``method="map"`` and a tiny network; the other network methods share that estimator code
+(tests/estimators/test_network_conformance.py runs each of them). ``learning_rate=0.05`` lets
+five epochs reach the scores that ``check_regressors_train`` / ``check_classifiers_train`` ask
+for.
 """
 
 import numpy as np
+import pytest
 from sklearn.base import clone
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import posterax as px
+
+_SMALL_NETWORK = {
+    "method": "map",
+    "hidden": (4,),
+    "num_epochs": 5,
+    "batch_size": 32,
+    "learning_rate": 0.05,
+    "progress_bar": False,
+    "random_state": 0,
+}
 
 
 @parametrize_with_checks(
     [
         px.BayesianLinearRegression(method="exact"),
         px.BayesianLinearRegression(method="map"),
+        px.BayesianRegressor(**_SMALL_NETWORK),
+        px.BayesianClassifier(**_SMALL_NETWORK),
     ]
 )
+@pytest.mark.filterwarnings("ignore:The 'batch_size' parameter:UserWarning")  # tiny check data
 def test_sklearn_compatible(estimator, check):
     check(estimator)
 

@@ -84,7 +84,7 @@ def test_meanfield_means_match_exact_and_variances_are_the_inverse_precision_dia
 
 def test_lowrank_variances_are_closer_to_exact_than_meanfield(fits, correlated_data):
     X, y = correlated_data
-    mf_mean, mf_var, _ = _moments(fits["meanfield"])
+    _, mf_var, _ = _moments(fits["meanfield"])
     lr_mean, lr_var, sigma = _moments(fits["lowrank"])
     exact_mean, exact_cov, _ = _exact(X, y, sigma)
     exact_var = np.diag(exact_cov)

@@ -2,7 +2,8 @@
 version) + ``arrays.npz`` (loaded with ``allow_pickle=False``), written atomically.
 
 Loading a file never executes code: the JSON names an estimator class from a fixed registry and
-the arrays are plain numbers.
+the arrays are plain numbers. ``BayesianLinearRegression`` is handled here; what the network
+estimators store is in :mod:`posterax.estimators.persistence_networks`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from posterax.base import Posterior
+from posterax.estimators.persistence_networks import (
+    NETWORK_ESTIMATORS,
+    network_state,
+    restore_network,
+)
 from posterax.inference.exact import NormalInverseGammaPosterior
 from posterax.models import GaussianLikelihood, linear_apply
 from posterax.models.priors import prior_from_dict
@@ -70,14 +76,7 @@ def _posterior_arrays(posterior: Posterior) -> tuple[dict[str, Any], dict[str, n
     return meta, arrays
 
 
-def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> None:
-    """Write ``estimator`` to the directory ``path`` (atomically: write, then rename)."""
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(
-            f"The 'path' parameter of save: {str(target)!r} already exists. Pass overwrite=True "
-            "to replace it, or choose a new path."
-        )
+def _linear_state(estimator: Any) -> tuple[dict, dict, dict, dict[str, np.ndarray]]:
     posterior_meta, arrays = _posterior_arrays(estimator.posterior_)
     fitted = {
         "n_features_in_": int(estimator.n_features_in_),
@@ -86,11 +85,25 @@ def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> Non
     }
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
+    return _jsonable_params(estimator.get_params()), fitted, posterior_meta, arrays
+
+
+def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> None:
+    """Write ``estimator`` to the directory ``path`` (atomically: write, then rename)."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(
+            f"The 'path' parameter of save: {str(target)!r} already exists. Pass overwrite=True "
+            "to replace it, or choose a new path."
+        )
+    name = type(estimator).__name__
+    state = network_state if name in NETWORK_ESTIMATORS else _linear_state
+    params, fitted, posterior_meta, arrays = state(estimator)
     meta = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
-        "estimator": type(estimator).__name__,
-        "params": _jsonable_params(estimator.get_params()),
+        "estimator": name,
+        "params": params,
         "fitted": fitted,
         "posterior": posterior_meta,
     }
@@ -160,6 +173,18 @@ def _rebuild_posterior(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> P
     )
 
 
+def _restore_linear(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    estimator = cls(**_restore_params(meta["params"]))
+    fitted = meta["fitted"]
+    estimator.n_features_in_ = fitted["n_features_in_"]
+    estimator.fit_seconds_ = fitted["fit_seconds_"]
+    estimator.prior_ = prior_from_dict(fitted["prior_"])
+    if "feature_names_in_" in fitted:
+        estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    estimator.posterior_ = _rebuild_posterior(meta["posterior"], arrays)
+    return estimator
+
+
 def load(path: Any) -> Any:
     """Load an estimator saved with ``est.save(path)``; it predicts identically.
 
@@ -171,27 +196,26 @@ def load(path: Any) -> Any:
         The files are corrupted, truncated, or from a newer file-format version.
     """
     from posterax.estimators.linear import BayesianLinearRegression
+    from posterax.estimators.neural import BayesianClassifier, BayesianRegressor
 
-    registry = {"BayesianLinearRegression": BayesianLinearRegression}
+    registry = {
+        cls.__name__: cls
+        for cls in (BayesianLinearRegression, BayesianRegressor, BayesianClassifier)
+    }
     meta, arrays = _read(Path(path))
     name = meta.get("estimator")
     if name not in registry:
         raise ValueError(f"px.load: unknown estimator {name!r}; known: {sorted(registry)}.")
+    restore = restore_network if name in NETWORK_ESTIMATORS else _restore_linear
     try:
-        estimator = registry[name](**_restore_params(meta["params"]))
-        fitted = meta["fitted"]
-        estimator.n_features_in_ = fitted["n_features_in_"]
-        estimator.fit_seconds_ = fitted["fit_seconds_"]
-        estimator.prior_ = prior_from_dict(fitted["prior_"])
-        if "feature_names_in_" in fitted:
-            estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
-        estimator.posterior_ = _rebuild_posterior(meta["posterior"], arrays)
+        estimator = restore(registry[name], meta, arrays)
     except (KeyError, TypeError) as err:
         raise ValueError(
             f"px.load: {str(path)!r} is missing or has malformed entries ({err!r}). Re-save the "
             "model from its source."
         ) from None
-    estimator._set_point_estimates()
+    if name not in NETWORK_ESTIMATORS:
+        estimator._set_point_estimates()
     return estimator
 
 

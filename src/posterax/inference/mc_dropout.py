@@ -16,6 +16,7 @@ per example is ``(1 - p) / (2 N s^2)`` (his ``lambda = p_keep l^2 / (2 N tau)`` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -28,6 +29,9 @@ from posterax.models.mlp import ACTIVATIONS, MLP, constrain
 from posterax.types import ArrayTree, PRNGKey
 
 
+@functools.partial(
+    jax.tree_util.register_dataclass, data_fields=["net", "extras"], meta_fields=["rate"]
+)
 @dataclasses.dataclass(frozen=True)
 class DropoutDistribution:
     """Dropout masks on the hidden units of an MLP, as a distribution over its weights."""

@@ -48,6 +48,7 @@ def _extras(variational: ArrayTree) -> dict[str, Any]:
     return {k: v for k, v in variational.items() if k not in ("loc", "raw_scale", "factor")}
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class MeanFieldGaussian:
     """q(net) = N(loc, diag(scale^2)) over a weights pytree, plus fixed point params
@@ -76,6 +77,7 @@ class MeanFieldGaussian:
         return jax.tree_util.tree_map(jnp.square, self.scale)
 
 
+@jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class LowRankGaussian:
     """q(net) = N(loc, diag(diag^2) + factor factor^T) over the flattened weights

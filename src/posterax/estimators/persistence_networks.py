@@ -1,0 +1,221 @@
+"""What :mod:`posterax.estimators.persistence` stores for ``BayesianRegressor`` and
+``BayesianClassifier``.
+
+The posterior state is a small dict of pytrees: the draws, or the parameters of a variational
+or MC-dropout distribution. It is flattened with its key paths into ``arrays.npz`` entries such
+as ``posterior/draws/net/0/w`` and rebuilt by filling a template of the same structure
+(``MLP.template(n_features)`` for the network weights), so a missing entry is caught by name.
+``apply_fn`` and the likelihood are not stored: they are rebuilt from the fitted network's
+description (hidden, activation, outputs, task, likelihood) in ``model.json``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from posterax.base import Posterior
+from posterax.estimators.network_fitters import network_model
+from posterax.inference.mc_dropout import DropoutDistribution
+from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian
+from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
+
+NETWORK_ESTIMATORS = ("BayesianRegressor", "BayesianClassifier")
+_SPECIAL_ATTRS = ("posterior_", "classes_", "feature_names_in_")
+
+
+def _key(path: tuple[Any, ...]) -> str:
+    return "/".join(str(getattr(k, "key", getattr(k, "idx", k))) for k in path)
+
+
+def _flatten(prefix: str, tree: Any) -> dict[str, np.ndarray]:
+    leaves, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return {f"{prefix}/{_key(path)}": np.asarray(leaf) for path, leaf in leaves}
+
+
+def _fill(prefix: str, template: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """``template`` with every leaf replaced by the stored array at its key path."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: jnp.asarray(arrays[f"{prefix}/{_key(path)}"]), template
+    )
+
+
+def _plain(name: str, value: Any) -> Any:
+    """A JSON-ready parameter value (tuples become lists; restored as tuples)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, tuple | list):
+        return [_plain(name, v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    raise TypeError(
+        f"save: the {name!r} parameter ({type(value).__name__}) cannot be saved without pickle. "
+        "Set it to a plain value (e.g. an int random_state) before fitting and saving."
+    )
+
+
+def _params(estimator: Any) -> dict[str, Any]:
+    params = estimator.get_params()
+    if params.get("optimizer") is not None:
+        warnings.warn(
+            "save: a custom optax optimizer cannot be saved; it is stored as optimizer=None. "
+            "The loaded model predicts identically, but refitting it uses Adam(learning_rate).",
+            UserWarning,
+            stacklevel=4,
+        )
+        params["optimizer"] = None
+    return {name: _plain(name, value) for name, value in params.items()}
+
+
+def _split_info(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Scalars (and None) for the JSON; arrays and dicts of arrays for the npz."""
+    scalars: dict[str, Any] = {}
+    arrays: dict[str, np.ndarray] = {}
+    for name, value in info.items():
+        if isinstance(value, dict):
+            arrays.update({f"info/{name}/{k}": np.asarray(v) for k, v in value.items()})
+        elif value is None or isinstance(value, bool | int | float | str | np.generic):
+            scalars[name] = value.item() if isinstance(value, np.generic) else value
+        else:
+            arrays[f"info/{name}"] = np.asarray(value)
+    return scalars, arrays
+
+
+def _join_info(scalars: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    info = dict(scalars)
+    for key, value in arrays.items():
+        if key.startswith("info/"):
+            *parents, name = key.split("/")[1:]
+            node = info
+            for parent in parents:
+                node = node.setdefault(parent, {})
+            node[name] = value
+    return info
+
+
+def _posterior_state(post: Posterior) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """``(kind, pytrees to store, JSON extras)`` of a network posterior."""
+    dist = post.distribution
+    if dist is None:
+        chains = list(post.chain_shape) if post.chain_shape else None
+        return "draws", {"draws": post.draws}, {"chain_shape": chains}
+    if isinstance(dist, MeanFieldGaussian):
+        return "meanfield", {"loc": dist.loc, "scale": dist.scale, "extras": dist.extras}, {}
+    if isinstance(dist, LowRankGaussian):
+        state = {"loc": dist.loc, "diag": dist.diag, "factor": dist.factor, "extras": dist.extras}
+        return "lowrank", state, {}
+    if isinstance(dist, DropoutDistribution):
+        return "dropout", {"net": dist.net, "extras": dist.extras}, {"rate": float(dist.rate)}
+    raise TypeError(f"save: cannot store a posterior distribution of type {type(dist).__name__}.")
+
+
+def _state_template(kind: str, net: Any, extras: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "draws": {"draws": {"net": net, **extras}},
+        "meanfield": {"loc": net, "scale": net, "extras": extras},
+        "lowrank": {"loc": 0, "diag": 0, "factor": 0, "extras": extras},
+        "dropout": {"net": net, "extras": extras},
+    }[kind]
+
+
+def _is_fitted_attribute(name: str) -> bool:
+    return name.endswith("_") and not name.startswith("_") and name not in _SPECIAL_ATTRS
+
+
+def _fitted_attributes(estimator: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every learned ``*_`` attribute (and the diagnostic inputs): scalars for the JSON, arrays
+    for the npz. ``posterior_``, ``classes_`` and ``feature_names_in_`` are stored apart."""
+    scalars: dict[str, Any] = {}
+    arrays = {"fitted/_diagnostic_inputs": np.asarray(estimator._diagnostic_inputs)}
+    for name, value in vars(estimator).items():
+        if not _is_fitted_attribute(name):
+            continue
+        if isinstance(value, np.generic):
+            value = value.item()
+        if value is None or isinstance(value, bool | int | float | str):
+            scalars[name] = value
+        elif isinstance(value, np.ndarray | jax.Array) and value.dtype != object:
+            arrays[f"fitted/{name}"] = np.asarray(value)
+        else:
+            raise TypeError(f"save: cannot store the fitted attribute {name} ({type(value)}).")
+    return scalars, arrays
+
+
+def network_state(
+    estimator: Any,
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+    """``(params, fitted, posterior, arrays)`` of a fitted network estimator for the files."""
+    post = estimator.posterior_
+    network = post.apply_fn.network  # the fitted network, whatever set_params did since
+    kind, state, extra = _posterior_state(post)
+    heteroscedastic = isinstance(post.likelihood, HeteroscedasticGaussianLikelihood)
+    info, info_arrays = _split_info(post.info)
+    posterior = {
+        "kind": kind,
+        "task": estimator._task,
+        "likelihood": "heteroscedastic" if heteroscedastic else "homoscedastic",
+        "hidden": list(network.hidden),
+        "activation": network.activation,
+        "n_outputs": network.n_outputs,
+        "info": info,
+        **extra,
+    }
+    fitted, arrays = _fitted_attributes(estimator)
+    if hasattr(estimator, "feature_names_in_"):
+        fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
+    if hasattr(estimator, "classes_"):
+        classes = estimator.classes_
+        fitted["classes_"] = [c.item() if isinstance(c, np.generic) else c for c in classes]
+        fitted["classes_dtype"] = classes.dtype.str if classes.dtype != object else "object"
+    arrays.update(_flatten("posterior", state))
+    arrays.update(info_arrays)
+    return _params(estimator), fitted, posterior, arrays
+
+
+def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
+    """A fitted ``cls`` from what :func:`network_state` stored."""
+    params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
+    estimator = cls(**params)
+    fitted, spec = meta["fitted"], meta["posterior"]
+    stored_arrays = {k[len("fitted/") :]: v for k, v in arrays.items() if k.startswith("fitted/")}
+    stored = {**fitted, **stored_arrays}
+    for name, value in stored.items():
+        if _is_fitted_attribute(name):
+            setattr(estimator, name, value)
+    if "feature_names_in_" in fitted:
+        estimator.feature_names_in_ = np.asarray(fitted["feature_names_in_"], dtype=object)
+    if "classes_" in fitted:
+        estimator.classes_ = np.asarray(fitted["classes_"], dtype=np.dtype(fitted["classes_dtype"]))
+    estimator._diagnostic_inputs = jnp.asarray(arrays["fitted/_diagnostic_inputs"])
+    estimator._diagnostics = None
+
+    network = MLP(tuple(spec["hidden"]), spec["activation"], int(spec["n_outputs"]))
+    # The weight prior only shapes training, not prediction: a default stands in for it.
+    model = network_model(network, spec["task"], spec["likelihood"], WeightPrior())
+    net = network.template(estimator.n_features_in_)
+    noise = spec["task"] == "regression" and spec["likelihood"] == "homoscedastic"
+    extras = {"sigma": 0} if noise else {}
+    kind = spec["kind"]
+    state = _fill("posterior", _state_template(kind, net, extras), arrays)
+    info = _join_info(spec["info"], arrays)
+    if kind == "draws":
+        chains = tuple(spec["chain_shape"]) if spec["chain_shape"] else None
+        estimator.posterior_ = Posterior(
+            model.apply_fn, model.likelihood, draws=state["draws"], info=info, chain_shape=chains
+        )
+        return estimator
+    if kind == "meanfield":
+        dist: Any = MeanFieldGaussian(state["loc"], state["scale"], state["extras"])
+    elif kind == "lowrank":
+        dist = LowRankGaussian(state["loc"], state["diag"], state["factor"], net, state["extras"])
+    else:
+        dist = DropoutDistribution(state["net"], spec["rate"], state["extras"])
+    estimator.posterior_ = Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)
+    return estimator
+
+
+__all__ = ["NETWORK_ESTIMATORS", "network_state", "restore_network"]
