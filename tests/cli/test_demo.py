@@ -22,6 +22,7 @@ def test_demo_writes_report_pngs_and_metrics(demo_dir):
         "regression_band.png",
         "posterior_nuts.png",
         "posterior_exact.png",
+        "methods_bands.png",
     ):
         assert (demo_dir / name).stat().st_size > 1000, name
 
@@ -44,6 +45,19 @@ def test_metrics_json(demo_dir, seed_data):
     diag = metrics["nuts"]["parameters"]["coef[0]"]
     assert {"r_hat", "ess_bulk", "ess_tail"} <= set(diag)
     assert all(m["fit_seconds"] > 0 for m in metrics["methods"].values())
+
+
+def test_network_methods_section(demo_dir):
+    from posterax.cli.demo_methods import QUICK_METHODS
+
+    methods = json.loads((demo_dir / "metrics.json").read_text())["network_methods"]
+    assert tuple(methods) == QUICK_METHODS  # nuts reused from the BNN section
+    for name, m in methods.items():
+        assert m["fit_seconds"] > 0, name
+        assert 0.25 < m["test_rmse"] < 0.8, name
+        assert 0.8 < m["test_coverage_95"] <= 1.0, name
+        assert m["mean_std_outside"] > m["mean_std_inside"] > 0, name
+    assert "Posterior methods compared" in (demo_dir / "report.html").read_text()
 
 
 def test_cli_without_command_prints_help(capsys):

@@ -1,7 +1,7 @@
 """``posterax demo``: the seed examples — Bayesian linear regression on
 ``make_regression(n_samples=100, n_features=1, noise=12.0, random_state=42)`` — with exact,
-NUTS and MAP side by side, the seed 1-5-1 BNN and an Iris BNN classifier; writes report.html,
-PNGs and metrics.json.
+NUTS and MAP side by side, the seed 1-5-1 BNN, every network posterior method on the same 1-D
+data and an Iris BNN classifier; writes report.html, PNGs and metrics.json.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import posterax as px
+from posterax.cli.demo_methods import fit_methods, methods_section
 from posterax.cli.demo_networks import (
     bnn_regression_section,
     fit_bnn,
@@ -84,13 +85,15 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     X, y, true_coef = px.data.seed_regression()
-    # The network fits compile and sample in threads while the linear models fit: XLA
-    # compilation releases the GIL, so the two cores both work. Plotting stays on this thread.
-    with ThreadPoolExecutor(max_workers=2) as pool:
+    # The network fits (BNN, Iris, the methods comparison) compile and sample in threads while
+    # the linear models fit: XLA compilation releases the GIL, so the two cores both work.
+    # Plotting stays on this thread.
+    with ThreadPoolExecutor(max_workers=3) as pool:
         bnn_future = pool.submit(fit_bnn, quick, seed)
         iris_future = pool.submit(fit_iris, quick, seed)
+        methods_future = pool.submit(fit_methods, quick, seed)
         estimators = _fit_all(X, y, quick, seed)
-        bnn_future.result(), iris_future.result()
+        bnn_future.result(), iris_future.result(), methods_future.result()
     summaries = {name: est.summary(LEVEL) for name, est in estimators.items()}
     nuts = estimators["nuts"]
     diagnostics = nuts.diagnostics()
@@ -113,8 +116,12 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         "regression_band.png": band_fig,
     }
     bnn_metrics, bnn_section, bnn_figures = bnn_regression_section(bnn_future.result())
+    methods_metrics, methods_section_, methods_figures = methods_section(
+        methods_future.result(), nuts=bnn_future.result()
+    )
     iris_metrics, iris_section_, iris_figures = iris_section(iris_future.result())
     figures.update(bnn_figures)
+    figures.update(methods_figures)
     figures.update(iris_figures)
     png_by_figure = {}  # render each figure once: the PNG file and the report share the bytes
     for filename, fig in figures.items():
@@ -145,6 +152,7 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
             **diagnostics,
         },
         "bnn_regression": bnn_metrics,
+        "network_methods": methods_metrics,
         "iris_classification": iris_metrics,
         "environment": {
             "python": platform.python_version(),
@@ -217,6 +225,7 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
             "Timings (seconds, including compilation)", tables=[(["method", "fit"], timing_rows)]
         ),
         bnn_section,
+        methods_section_,
         iris_section_,
     ]
     for section in sections:
@@ -248,6 +257,12 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         f"band {bnn_metrics['mean_band_width_outside']:.2f} wide outside the data vs "
         f"{bnn_metrics['mean_band_width_inside']:.2f} inside"
     )
+    for name, m in methods_metrics.items():
+        print(
+            f"{name:<11} RMSE {m['test_rmse']:.3f}, NLL {m['test_gaussian_nll']:.3f}, 95% "
+            f"coverage {m['test_coverage_95']:.1%}, sd {m['mean_std_inside']:.2f} inside vs "
+            f"{m['mean_std_outside']:.2f} outside"
+        )
     bayes = iris_metrics["Bayesian (NUTS)"]
     print(
         f"Iris BNN: test accuracy {bayes['accuracy']:.3f}, NLL {bayes['nll']:.3f}, "
