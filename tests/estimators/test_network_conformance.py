@@ -29,9 +29,18 @@ SETTINGS = {
     "random_state": 0,
 }
 N_DRAWS = {"map": 1, "ensemble": 3}  # the others: num_samples draws
+# Heteroscedastic VI / dropout share all code paths but the head with the configurations above:
+# they run with the slow tests to keep the default run short.
+_HETERO_IN_CI = ("map", "ensemble")
 CONFIGS = (
     [("regressor", "homoscedastic", m) for m in METHODS]
-    + [("regressor", "heteroscedastic", m) for m in OPTIMISATION]
+    + [
+        pytest.param(
+            ("regressor", "heteroscedastic", m),
+            marks=() if m in _HETERO_IN_CI else pytest.mark.slow,
+        )
+        for m in OPTIMISATION
+    ]
     + [("classifier", None, m) for m in METHODS]
 )
 

@@ -34,7 +34,9 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
     assert outside.mean() > 1.2 * inside.mean()
 
 
-@pytest.mark.parametrize("method", TRAINED)
+@pytest.mark.parametrize(
+    "method", [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
+)
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
