@@ -35,7 +35,9 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
 
 
 @pytest.mark.parametrize(
-    "method", [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
+    "method",
+    [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
+    + ["mala"],
 )
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)

@@ -64,12 +64,16 @@ def convergence_problems(
     return problems
 
 
-def warn_if_not_converged(problems: list[str], stacklevel: int = 3) -> None:
+def warn_if_not_converged(problems: list[str], stacklevel: int = 3, sampler: str = "NUTS") -> None:
     if problems:
+        advice = (
+            "raise target_accept_prob (e.g. 0.95)"
+            if sampler == "NUTS"
+            else "or use method='nuts', which mixes far better per gradient"
+        )
         warnings.warn(
-            "NUTS may not have converged: " + "; ".join(problems) + ". Increase num_warmup and "
-            "num_samples, raise target_accept_prob (e.g. 0.95), run more chains, or standardise "
-            "the inputs.",
+            f"{sampler} may not have converged: " + "; ".join(problems) + ". Increase "
+            f"num_warmup and num_samples, {advice}, run more chains, or standardise the inputs.",
             UserWarning,
             stacklevel=stacklevel,
         )

@@ -13,6 +13,8 @@ from posterax.data.validation import check_features, check_level, check_positive
 
 M = TypeVar("M", bound=StrEnum)
 
+NUTS_TARGET_ACCEPT = 0.8  # Stan's default; used when an estimator's target_accept_prob is None
+
 # Independent random streams derived from ``random_state`` (fit uses the key itself).
 PREDICT_STREAM = 1
 INFERENCE_DATA_STREAM = 2
@@ -35,8 +37,11 @@ def nuts_settings(estimator: Any, where: str) -> dict[str, Any]:
         name: check_positive_int(getattr(estimator, name), name=name, where=where)
         for name in ("num_warmup", "num_samples", "num_chains")
     }
-    settings["target_accept_prob"] = check_level(
-        estimator.target_accept_prob, name="target_accept_prob", where=where
+    target = estimator.target_accept_prob
+    settings["target_accept_prob"] = (
+        NUTS_TARGET_ACCEPT
+        if target is None
+        else check_level(target, name="target_accept_prob", where=where)
     )
     if hasattr(estimator, "max_tree_depth"):
         settings["max_tree_depth"] = check_positive_int(
@@ -61,6 +66,7 @@ def stream_key(estimator: Any, stream: int, where: str) -> jax.Array:
 
 __all__ = [
     "INFERENCE_DATA_STREAM",
+    "NUTS_TARGET_ACCEPT",
     "PREDICT_STREAM",
     "check_method",
     "check_predict_input",

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -26,6 +27,7 @@ from posterax.inference import (
     fit_vi,
     sample_nuts,
 )
+from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.nuts import merge_chains
 from posterax.inference.training import check_optimizer
 from posterax.models import (
@@ -124,10 +126,11 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
 FitFn = Callable[..., Posterior]
 
 
-def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
+def _log_density(est, network, model, scales, method: str, where: str) -> BNNLogDensity:
+    """The full-batch log posterior sampled by NUTS and MALA (homoscedastic or categorical)."""
     if model.likelihood.__class__ is HeteroscedasticGaussianLikelihood:
         raise ValueError(
-            f"The 'likelihood' parameter of {where}: method='nuts' supports "
+            f"The 'likelihood' parameter of {where}: method={method!r} supports "
             "likelihood='homoscedastic' only. Got 'heteroscedastic'. Use method='map', 'vi', "
             "'vi_lowrank', 'mc_dropout' or 'ensemble' for a heteroscedastic network."
         )
@@ -137,7 +140,42 @@ def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
         raise ValueError(
             f"The 'noise_prior_scale' parameter of {where} must be a float > 0. Got {noise!r}."
         )
-    logdensity = BNNLogDensity(network, scales, task, float(noise), model.prior.family)
+    return BNNLogDensity(network, scales, task, float(noise), model.prior.family)
+
+
+def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
+    logdensity = _log_density(est, network, model, scales, "mala", where)
+    nuts = nuts_settings(est, where)
+    accept = est.target_accept_prob
+    settings = MALASettings(
+        num_warmup=nuts["num_warmup"],
+        num_samples=nuts["num_samples"],
+        num_chains=nuts["num_chains"],
+        target_accept_prob=OPTIMAL_ACCEPTANCE if accept is None else nuts["target_accept_prob"],
+    )
+    init_key, run_key = jax.random.split(key)
+
+    def start(k):
+        position = logdensity.template(Xs.shape[1])
+        position["net"] = network.init(k, Xs.shape[1])
+        return position
+
+    starts = jax.vmap(start)(jax.random.split(init_key, settings.num_chains))
+    positions, stats, info = sample_mala(
+        run_key, logdensity, starts, (jnp.asarray(Xs), jnp.asarray(target)), settings
+    )
+    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
+    return Posterior(
+        model.apply_fn,
+        model.likelihood,
+        draws=flat,
+        info={"sample_stats": stats, **info},
+        chain_shape=(chains, draws),
+    )
+
+
+def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
+    logdensity = _log_density(est, network, model, scales, "nuts", where)
     positions, stats, seconds = sample_nuts(
         key,
         logdensity,
@@ -180,6 +218,7 @@ def _dropout_rate(est, where):
 
 FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.NUTS: _fit_nuts,
+    NetworkMethod.MALA: _fit_mala,
     NetworkMethod.MAP: _trained(fit_map),
     NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield"),
     NetworkMethod.VI_LOWRANK: _trained(
@@ -217,7 +256,7 @@ def fit_network_posterior(
 
 def is_sampled(method: NetworkMethod) -> bool:
     """Whether the method gives MCMC chains (R-hat / ESS apply)."""
-    return method is NetworkMethod.NUTS
+    return method in (NetworkMethod.NUTS, NetworkMethod.MALA)
 
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
+from posterax.inference.mala import MALASettings, sample_mala
 from posterax.inference.map import fit_map
 from posterax.inference.map_linear import fit_map_linear
 from posterax.inference.mc_dropout import DropoutDistribution, fit_mc_dropout
@@ -16,6 +17,7 @@ __all__ = [
     "DropoutDistribution",
     "LinearMethod",
     "LowRankGaussian",
+    "MALASettings",
     "MeanFieldGaussian",
     "NetworkModel",
     "TrainResult",
@@ -33,5 +35,6 @@ __all__ = [
     "fit_map_linear",
     "nuts_posterior",
     "run_nuts",
+    "sample_mala",
     "sample_nuts",
 ]

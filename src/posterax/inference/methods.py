@@ -22,6 +22,7 @@ class NetworkMethod(StrEnum):
     VI_LOWRANK = "vi_lowrank"
     MC_DROPOUT = "mc_dropout"
     ENSEMBLE = "ensemble"
+    MALA = "mala"
 
 
 __all__ = ["LinearMethod", "NetworkMethod"]
