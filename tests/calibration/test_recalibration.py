@@ -30,8 +30,15 @@ def digits_logits():
     tr, cal, te = idx[:150], idx[150:650], idx[650:]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        mlp = MLPClassifier((32,), alpha=1e-8, max_iter=300, tol=0, n_iter_no_change=10**9,
-                            learning_rate_init=1e-2, random_state=0)
+        mlp = MLPClassifier(
+            (32,),
+            alpha=1e-8,
+            max_iter=300,
+            tol=0,
+            n_iter_no_change=10**9,
+            learning_rate_init=1e-2,
+            random_state=0,
+        )
         mlp.fit(X[tr], y[tr])
     logits = np.log(np.clip(mlp.predict_proba(X), 1e-300, None))  # log-probs are logits
     return (logits[cal], y[cal]), (logits[te], y[te])
@@ -67,8 +74,9 @@ def test_temperature_is_the_nll_minimiser():
 
     with jax.enable_x64(True):
         ts = TemperatureScaling(tol=1e-10).fit(logits, y)
-    best = optimize.minimize_scalar(nll, bounds=(0.05, 50), method="bounded",
-                                    options={"xatol": 1e-10})
+    best = optimize.minimize_scalar(
+        nll, bounds=(0.05, 50), method="bounded", options={"xatol": 1e-10}
+    )
     assert ts.temperature_ == pytest.approx(best.x, rel=1e-5)
 
 
@@ -104,10 +112,13 @@ def test_isotonic_top_label(digits_logits):
     out = iso.predict_proba(p_te)
     np.testing.assert_allclose(out.sum(1), 1.0, atol=1e-12)
     assert np.all(out >= 0)
-    assert float(expected_calibration_error(y_te, out)) < float(expected_calibration_error(y_te, p_te))
+    assert float(expected_calibration_error(y_te, out)) < float(
+        expected_calibration_error(y_te, p_te)
+    )
     top = p_te.argmax(1)
-    np.testing.assert_allclose(out[np.arange(len(top)), top], iso.predict_confidence(p_te),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        out[np.arange(len(top)), top], iso.predict_confidence(p_te), atol=1e-12
+    )
 
 
 def test_quantile_recalibration_restores_coverage():
@@ -143,18 +154,24 @@ def test_std_scaling_closed_form_and_predictive_samples():
     mu, sd = rng.normal(size=500), rng.uniform(0.5, 1.5, size=500)
     y = mu + 1.7 * sd * rng.normal(size=500)
     ss = StdScaling().fit(mu, y, y_std=sd)
-    best = optimize.minimize_scalar(lambda s: -stats.norm.logpdf(y, mu, s * sd).mean(),
-                                    bounds=(0.1, 10), method="bounded")
+    best = optimize.minimize_scalar(
+        lambda s: -stats.norm.logpdf(y, mu, s * sd).mean(), bounds=(0.1, 10), method="bounded"
+    )
     assert ss.scale_factor_ == pytest.approx(best.x, rel=1e-4)
     _, s = ss.transform(mu, y_std=sd)
     np.testing.assert_allclose(s, ss.scale_factor_ * sd, rtol=1e-5)
     draws = PredictiveSamples.regression(mu + rng.normal(size=(4, 500)) * 0.3, np.tile(sd, (4, 1)))
     ss2 = StdScaling().fit(draws, y)
     out = ss2.transform(draws)
-    np.testing.assert_allclose(np.asarray(out.mean).mean(0), np.asarray(draws.mean).mean(0),
-                               rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ss2.predict_std(draws), ss2.scale_factor_ * np.sqrt(
-        (np.asarray(draws.scale) ** 2).mean(0) + np.asarray(draws.mean).var(0)), rtol=1e-4)
+    np.testing.assert_allclose(
+        np.asarray(out.mean).mean(0), np.asarray(draws.mean).mean(0), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        ss2.predict_std(draws),
+        ss2.scale_factor_
+        * np.sqrt((np.asarray(draws.scale) ** 2).mean(0) + np.asarray(draws.mean).var(0)),
+        rtol=1e-4,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -181,4 +198,5 @@ def test_sklearn_contract_and_errors():
         StdScaling().fit(np.zeros(3), np.zeros(4), y_std=np.ones(3))
     with pytest.raises(ValueError, match="Did you mean 0.9"):
         QuantileRecalibration().fit(np.zeros(20), np.zeros(20), y_std=np.ones(20)).predict_interval(
-            np.zeros(2), level=90, y_std=np.ones(2))
+            np.zeros(2), level=90, y_std=np.ones(2)
+        )

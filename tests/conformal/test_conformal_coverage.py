@@ -77,12 +77,18 @@ def test_conformal_quantile_is_the_mapie_order_statistic():
 
 
 def test_too_small_calibration_set_is_a_clear_error():
-    with pytest.raises(ValueError, match=r"18 calibration points are too few for alpha=0.05.*"
-                                          r"at least 19"):
+    with pytest.raises(
+        ValueError,
+        match=r"18 calibration points are too few for alpha=0.05.*"
+        r"at least 19",
+    ):
         conformal_quantile(np.arange(18.0), 0.05)
     assert float(conformal_quantile(np.arange(19.0), 0.05)) == 18.0
-    with pytest.raises(ValueError, match="'alpha' parameter of conformal_quantile must be in "
-                                         r"\(0, 1\). Got 5. Did you mean 0.05\?"):
+    with pytest.raises(
+        ValueError,
+        match="'alpha' parameter of conformal_quantile must be in "
+        r"\(0, 1\). Got 5. Did you mean 0.05\?",
+    ):
         conformal_quantile(np.arange(19.0), 5)
 
 
@@ -95,14 +101,16 @@ def test_regression_coverage_over_random_splits(alpha, splits, regression_data):
         return jnp.mean((lo <= y_t) & (y_t <= hi))
 
     def normalized(y_c, mu_c, sd_c, y_t, mu_t, sd_t):
-        lo, hi = split_conformal_interval(y_c, mu_c, mu_t, alpha=alpha, normalized=True,
-                                          y_std_cal=sd_c, y_std_test=sd_t)
+        lo, hi = split_conformal_interval(
+            y_c, mu_c, mu_t, alpha=alpha, normalized=True, y_std_cal=sd_c, y_std_test=sd_t
+        )
         return jnp.mean((lo <= y_t) & (y_t <= hi))
 
     def cqr(y_c, mu_c, sd_c, y_t, mu_t, sd_t):
         z = 1.0  # deliberately too narrow quantiles
-        lo, hi = cqr_interval(y_c, (mu_c - z * sd_c, mu_c + z * sd_c),
-                              (mu_t - z * sd_t, mu_t + z * sd_t), alpha=alpha)
+        lo, hi = cqr_interval(
+            y_c, (mu_c - z * sd_c, mu_c + z * sd_c), (mu_t - z * sd_t, mu_t + z * sd_t), alpha=alpha
+        )
         return jnp.mean((lo <= y_t) & (y_t <= hi))
 
     for fn in (absolute, normalized, cqr):
@@ -122,8 +130,14 @@ def test_classification_coverage_over_random_splits(splits, classification_data)
             out = []
             for alpha in ALPHAS:
                 sets = conformal_prediction_sets(
-                    y[cal], p[cal], p[test], alpha=alpha, score=score, randomized=randomized,
-                    rng_key=key, lambda_reg=0.05,
+                    y[cal],
+                    p[cal],
+                    p[test],
+                    alpha=alpha,
+                    score=score,
+                    randomized=randomized,
+                    rng_key=key,
+                    lambda_reg=0.05,
                 )
                 covered = jnp.take_along_axis(sets, y[test][:, None], axis=1)
                 out.append(jnp.stack([jnp.mean(covered), jnp.mean(jnp.sum(sets, axis=1))]))
@@ -149,13 +163,21 @@ def test_predictive_samples_inputs():
     scale = np.full((5, 400), 0.5)
     y = mean.mean(0) + rng.normal(size=400)
     pred = PredictiveSamples.regression(mean, scale)
-    cal, test = PredictiveSamples.regression(mean[:, :200], scale[:, :200]), \
-        PredictiveSamples.regression(mean[:, 200:], scale[:, 200:])
+    cal, test = (
+        PredictiveSamples.regression(mean[:, :200], scale[:, :200]),
+        PredictiveSamples.regression(mean[:, 200:], scale[:, 200:]),
+    )
     lo, _ = split_conformal_interval(y[:200], cal, test, alpha=0.1, normalized=True)
     sd = np.sqrt(0.25 + mean.var(0))
-    lo2, _ = split_conformal_interval(y[:200], mean.mean(0)[:200], mean.mean(0)[200:],
-                                        alpha=0.1, normalized=True, y_std_cal=sd[:200],
-                                        y_std_test=sd[200:])
+    lo2, _ = split_conformal_interval(
+        y[:200],
+        mean.mean(0)[:200],
+        mean.mean(0)[200:],
+        alpha=0.1,
+        normalized=True,
+        y_std_cal=sd[:200],
+        y_std_test=sd[200:],
+    )
     np.testing.assert_allclose(lo, lo2, rtol=1e-5, atol=1e-6)
     lo3, hi3 = cqr_interval(y[:200], cal, test, alpha=0.1)
     assert lo3.shape == (200,) and bool(jnp.all(lo3 < hi3))
@@ -173,8 +195,9 @@ def test_finite_sample_bounds_with_small_calibration_sets(alpha):
     scores = jnp.asarray(rng.normal(size=(n_splits, n_cal + n_test)), jnp.float32)
 
     def one(s):
-        lo, hi = split_conformal_interval(s[:n_cal], jnp.zeros(n_cal), jnp.zeros(n_test),
-                                          alpha=alpha)
+        lo, hi = split_conformal_interval(
+            s[:n_cal], jnp.zeros(n_cal), jnp.zeros(n_test), alpha=alpha
+        )
         return jnp.mean((lo <= s[n_cal:]) & (s[n_cal:] <= hi))
 
     cov = float(jnp.mean(jax.jit(jax.vmap(one))(scores)))

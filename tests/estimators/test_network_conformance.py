@@ -18,7 +18,7 @@ from sklearn.base import clone
 import posterax as px
 
 OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble")
-MCMC = ("nuts", "mala")
+MCMC = ("nuts", "mala", "sgld", "sghmc")
 METHODS = OPTIMISATION + MCMC
 SETTINGS = {
     "hidden": (8,),

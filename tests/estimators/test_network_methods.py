@@ -37,7 +37,7 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
 @pytest.mark.parametrize(
     "method",
     [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
-    + ["mala"],
+    + ["mala", "sgld", "sghmc"],
 )
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)
@@ -104,6 +104,8 @@ def _small(**kwargs):
         ({"method": "map", "prior": "cauchy"}, ValueError, r"'prior'.*'normal', 'laplace'.*cauchy"),
         ({"method": "map", "likelihood": "poisson"}, ValueError, r"'likelihood'.*'homoscedastic'"),
         ({"method": "map", "activation": "sigmoid"}, ValueError, r"'activation'.*'auto'"),
+        ({"method": "sgld", "step_size": -1.0}, ValueError, r"'step_size'.*float > 0 or None"),
+        ({"method": "sghmc", "thinning": 0}, ValueError, r"'thinning'.*int >= 1"),
         (
             {"method": "nuts", "likelihood": "heteroscedastic"},
             ValueError,

@@ -117,8 +117,15 @@ def test_progress_bar_shows_epochs_and_loss_only_when_asked(capsys):
     start = {"a": jnp.zeros(()), "b": jnp.zeros(())}
     for shown in (True, False):
         train(
-            jax.random.key(0), _mse, start, (X, y), optax.adam(0.05),
-            num_epochs=5, batch_size=16, progress_bar=shown, desc="MAP",
+            jax.random.key(0),
+            _mse,
+            start,
+            (X, y),
+            optax.adam(0.05),
+            num_epochs=5,
+            batch_size=16,
+            progress_bar=shown,
+            desc="MAP",
         )
         err = capsys.readouterr().err
         assert ("MAP" in err and "5/5" in err and "loss=" in err) is shown

@@ -81,7 +81,9 @@ def test_ece_hand_computed_and_reference(probs):
     yy, pp = probs
     for n_bins in (1, 10, 15):
         ref = _ece_reference(yy, pp, n_bins)
-        assert float(expected_calibration_error(yy, pp, n_bins=n_bins)) == pytest.approx(ref, rel=1e-5)
+        assert float(expected_calibration_error(yy, pp, n_bins=n_bins)) == pytest.approx(
+            ref, rel=1e-5
+        )
 
 
 def test_equal_mass_bins_and_reliability_bins(probs):
@@ -93,13 +95,16 @@ def test_equal_mass_bins_and_reliability_bins(probs):
     uniform = reliability_bins(y, p, n_bins=15)
     assert float(np.sum(uniform.count)) == 300
     filled = np.asarray(uniform.count) > 0
-    ece = np.nansum(np.asarray(uniform.count)[filled] / 300 * np.abs(
-        np.asarray(uniform.accuracy)[filled] - np.asarray(uniform.confidence)[filled]))
+    ece = np.nansum(
+        np.asarray(uniform.count)[filled]
+        / 300
+        * np.abs(np.asarray(uniform.accuracy)[filled] - np.asarray(uniform.confidence)[filled])
+    )
     assert float(expected_calibration_error(y, p)) == pytest.approx(ece, rel=1e-5)
     # equal-mass ECE equals the same formula over the sorted groups
     order = np.argsort(p.max(1), kind="stable")
     c, hit = p.max(1)[order], (p.argmax(1) == y)[order]
-    ref = np.mean([abs(hit[i:i + 30].mean() - c[i:i + 30].mean()) for i in range(0, 300, 30)])
+    ref = np.mean([abs(hit[i : i + 30].mean() - c[i : i + 30].mean()) for i in range(0, 300, 30)])
     got = expected_calibration_error(y, p, n_bins=10, strategy="quantile")
     assert float(got) == pytest.approx(ref, rel=1e-5)
 
@@ -117,8 +122,10 @@ def test_classwise_and_adaptive_reference(probs):
     for c in range(k):
         order = np.argsort(p[:, c], kind="stable")
         pc, hit = p[order, c], (y[order] == c).astype(float)
-        gaps += [abs(hit[i:i + 20].mean() - pc[i:i + 20].mean()) for i in range(0, n, 20)]
-    assert float(adaptive_calibration_error(y, p, n_bins=15)) == pytest.approx(np.mean(gaps), rel=1e-5)
+        gaps += [abs(hit[i : i + 20].mean() - pc[i : i + 20].mean()) for i in range(0, n, 20)]
+    assert float(adaptive_calibration_error(y, p, n_bins=15)) == pytest.approx(
+        np.mean(gaps), rel=1e-5
+    )
 
 
 def test_calibrated_predictions_have_small_ece():
@@ -178,9 +185,11 @@ def test_dtypes_and_jit(dtype, probs):
         for fn in (log_loss, brier_score, expected_calibration_error):
             assert fn(y, p).dtype == dtype
         assert float(jax.jit(expected_calibration_error)(y, p)) == pytest.approx(
-            float(expected_calibration_error(y, p)), rel=1e-6)
+            float(expected_calibration_error(y, p)), rel=1e-6
+        )
         assert float(jax.jit(auroc)((y == 0).astype(int), p[:, 0])) == pytest.approx(
-            skm.roc_auc_score(y == 0, p[:, 0]), rel=1e-5)
+            skm.roc_auc_score(y == 0, p[:, 0]), rel=1e-5
+        )
 
 
 def test_errors_name_parameter_value_and_fix(probs):

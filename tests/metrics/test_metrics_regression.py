@@ -122,10 +122,15 @@ def test_pinball_matches_sklearn_and_mixture_quantiles(data):
 
         qs = mixture_quantile(pred.mean, pred.scale, jnp.array([0.05, 0.5, 0.95]))
         cdf = np.stack([np.asarray(mixture_cdf(pred.mean, pred.scale, qs[:, j])) for j in range(3)])
-        np.testing.assert_allclose(cdf, np.array([0.05, 0.5, 0.95])[:, None] * np.ones((3, 60)),
-                                   atol=1e-9)
-        expected = np.mean([mean_pinball_loss(y, np.asarray(qs[:, j]), alpha=t)
-                            for j, t in enumerate([0.05, 0.5, 0.95])])
+        np.testing.assert_allclose(
+            cdf, np.array([0.05, 0.5, 0.95])[:, None] * np.ones((3, 60)), atol=1e-9
+        )
+        expected = np.mean(
+            [
+                mean_pinball_loss(y, np.asarray(qs[:, j]), alpha=t)
+                for j, t in enumerate([0.05, 0.5, 0.95])
+            ]
+        )
         assert float(pinball_loss(y, pred, [0.05, 0.5, 0.95])) == pytest.approx(expected)
     with pytest.raises(ValueError, match="must be in \\(0, 1\\)"):
         pinball_loss(y, q, 90)

@@ -55,6 +55,8 @@ def test_coverage_and_widths():
     assert isinstance(fig, Figure) and len(fig.axes[0].lines) == 3
     with pytest.raises(ValueError, match="one coverage per nominal level"):
         plot_coverage([0.5, 0.9], [0.5])
-    fig = plot_interval_widths({"absolute": np.full(100, 2.0), "normalized": np.linspace(1, 3, 100)})
+    fig = plot_interval_widths(
+        {"absolute": np.full(100, 2.0), "normalized": np.linspace(1, 3, 100)}
+    )
     assert isinstance(fig, Figure)
     assert isinstance(plot_interval_widths(np.linspace(0, 1, 10), bins=5), Figure)

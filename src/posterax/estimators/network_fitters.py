@@ -4,6 +4,7 @@ standardised problem."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import warnings
@@ -29,6 +30,7 @@ from posterax.inference import (
 )
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.nuts import merge_chains
+from posterax.inference.sgmcmc import SGMCMCSettings, sample_sgmcmc
 from posterax.inference.training import check_optimizer
 from posterax.models import (
     MLP,
@@ -154,13 +156,7 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
         target_accept_prob=OPTIMAL_ACCEPTANCE if accept is None else nuts["target_accept_prob"],
     )
     init_key, run_key = jax.random.split(key)
-
-    def start(k):
-        position = logdensity.template(Xs.shape[1])
-        position["net"] = network.init(k, Xs.shape[1])
-        return position
-
-    starts = jax.vmap(start)(jax.random.split(init_key, settings.num_chains))
+    starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
     positions, stats, info = sample_mala(
         run_key, logdensity, starts, (jnp.asarray(Xs), jnp.asarray(target)), settings
     )
@@ -172,6 +168,87 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
         info={"sample_stats": stats, **info},
         chain_shape=(chains, draws),
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class _LogPrior:
+    """The prior part of a BNN log density: the density at an empty dataset."""
+
+    logdensity: BNNLogDensity
+    n_features: int
+
+    def __call__(self, position):
+        return self.logdensity(position, jnp.zeros((0, self.n_features)), self._empty_target())
+
+    def _empty_target(self):
+        dtype = jnp.int32 if self.logdensity.task == "classification" else jnp.float32
+        return jnp.zeros((0,), dtype)
+
+
+@dataclasses.dataclass(frozen=True)
+class _LogLikOne:
+    """Log-likelihood of one example (BlackJAX's SG-MCMC convention)."""
+
+    logdensity: BNNLogDensity
+    prior: _LogPrior
+
+    def __call__(self, position, xy):
+        x, y = xy
+        return self.logdensity(position, x[None], y[None]) - self.prior(position)
+
+
+def _starts(logdensity, network, n_features, key, num_chains):
+    def start(k):
+        position = logdensity.template(n_features)
+        position["net"] = network.init(k, n_features)
+        return position
+
+    return jax.vmap(start)(jax.random.split(key, num_chains))
+
+
+def _fit_sgmcmc(sampler: str) -> FitFn:
+    def fit(est, network, model, scales, Xs, target, key, where) -> Posterior:
+        logdensity = _log_density(est, network, model, scales, sampler, where)
+        nuts = nuts_settings(est, where)
+        n = Xs.shape[0]
+        step = est.step_size
+        if step is None:  # stable for standardised data: curvature of the log posterior ~ N
+            step = 0.1 / n if sampler == "sgld" else 0.05 / math.sqrt(n)
+        elif not (isinstance(step, numbers.Real) and np.isfinite(step) and step > 0):
+            raise ValueError(
+                f"The 'step_size' parameter of {where} must be a float > 0 or None (chosen from "
+                f"the data size). Got {step!r}."
+            )
+        settings = SGMCMCSettings(
+            sampler=sampler,
+            step_size=float(step),
+            num_burnin=nuts["num_warmup"],
+            num_samples=nuts["num_samples"],
+            num_chains=nuts["num_chains"],
+            thinning=check_positive_int(est.thinning, name="thinning", where=where),
+            batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), n),
+        )
+        init_key, run_key = jax.random.split(key)
+        prior = _LogPrior(logdensity, Xs.shape[1])
+        starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
+        positions, info = sample_sgmcmc(
+            run_key,
+            prior,
+            _LogLikOne(logdensity, prior),
+            starts,
+            (jnp.asarray(Xs, dtype=jnp.float32), jnp.asarray(target)),
+            settings,
+        )
+        flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
+        return Posterior(
+            model.apply_fn,
+            model.likelihood,
+            draws=flat,
+            info={**info, "step_size": float(step)},
+            chain_shape=(chains, draws),
+        )
+
+    return fit
 
 
 def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
@@ -219,6 +296,8 @@ def _dropout_rate(est, where):
 FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.NUTS: _fit_nuts,
     NetworkMethod.MALA: _fit_mala,
+    NetworkMethod.SGLD: _fit_sgmcmc("sgld"),
+    NetworkMethod.SGHMC: _fit_sgmcmc("sghmc"),
     NetworkMethod.MAP: _trained(fit_map),
     NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield"),
     NetworkMethod.VI_LOWRANK: _trained(
@@ -256,7 +335,12 @@ def fit_network_posterior(
 
 def is_sampled(method: NetworkMethod) -> bool:
     """Whether the method gives MCMC chains (R-hat / ESS apply)."""
-    return method in (NetworkMethod.NUTS, NetworkMethod.MALA)
+    return method in (
+        NetworkMethod.NUTS,
+        NetworkMethod.MALA,
+        NetworkMethod.SGLD,
+        NetworkMethod.SGHMC,
+    )
 
 
 __all__ = [

@@ -112,7 +112,7 @@ def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _SHARED_PARAMS_DOC = """
     Parameters
     ----------
-    method : {"nuts", "mala", "map", "vi", "vi_lowrank", "mc_dropout", "ensemble"}
+    method : {"nuts", "mala", "sgld", "sghmc", "map", "vi", "vi_lowrank", "mc_dropout", "ensemble"}
         Posterior route. ``"nuts"`` and ``"mala"`` (Metropolis-adjusted Langevin, full batch)
         sample the exact posterior (small networks); the others
         train by minibatch optimisation (optax): the mode (``"map"``), a mean-field or
@@ -142,6 +142,11 @@ _SHARED_PARAMS_DOC = """
         improvement, keeping the best parameters.
     n_members, dropout_rate, rank
         Ensemble size, MC-dropout rate in [0, 1), columns of the low-rank VI factor.
+    step_size, thinning
+        SG-MCMC (``"sgld"``, ``"sghmc"``): constant step size (default from the data size N:
+        0.1 / N for SGLD, 0.05 / sqrt(N) for SGHMC) and steps per kept draw; ``num_warmup`` is
+        the burn-in and ``batch_size`` the minibatch. SG-MCMC is approximate (no Metropolis
+        step): its bias shrinks with the step size.
     progress_bar : bool, optional
         Show sampling / training progress (the verbose switch); default: only in a terminal.
 """
@@ -311,6 +316,8 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         n_members: int = 5,
         dropout_rate: float = 0.1,
         rank: int = 10,
+        step_size: float | None = None,
+        thinning: int = 1,
         progress_bar: bool | None = None,
         random_state: int | None = None,
     ):
@@ -385,6 +392,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         n_members: int = 5,
         dropout_rate: float = 0.1,
         rank: int = 10,
+        step_size: float | None = None,
+        thinning: int = 1,
         progress_bar: bool | None = None,
         random_state: int | None = None,
     ):

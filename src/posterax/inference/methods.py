@@ -23,6 +23,8 @@ class NetworkMethod(StrEnum):
     MC_DROPOUT = "mc_dropout"
     ENSEMBLE = "ensemble"
     MALA = "mala"
+    SGLD = "sgld"
+    SGHMC = "sghmc"
 
 
 __all__ = ["LinearMethod", "NetworkMethod"]
