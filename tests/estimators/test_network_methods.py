@@ -37,7 +37,7 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
 @pytest.mark.parametrize(
     "method",
     [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
-    + ["mala", "sgld", "sghmc"],
+    + ["mala", "sgld", "sghmc", "swag"],
 )
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)
@@ -54,6 +54,7 @@ def test_iris_accuracy(method):
         "map",
         "mc_dropout",
         "ensemble",
+        "swag",
         pytest.param("vi", marks=pytest.mark.slow),
         pytest.param("vi_lowrank", marks=pytest.mark.slow),
     ],
@@ -106,6 +107,8 @@ def _small(**kwargs):
         ({"method": "map", "activation": "sigmoid"}, ValueError, r"'activation'.*'auto'"),
         ({"method": "sgld", "step_size": -1.0}, ValueError, r"'step_size'.*float > 0 or None"),
         ({"method": "sghmc", "thinning": 0}, ValueError, r"'thinning'.*int >= 1"),
+        ({"method": "swag", "num_collections": 1}, ValueError, r"'num_collections'.*int >= 2"),
+        ({"method": "swag", "swa_learning_rate": 0.0}, ValueError, r"'swa_learning_rate'.*> 0"),
         (
             {"method": "nuts", "likelihood": "heteroscedastic"},
             ValueError,

@@ -25,6 +25,7 @@ from posterax.inference import (
     fit_ensemble,
     fit_map,
     fit_mc_dropout,
+    fit_swag,
     fit_vi,
     sample_nuts,
 )
@@ -289,6 +290,16 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
     return fit_fn
 
 
+def _positive_float(value, name, where):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not (np.isfinite(value) and value > 0)
+    ):
+        raise ValueError(f"The '{name}' parameter of {where} must be a float > 0. Got {value!r}.")
+    return float(value)
+
+
 def _dropout_rate(est, where):
     return check_fraction(est.dropout_rate, name="dropout_rate", where=where, low_closed=True)
 
@@ -296,6 +307,19 @@ def _dropout_rate(est, where):
 FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.NUTS: _fit_nuts,
     NetworkMethod.MALA: _fit_mala,
+    NetworkMethod.SWAG: _trained(
+        fit_swag,
+        swa_learning_rate=lambda est, where: _positive_float(
+            est.swa_learning_rate, "swa_learning_rate", where
+        ),
+        num_collections=lambda est, where: check_positive_int(
+            est.num_collections, name="num_collections", where=where, minimum=2
+        ),
+        collect_every=lambda est, where: check_positive_int(
+            est.collect_every, name="collect_every", where=where
+        ),
+        max_rank=lambda est, where: check_positive_int(est.max_rank, name="max_rank", where=where),
+    ),
     NetworkMethod.SGLD: _fit_sgmcmc("sgld"),
     NetworkMethod.SGHMC: _fit_sgmcmc("sghmc"),
     NetworkMethod.MAP: _trained(fit_map),

@@ -112,7 +112,9 @@ def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 _SHARED_PARAMS_DOC = """
     Parameters
     ----------
-    method : {"nuts", "mala", "sgld", "sghmc", "map", "vi", "vi_lowrank", "mc_dropout", "ensemble"}
+    method : str
+        One of "nuts", "mala", "sgld", "sghmc", "map", "vi", "vi_lowrank", "mc_dropout",
+        "ensemble", "swag".
         Posterior route. ``"nuts"`` and ``"mala"`` (Metropolis-adjusted Langevin, full batch)
         sample the exact posterior (small networks); the others
         train by minibatch optimisation (optax): the mode (``"map"``), a mean-field or
@@ -318,6 +320,10 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         rank: int = 10,
         step_size: float | None = None,
         thinning: int = 1,
+        swa_learning_rate: float = 1e-2,
+        num_collections: int = 20,
+        collect_every: int = 1,
+        max_rank: int = 20,
         progress_bar: bool | None = None,
         random_state: int | None = None,
     ):
@@ -394,6 +400,10 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         rank: int = 10,
         step_size: float | None = None,
         thinning: int = 1,
+        swa_learning_rate: float = 1e-2,
+        num_collections: int = 20,
+        collect_every: int = 1,
+        max_rank: int = 20,
         progress_bar: bool | None = None,
         random_state: int | None = None,
     ):

@@ -21,6 +21,7 @@ import numpy as np
 from posterax.base import Posterior
 from posterax.estimators.network_fitters import network_model
 from posterax.inference.mc_dropout import DropoutDistribution
+from posterax.inference.swag import SWAGDistribution
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
 
@@ -108,6 +109,14 @@ def _posterior_state(post: Posterior) -> tuple[str, dict[str, Any], dict[str, An
     if isinstance(dist, LowRankGaussian):
         state = {"loc": dist.loc, "diag": dist.diag, "factor": dist.factor, "extras": dist.extras}
         return "lowrank", state, {}
+    if isinstance(dist, SWAGDistribution):
+        state = {
+            "loc": dist.loc,
+            "diag_var": dist.diag_var,
+            "deviations": dist.deviations,
+            "extras": dist.extras,
+        }
+        return "swag", state, {}
     if isinstance(dist, DropoutDistribution):
         return "dropout", {"net": dist.net, "extras": dist.extras}, {"rate": float(dist.rate)}
     raise TypeError(f"save: cannot store a posterior distribution of type {type(dist).__name__}.")
@@ -119,6 +128,7 @@ def _state_template(kind: str, net: Any, extras: dict[str, Any]) -> dict[str, An
         "meanfield": {"loc": net, "scale": net, "extras": extras},
         "lowrank": {"loc": 0, "diag": 0, "factor": 0, "extras": extras},
         "dropout": {"net": net, "extras": extras},
+        "swag": {"loc": 0, "diag_var": 0, "deviations": 0, "extras": extras},
     }[kind]
 
 
@@ -212,6 +222,10 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
         dist: Any = MeanFieldGaussian(state["loc"], state["scale"], state["extras"])
     elif kind == "lowrank":
         dist = LowRankGaussian(state["loc"], state["diag"], state["factor"], net, state["extras"])
+    elif kind == "swag":
+        dist = SWAGDistribution(
+            state["loc"], state["diag_var"], state["deviations"], net, state["extras"]
+        )
     else:
         dist = DropoutDistribution(state["net"], spec["rate"], state["extras"])
     estimator.posterior_ = Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)

@@ -11,6 +11,7 @@ from posterax.inference.network_model import NetworkModel, TrainingSettings
 from posterax.inference.nuts import NUTSResult, run_nuts, sample_nuts
 from posterax.inference.nuts_apply import nuts_posterior
 from posterax.inference.sgmcmc import SGMCMCSettings, sample_sgmcmc
+from posterax.inference.swag import SWAGDistribution, fit_swag
 from posterax.inference.training import TrainingDivergedWarning, TrainResult, train
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, fit_vi
 
@@ -21,6 +22,7 @@ __all__ = [
     "MALASettings",
     "MeanFieldGaussian",
     "SGMCMCSettings",
+    "SWAGDistribution",
     "NetworkModel",
     "TrainResult",
     "TrainingDivergedWarning",
@@ -28,6 +30,7 @@ __all__ = [
     "fit_ensemble",
     "fit_map",
     "fit_mc_dropout",
+    "fit_swag",
     "fit_vi",
     "train",
     "NetworkMethod",

@@ -25,6 +25,7 @@ class NetworkMethod(StrEnum):
     MALA = "mala"
     SGLD = "sgld"
     SGHMC = "sghmc"
+    SWAG = "swag"
 
 
 __all__ = ["LinearMethod", "NetworkMethod"]
