@@ -37,7 +37,8 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
 @pytest.mark.parametrize(
     "method",
     [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
-    + ["mala", "sgld", "sghmc", "swag"],
+    + ["mala", "swag"]
+    + [pytest.param(m, marks=pytest.mark.slow) for m in ("sgld", "sghmc")],
 )
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)
@@ -54,7 +55,7 @@ def test_iris_accuracy(method):
         "map",
         "mc_dropout",
         "ensemble",
-        "swag",
+        pytest.param("swag", marks=pytest.mark.slow),
         pytest.param("vi", marks=pytest.mark.slow),
         pytest.param("vi_lowrank", marks=pytest.mark.slow),
     ],
