@@ -14,8 +14,7 @@ from collections.abc import Callable
 import jax
 
 from posterax.base import Posterior
-from posterax.inference.network_model import NetworkModel, TrainingSettings
-from posterax.inference.training import split_validation, train
+from posterax.inference.network_model import NetworkModel, TrainingSettings, train_model
 from posterax.types import ArrayTree, PRNGKey
 
 
@@ -47,20 +46,12 @@ def fit_ensemble(
     >>> post.num_draws
     3
     """
-    init_key, split_key, train_key = jax.random.split(rng_key, 3)
-    (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
-    init_keys = jax.random.split(init_key, num_members)
-    params = jax.vmap(lambda k: model.init_params(init_fn(k)))(init_keys)
-    result = train(
-        train_key,
-        model.map_loss(X_tr.shape[0]),
-        params,
-        (X_tr, y_tr),
-        settings.optimizer,
-        num_members=num_members,
-        validation=validation,
-        desc=f"ensemble x{num_members}",
-        **settings.train_kwargs(),
+
+    def members(key):
+        return jax.vmap(lambda k: model.init_params(init_fn(k)))(jax.random.split(key, num_members))
+
+    result = train_model(
+        rng_key, X, y, settings, model.map_loss, members, f"ensemble x{num_members}", num_members
     )
     return model.point_posterior(result.params, {**result.info, "members": num_members})
 

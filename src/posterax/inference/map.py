@@ -11,8 +11,7 @@ from collections.abc import Callable
 import jax
 
 from posterax.base import Posterior
-from posterax.inference.network_model import NetworkModel, TrainingSettings
-from posterax.inference.training import split_validation, train
+from posterax.inference.network_model import NetworkModel, TrainingSettings, train_model
 from posterax.types import ArrayTree, PRNGKey
 
 
@@ -55,17 +54,8 @@ def fit_map(
     >>> bool(post.draws["sigma"][0] < 0.1)
     True
     """
-    init_key, split_key, train_key = jax.random.split(rng_key, 3)
-    (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
-    result = train(
-        train_key,
-        model.map_loss(X_tr.shape[0]),
-        model.init_params(init_fn(init_key)),
-        (X_tr, y_tr),
-        settings.optimizer,
-        validation=validation,
-        desc="MAP",
-        **settings.train_kwargs(),
+    result = train_model(
+        rng_key, X, y, settings, model.map_loss, lambda k: model.init_params(init_fn(k)), "MAP"
     )
     return model.point_posterior(result.params, result.info)
 

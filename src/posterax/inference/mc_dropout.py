@@ -23,8 +23,13 @@ import jax
 import jax.numpy as jnp
 
 from posterax.base import Posterior
-from posterax.inference.network_model import NetworkModel, TrainingSettings
-from posterax.inference.training import split_validation, train
+from posterax.inference.network_model import (
+    NetworkModel,
+    TrainingSettings,
+    constrained_extras,
+    draws_with_extras,
+    train_model,
+)
 from posterax.models.mlp import ACTIVATIONS, MLP, constrain
 from posterax.types import ArrayTree, PRNGKey
 
@@ -50,9 +55,7 @@ class DropoutDistribution:
                 mask = jax.random.bernoulli(k, keep, (n, layer["w"].shape[0]))
                 w = w * mask[:, :, None] / keep
             layers.append({"w": w, "b": jnp.broadcast_to(layer["b"], (n, *layer["b"].shape))})
-        draws = {"net": layers}
-        draws.update({k: jnp.broadcast_to(v, (n,)) for k, v in self.extras.items()})
-        return draws
+        return draws_with_extras(layers, self.extras, n)
 
     def mean(self) -> ArrayTree:
         """The weight-scaled network (standard dropout's deterministic approximation)."""
@@ -124,20 +127,17 @@ def fit_mc_dropout(
             "fit_mc_dropout needs model.apply_fn to be a RegressionHead or ClassificationHead "
             f"over a posterax MLP (dropout masks its hidden units). Got {model.apply_fn!r}."
         )
-    init_key, split_key, train_key = jax.random.split(rng_key, 3)
-    (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
-    result = train(
-        train_key,
-        DropoutLoss(model, X_tr.shape[0], dropout_rate),
-        model.init_params(init_fn(init_key)),
-        (X_tr, y_tr),
-        settings.optimizer,
-        validation=validation,
-        desc="MC dropout",
-        **settings.train_kwargs(),
+    result = train_model(
+        rng_key,
+        X,
+        y,
+        settings,
+        lambda n: DropoutLoss(model, n, dropout_rate),
+        lambda k: model.init_params(init_fn(k)),
+        "MC dropout",
     )
-    params = constrain(result.params)
-    extras = {k: v for k, v in params.items() if k != "net"}
+    params = result.params
+    extras = constrained_extras({k: v for k, v in params.items() if k != "net"})
     dist = DropoutDistribution(params["net"], dropout_rate, extras)
     info = {**result.info, "dropout_rate": dropout_rate}
     return Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)

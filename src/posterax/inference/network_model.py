@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import optax
 
 from posterax.base import Likelihood, Posterior
+from posterax.inference.training import LossFn, TrainResult, split_validation, train
 from posterax.models.likelihoods import GaussianLikelihood
 from posterax.models.mlp import constrain
 from posterax.models.weight_prior import WeightPrior
@@ -104,4 +105,53 @@ def init_with(init_fn: Callable[[PRNGKey], ArrayTree], model: NetworkModel, key:
     return model.init_params(init_fn(key))
 
 
-__all__ = ["MAPLoss", "NetworkModel", "TrainingSettings", "init_with"]
+def train_model(
+    rng_key: PRNGKey,
+    X: jax.Array,
+    y: jax.Array,
+    settings: TrainingSettings,
+    loss_for: Callable[[int], LossFn],
+    start_for: Callable[[PRNGKey], ArrayTree],
+    desc: str,
+    num_members: int | None = None,
+) -> TrainResult:
+    """The steps every ``fit_*`` shares: split the key (init, validation split, training), hold
+    out ``settings.validation_fraction``, build the loss for the training-set size and the start
+    from the init key, and :func:`train`."""
+    init_key, split_key, train_key = jax.random.split(rng_key, 3)
+    (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
+    start = start_for(init_key)  # before the loss: a loss may depend on the start's structure
+    return train(
+        train_key,
+        loss_for(X_tr.shape[0]),
+        start,
+        (X_tr, y_tr),
+        settings.optimizer,
+        num_members=num_members,
+        validation=validation,
+        desc=desc,
+        **settings.train_kwargs(),
+    )
+
+
+def constrained_extras(extras: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Point params beside the weights (``log_sigma`` -> ``sigma``), without ``"net"``."""
+    out = constrain({"net": None, **extras})
+    out.pop("net")
+    return out
+
+
+def draws_with_extras(net: ArrayTree, extras: dict[str, jax.Array], n: int) -> ArrayTree:
+    """``n`` weight draws plus the point params repeated along the draw axis."""
+    return {"net": net, **{k: jnp.broadcast_to(v, (n,)) for k, v in extras.items()}}
+
+
+__all__ = [
+    "MAPLoss",
+    "NetworkModel",
+    "TrainingSettings",
+    "constrained_extras",
+    "draws_with_extras",
+    "init_with",
+    "train_model",
+]

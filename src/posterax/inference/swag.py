@@ -17,9 +17,13 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from posterax.base import Posterior
-from posterax.inference.network_model import NetworkModel, TrainingSettings
+from posterax.inference.network_model import (
+    NetworkModel,
+    TrainingSettings,
+    constrained_extras,
+    draws_with_extras,
+)
 from posterax.inference.training import split_validation, train
-from posterax.models.mlp import constrain
 from posterax.types import ArrayTree, PRNGKey
 
 
@@ -49,9 +53,7 @@ class SWAGDistribution:
             + jnp.sqrt(self.diag_var / 2) * z1
             + z2 @ self.deviations / jnp.sqrt(2.0 * max(rank - 1, 1))
         )
-        draws = {"net": jax.vmap(self._unravel)(flat)}
-        draws.update({k: jnp.broadcast_to(v, (n,)) for k, v in self.extras.items()})
-        return draws
+        return draws_with_extras(jax.vmap(self._unravel)(flat), self.extras, n)
 
     def mean(self) -> ArrayTree:
         return {"net": self._unravel(self.loc), **self.extras}
@@ -125,8 +127,7 @@ def fit_swag(
     mean = stacked.mean(axis=0)
     diag = jnp.maximum((stacked**2).mean(axis=0) - mean**2, 0.0)
     deviations = (stacked - mean)[-max_rank:]
-    point = constrain({**params, "net": None})
-    point.pop("net")
+    point = constrained_extras({k: v for k, v in params.items() if k != "net"})
     dist = SWAGDistribution(mean, diag, deviations, params["net"], point)
     info = {**result.info, "num_collections": num_collections}
     return Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)

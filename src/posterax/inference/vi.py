@@ -30,8 +30,13 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from posterax.base import Posterior
-from posterax.inference.network_model import NetworkModel, TrainingSettings
-from posterax.inference.training import split_validation, train
+from posterax.inference.network_model import (
+    NetworkModel,
+    TrainingSettings,
+    constrained_extras,
+    draws_with_extras,
+    train_model,
+)
 from posterax.models.mlp import ACTIVATIONS, MLP, constrain
 from posterax.types import ArrayTree, PRNGKey
 
@@ -66,9 +71,7 @@ class MeanFieldGaussian:
             m + s * jax.random.normal(k, (n, *m.shape))
             for m, s, k in zip(leaves, scales, keys, strict=True)
         ]
-        draws = {"net": jax.tree_util.tree_unflatten(treedef, net)}
-        draws.update({k: jnp.broadcast_to(v, (n,)) for k, v in self.extras.items()})
-        return draws
+        return draws_with_extras(jax.tree_util.tree_unflatten(treedef, net), self.extras, n)
 
     def mean(self) -> ArrayTree:
         return {"net": self.loc, **self.extras}
@@ -97,9 +100,7 @@ class LowRankGaussian:
         e1 = jax.random.normal(k1, (n, self.loc.shape[0]))
         e2 = jax.random.normal(k2, (n, self.factor.shape[1]))
         flat = self.loc + self.diag * e1 + e2 @ self.factor.T
-        draws = {"net": jax.vmap(self._unravel)(flat)}
-        draws.update({k: jnp.broadcast_to(v, (n,)) for k, v in self.extras.items()})
-        return draws
+        return draws_with_extras(jax.vmap(self._unravel)(flat), self.extras, n)
 
     def mean(self) -> ArrayTree:
         return {"net": self._unravel(self.loc), **self.extras}
@@ -247,42 +248,39 @@ def fit_vi(
     >>> round(float(post.mean()["net"][0]["w"][0, 0]), 1)
     0.5
     """
-    init_key, split_key, train_key = jax.random.split(rng_key, 3)
-    (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
-    start = model.init_params(init_fn(init_key))
-    net, extras = start["net"], {k: v for k, v in start.items() if k != "net"}
     raw = _softplus_inverse(INIT_SCALE)
-    n_data = X_tr.shape[0]
-    if family == "meanfield":
-        variational = {"loc": net, "raw_scale": jax.tree_util.tree_map(lambda w: w * 0 + raw, net)}
-        loss: Any = MeanFieldELBO(model, n_data)
-    else:
+    built: dict[str, Any] = {}  # the initial weights, kept as the low-rank unravel template
+
+    def start_for(init_key):
+        start = model.init_params(init_fn(init_key))
+        net = built["net"] = start["net"]
+        extras = {k: v for k, v in start.items() if k != "net"}
+        if family == "meanfield":
+            return {
+                "loc": net,
+                "raw_scale": jax.tree_util.tree_map(lambda w: w * 0 + raw, net),
+            } | extras
         flat = ravel_pytree(net)[0]
-        rank = min(rank, flat.shape[0])
+        columns = min(rank, flat.shape[0])
         factor = INIT_SCALE * jax.random.normal(
-            jax.random.fold_in(init_key, 1), (flat.shape[0], rank)
+            jax.random.fold_in(init_key, 1), (flat.shape[0], columns)
         )
-        variational = {"loc": flat, "raw_scale": flat * 0 + raw, "factor": factor}
-        loss = LowRankELBO(model, n_data, Unraveler.of(net))
-    result = train(
-        train_key,
-        loss,
-        {**variational, **extras},
-        (X_tr, y_tr),
-        settings.optimizer,
-        validation=validation,
-        desc=f"VI ({family})",
-        **settings.train_kwargs(),
-    )
+        return {"loc": flat, "raw_scale": flat * 0 + raw, "factor": factor} | extras
+
+    def loss_for(n_data):
+        if family == "meanfield":
+            return MeanFieldELBO(model, n_data)
+        return LowRankELBO(model, n_data, Unraveler.of(built["net"]))
+
+    result = train_model(rng_key, X, y, settings, loss_for, start_for, f"VI ({family})")
     fitted = result.params
-    point = constrain({"net": None, **_extras(fitted)})
-    point.pop("net")
+    point = constrained_extras(_extras(fitted))
     if family == "meanfield":
         scale = jax.tree_util.tree_map(jax.nn.softplus, fitted["raw_scale"])
         dist: Any = MeanFieldGaussian(fitted["loc"], scale, point)
     else:
         diag = jax.nn.softplus(fitted["raw_scale"])
-        dist = LowRankGaussian(fitted["loc"], diag, fitted["factor"], net, point)
+        dist = LowRankGaussian(fitted["loc"], diag, fitted["factor"], built["net"], point)
     return Posterior(model.apply_fn, model.likelihood, distribution=dist, info=result.info)
 
 
