@@ -18,7 +18,7 @@ from sklearn.base import clone
 import posterax as px
 
 OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag")
-MCMC = ("nuts", "mala", "sgld", "sghmc")
+MCMC = ("nuts", "mala", "sgld", "sghmc", "csgmcmc")
 METHODS = OPTIMISATION + MCMC
 SETTINGS = {
     "hidden": (8,),
@@ -26,6 +26,7 @@ SETTINGS = {
     "num_samples": 50,
     "num_warmup": 50,
     "n_members": 3,
+    "num_cycles": 2,
     "progress_bar": False,
     "random_state": 0,
 }

@@ -38,12 +38,15 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
     "method",
     [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
     + ["mala", "swag"]
-    + [pytest.param(m, marks=pytest.mark.slow) for m in ("sgld", "sghmc")],
+    + [pytest.param(m, marks=pytest.mark.slow) for m in ("sgld", "sghmc", "csgmcmc", "psgld")],
 )
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
-    clf = px.BayesianClassifier(method=method, random_state=0, progress_bar=False).fit(Xtr, ytr)
+    options = {"method": "sgld", "preconditioner": "rmsprop"} if method == "psgld" else {}
+    clf = px.BayesianClassifier(
+        **{"method": method, **options}, random_state=0, progress_bar=False
+    ).fit(Xtr, ytr)
     accuracy = np.mean(clf.predict(Xte) == yte)
     assert accuracy >= 0.93, f"{method}: test accuracy {accuracy:.3f}"
 
@@ -108,6 +111,18 @@ def _small(**kwargs):
         ({"method": "map", "activation": "sigmoid"}, ValueError, r"'activation'.*'auto'"),
         ({"method": "sgld", "step_size": -1.0}, ValueError, r"'step_size'.*float > 0 or None"),
         ({"method": "sghmc", "thinning": 0}, ValueError, r"'thinning'.*int >= 1"),
+        (
+            {"method": "sghmc", "preconditioner": "rmsprop"},
+            ValueError,
+            r"'preconditioner'.*'sgld' or 'csgmcmc'.*Use preconditioner=None",
+        ),
+        ({"method": "sgld", "preconditioner": "adam"}, ValueError, r"'preconditioner'.*None or"),
+        (
+            {"method": "csgmcmc", "num_samples": 10, "num_cycles": 3},
+            ValueError,
+            r"'num_samples'.*multiple of num_cycles=3.*Got num_samples=10",
+        ),
+        ({"method": "csgmcmc", "num_cycles": 0}, ValueError, r"'num_cycles'.*int >= 1"),
         ({"method": "swag", "num_collections": 1}, ValueError, r"'num_collections'.*int >= 2"),
         ({"method": "swag", "swa_learning_rate": 0.0}, ValueError, r"'swa_learning_rate'.*> 0"),
         (

@@ -59,3 +59,95 @@ def test_error_shrinks_with_the_step_size(problem, sampler, large, small):
     mean_small, sd_small = _errors(problem, sampler, small, thinning=10)
     assert sd_small < 0.5 * sd_large, (sd_small, sd_large)
     assert mean_small < 0.5, mean_small  # in posterior sds
+
+
+def test_psgld_error_shrinks_with_the_step_size(problem):
+    # pSGLD's step is on an RMSprop scale: the preconditioner divides by the gradient's size.
+    data, exact_mean, exact_sd = problem
+    errors = []
+    for step, thinning in ((1e-1, 2), (5e-3, 10)):
+        settings = SGMCMCSettings(
+            step_size=step,
+            num_burnin=2000,
+            num_samples=2000,
+            thinning=thinning,
+            num_chains=2,
+            batch_size=50,
+            preconditioner="rmsprop",
+        )
+        start = jnp.zeros((2, 3))  # far from the mode: the preconditioned burn-in gets there
+        draws, _ = sample_sgmcmc(jax.random.key(1), log_prior, log_lik_one, start, data, settings)
+        flat = np.asarray(draws).reshape(-1, 3)
+        errors.append(
+            (
+                np.max(np.abs(flat.mean(axis=0) - exact_mean) / exact_sd),
+                np.max(np.abs(flat.std(axis=0) / exact_sd - 1)),
+            )
+        )
+    (_, sd_large), (mean_small, sd_small) = errors
+    assert sd_small < 0.5 * sd_large, errors
+    assert mean_small < 0.5, errors
+
+
+@pytest.mark.parametrize("sampler", ["sgld", "sghmc"])
+def test_cyclical_collects_draws_near_the_posterior_in_every_cycle(problem, sampler):
+    data, exact_mean, exact_sd = problem
+    cycles, per_cycle = 4, 250
+    settings = SGMCMCSettings(
+        sampler=sampler,
+        step_size=2e-3 if sampler == "sgld" else 1e-2,
+        num_burnin=cycles * 500,
+        num_samples=cycles * per_cycle,
+        thinning=2,
+        num_chains=1,
+        batch_size=50,
+        schedule="cyclical",
+        num_cycles=cycles,
+    )
+    draws, info = sample_sgmcmc(
+        jax.random.key(2), log_prior, log_lik_one, jnp.zeros((1, 3)), data, settings
+    )
+    assert info["num_steps"] == cycles * (500 + per_cycle * 2)
+    flat = np.asarray(draws).reshape(cycles, per_cycle, 3)
+    # Every cycle's draws sit on the posterior (each cycle restarts from a large step).
+    for cycle in flat:
+        assert np.all(np.abs(cycle.mean(axis=0) - exact_mean) / exact_sd < 1.5), cycle.mean(0)
+    pooled = flat.reshape(-1, 3)
+    assert np.max(np.abs(pooled.mean(axis=0) - exact_mean) / exact_sd) < 0.6
+    ratio = pooled.std(axis=0) / exact_sd
+    assert np.all((ratio > 0.5) & (ratio < 1.5)), ratio
+
+
+def test_cyclical_step_size_and_temperature_follow_the_cycle():
+    from posterax.inference.sgmcmc import schedule_at
+
+    settings = SGMCMCSettings(
+        step_size=0.1, num_burnin=80, num_samples=40, thinning=2, schedule="cyclical", num_cycles=4
+    )
+    cycle = 80 // 4 + 40 // 4 * 2  # 20 exploration + 20 sampling steps
+    t = jnp.arange(4 * cycle)
+    step, temperature = schedule_at(settings, t)
+    step, temperature = (
+        np.asarray(step).reshape(4, cycle),
+        np.asarray(temperature).reshape(4, cycle),
+    )
+    np.testing.assert_allclose(step[:, 0], 0.1, rtol=1e-6)  # each cycle restarts at the peak
+    assert np.all(np.diff(step, axis=1) < 0)  # and decays within the cycle
+    assert np.all(temperature[:, :20] == 0) and np.all(temperature[:, 20:] == 1)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"preconditioner": "rmsprop", "sampler": "sghmc"}, "preconditioner"),
+        ({"preconditioner": "adam"}, "preconditioner"),
+        ({"schedule": "cyclical", "num_cycles": 3, "num_samples": 100}, "multiple of num_cycles"),
+        ({"schedule": "cosine"}, "schedule"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(problem, change, match):
+    settings = SGMCMCSettings(num_burnin=10, num_samples=10)._replace(**change)
+    with pytest.raises(ValueError, match=match):
+        sample_sgmcmc(
+            jax.random.key(0), log_prior, log_lik_one, jnp.zeros((1, 3)), problem[0], settings
+        )

@@ -31,7 +31,8 @@ from posterax.inference import (
 )
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.nuts import merge_chains
-from posterax.inference.sgmcmc import SGMCMCSettings, sample_sgmcmc
+from posterax.inference.progress import resolve
+from posterax.inference.sgmcmc import PRECONDITIONERS, SGMCMCSettings, sample_sgmcmc
 from posterax.inference.training import check_optimizer
 from posterax.models import (
     MLP,
@@ -155,6 +156,8 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
         num_samples=nuts["num_samples"],
         num_chains=nuts["num_chains"],
         target_accept_prob=OPTIMAL_ACCEPTANCE if accept is None else nuts["target_accept_prob"],
+        thinning=check_positive_int(est.thinning, name="thinning", where=where),
+        progress_bar=resolve(nuts["progress_bar"]),
     )
     init_key, run_key = jax.random.split(key)
     starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
@@ -207,28 +210,62 @@ def _starts(logdensity, network, n_features, key, num_chains):
     return jax.vmap(start)(jax.random.split(key, num_chains))
 
 
-def _fit_sgmcmc(sampler: str) -> FitFn:
-    def fit(est, network, model, scales, Xs, target, key, where) -> Posterior:
-        logdensity = _log_density(est, network, model, scales, sampler, where)
-        nuts = nuts_settings(est, where)
-        n = Xs.shape[0]
-        step = est.step_size
-        if step is None:  # stable for standardised data: curvature of the log posterior ~ N
-            step = 0.1 / n if sampler == "sgld" else 0.05 / math.sqrt(n)
-        elif not (isinstance(step, numbers.Real) and np.isfinite(step) and step > 0):
-            raise ValueError(
-                f"The 'step_size' parameter of {where} must be a float > 0 or None (chosen from "
-                f"the data size). Got {step!r}."
-            )
-        settings = SGMCMCSettings(
-            sampler=sampler,
-            step_size=float(step),
-            num_burnin=nuts["num_warmup"],
-            num_samples=nuts["num_samples"],
-            num_chains=nuts["num_chains"],
-            thinning=check_positive_int(est.thinning, name="thinning", where=where),
-            batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), n),
+def _sgmcmc_step_size(est, sampler: str, preconditioner: str | None, n: int, where: str):
+    step = est.step_size
+    if step is None:  # stable for standardised data: curvature of the log posterior ~ N
+        if preconditioner == "rmsprop":
+            return 5e-3  # RMSprop scale: the preconditioner divides by the gradient's size
+        return 0.1 / n if sampler == "sgld" else 0.05 / math.sqrt(n)
+    if not (isinstance(step, numbers.Real) and np.isfinite(step) and step > 0):
+        raise ValueError(
+            f"The 'step_size' parameter of {where} must be a float > 0 or None (chosen from "
+            f"the data size). Got {step!r}."
         )
+    return float(step)
+
+
+def _sgmcmc_settings(est, method: str, n: int, where: str) -> SGMCMCSettings:
+    cyclical = method == "csgmcmc"
+    sampler = "sgld" if cyclical else method
+    preconditioner = est.preconditioner
+    if preconditioner not in PRECONDITIONERS:
+        raise ValueError(
+            f"The 'preconditioner' parameter of {where} must be None or 'rmsprop'. Got "
+            f"{preconditioner!r}."
+        )
+    if preconditioner is not None and sampler != "sgld":
+        raise ValueError(
+            f"The 'preconditioner' parameter of {where} applies to method='sgld' or 'csgmcmc' "
+            f"(pSGLD). Got preconditioner={preconditioner!r} with method={method!r}. Use "
+            "preconditioner=None, or method='sgld'."
+        )
+    nuts = nuts_settings(est, where)
+    settings = SGMCMCSettings(
+        sampler=sampler,
+        step_size=_sgmcmc_step_size(est, sampler, preconditioner, n, where),
+        num_burnin=nuts["num_warmup"],
+        num_samples=nuts["num_samples"],
+        num_chains=nuts["num_chains"],
+        thinning=check_positive_int(est.thinning, name="thinning", where=where),
+        batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), n),
+        schedule="cyclical" if cyclical else "constant",
+        num_cycles=check_positive_int(est.num_cycles, name="num_cycles", where=where),
+        preconditioner=preconditioner,
+        progress_bar=resolve(est.progress_bar),
+    )
+    if cyclical and settings.num_samples % settings.num_cycles:
+        raise ValueError(
+            f"The 'num_samples' parameter of {where} must be a multiple of num_cycles="
+            f"{settings.num_cycles} with method='csgmcmc' (each cycle collects the same number "
+            f"of draws). Got num_samples={settings.num_samples}."
+        )
+    return settings
+
+
+def _fit_sgmcmc(method: str) -> FitFn:
+    def fit(est, network, model, scales, Xs, target, key, where) -> Posterior:
+        logdensity = _log_density(est, network, model, scales, method, where)
+        settings = _sgmcmc_settings(est, method, Xs.shape[0], where)
         init_key, run_key = jax.random.split(key)
         prior = _LogPrior(logdensity, Xs.shape[1])
         starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
@@ -245,7 +282,7 @@ def _fit_sgmcmc(sampler: str) -> FitFn:
             model.apply_fn,
             model.likelihood,
             draws=flat,
-            info={**info, "step_size": float(step)},
+            info={**info, "step_size": settings.step_size},
             chain_shape=(chains, draws),
         )
 
@@ -322,6 +359,7 @@ FITTERS: dict[NetworkMethod, FitFn] = {
     ),
     NetworkMethod.SGLD: _fit_sgmcmc("sgld"),
     NetworkMethod.SGHMC: _fit_sgmcmc("sghmc"),
+    NetworkMethod.CSGMCMC: _fit_sgmcmc("csgmcmc"),
     NetworkMethod.MAP: _trained(fit_map),
     NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield"),
     NetworkMethod.VI_LOWRANK: _trained(
@@ -364,6 +402,7 @@ def is_sampled(method: NetworkMethod) -> bool:
         NetworkMethod.MALA,
         NetworkMethod.SGLD,
         NetworkMethod.SGHMC,
+        NetworkMethod.CSGMCMC,
     )
 
 

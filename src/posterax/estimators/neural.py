@@ -113,13 +113,14 @@ _SHARED_PARAMS_DOC = """
     Parameters
     ----------
     method : str
-        One of "nuts", "mala", "sgld", "sghmc", "map", "vi", "vi_lowrank", "mc_dropout",
-        "ensemble", "swag".
+        One of "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "vi", "vi_lowrank",
+        "mc_dropout", "ensemble", "swag".
         Posterior route. ``"nuts"`` and ``"mala"`` (Metropolis-adjusted Langevin, full batch)
-        sample the exact posterior (small networks); the others
-        train by minibatch optimisation (optax): the mode (``"map"``), a mean-field or
-        low-rank + diagonal Gaussian (Bayes by backprop), dropout masks kept on at prediction,
-        or ``n_members`` MAP networks trained together under ``jax.vmap``.
+        sample the exact posterior (small networks); ``"sgld"``, ``"sghmc"`` and ``"csgmcmc"``
+        (cyclical SGLD) sample approximately from minibatches; the others train by minibatch
+        optimisation (optax): the mode (``"map"``), a mean-field or low-rank + diagonal
+        Gaussian (Bayes by backprop), dropout masks kept on at prediction, ``n_members`` MAP
+        networks trained together under ``jax.vmap``, or SWA-Gaussian (``"swag"``).
     hidden, activation
         Units per hidden layer, and ``"tanh"``, ``"relu"``, ``"gelu"`` or ``"auto"`` (tanh for
         NUTS, ReLU otherwise, so optimisation methods' uncertainty grows away from the data).
@@ -145,10 +146,18 @@ _SHARED_PARAMS_DOC = """
     n_members, dropout_rate, rank
         Ensemble size, MC-dropout rate in [0, 1), columns of the low-rank VI factor.
     step_size, thinning
-        SG-MCMC (``"sgld"``, ``"sghmc"``): constant step size (default from the data size N:
-        0.1 / N for SGLD, 0.05 / sqrt(N) for SGHMC) and steps per kept draw; ``num_warmup`` is
-        the burn-in and ``batch_size`` the minibatch. SG-MCMC is approximate (no Metropolis
-        step): its bias shrinks with the step size.
+        SG-MCMC (``"sgld"``, ``"sghmc"``, ``"csgmcmc"``): step size (default from the data size
+        N: 0.1 / N for SGLD and cyclical SGLD, where it is the peak of each cycle,
+        0.05 / sqrt(N) for SGHMC, 5e-3 with the RMSprop preconditioner) and steps per kept
+        draw; ``num_warmup`` is the burn-in and ``batch_size`` the minibatch. SG-MCMC is
+        approximate (no Metropolis step): its bias shrinks with the step size. MALA thins too.
+    preconditioner : {None, "rmsprop"}
+        ``"rmsprop"`` makes ``"sgld"`` / ``"csgmcmc"`` preconditioned SGLD (pSGLD, Li et al.
+        2016): per-weight steps scaled by a running RMS of the gradient.
+    num_cycles : int
+        ``"csgmcmc"`` (Zhang et al. 2020): cosine step-size cycles; each explores for
+        ``num_warmup / num_cycles`` steps at zero temperature, then collects
+        ``num_samples / num_cycles`` draws (``num_samples`` must be a multiple).
     progress_bar : bool, optional
         Show sampling / training progress (the verbose switch); default: only in a terminal.
 """
@@ -320,6 +329,8 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         rank: int = 10,
         step_size: float | None = None,
         thinning: int = 1,
+        preconditioner: str | None = None,
+        num_cycles: int = 4,
         swa_learning_rate: float = 1e-2,
         num_collections: int = 20,
         collect_every: int = 1,
@@ -400,6 +411,8 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         rank: int = 10,
         step_size: float | None = None,
         thinning: int = 1,
+        preconditioner: str | None = None,
+        num_cycles: int = 4,
         swa_learning_rate: float = 1e-2,
         num_collections: int = 20,
         collect_every: int = 1,

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
+from posterax.inference.progress import report_every, scan_progress, tick
 from posterax.types import ArrayTree, PRNGKey
 
 OPTIMAL_ACCEPTANCE = 0.574
@@ -32,12 +33,18 @@ class MALASettings(NamedTuple):
     target_accept_prob: float = OPTIMAL_ACCEPTANCE
     thinning: int = 1
     initial_step_size: float = 1e-3
+    progress_bar: bool = False
+
+
+def _total_steps(settings: MALASettings) -> int:
+    return settings.num_warmup + settings.num_samples * settings.thinning
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled_mala(logdensity, settings: MALASettings):
     kernel = blackjax.mala.build_kernel()
     da_init, da_update, da_final = dual_averaging_adaptation(settings.target_accept_prob)
+    every = report_every(_total_steps(settings))
 
     def one_chain(key, position, X, y):
         def log_post(p):
@@ -46,29 +53,36 @@ def _compiled_mala(logdensity, settings: MALASettings):
         warm_key, sample_key = jax.random.split(key)
         state = blackjax.mala.init(position, log_post)
 
-        def warm(carry, k):
+        def warm(carry, inputs):
             state, da = carry
+            i, k = inputs
             state, info = kernel(k, state, log_post, jnp.exp(da.log_step_size))
+            tick(settings.progress_bar, i + 1, every)
             return (state, da_update(da, info.acceptance_rate)), info.acceptance_rate
 
         (state, da), _ = jax.lax.scan(
             warm,
             (state, da_init(settings.initial_step_size)),
-            jax.random.split(warm_key, settings.num_warmup),
+            (jnp.arange(settings.num_warmup), jax.random.split(warm_key, settings.num_warmup)),
         )
         step_size = da_final(da)
 
-        def draw(state, k):
+        def draw(state, inputs):
+            j, k = inputs
+
             def one(i, carry):
                 state, accepted = carry
                 state, info = kernel(jax.random.fold_in(k, i), state, log_post, step_size)
                 return state, accepted + info.acceptance_rate
 
             state, acc = jax.lax.fori_loop(0, settings.thinning, one, (state, 0.0))
+            tick(settings.progress_bar, settings.num_warmup + (j + 1) * settings.thinning, every)
             return state, (state.position, acc / settings.thinning)
 
         _, (positions, acceptance) = jax.lax.scan(
-            draw, state, jax.random.split(sample_key, settings.num_samples)
+            draw,
+            state,
+            (jnp.arange(settings.num_samples), jax.random.split(sample_key, settings.num_samples)),
         )
         return positions, acceptance, step_size
 
@@ -116,8 +130,9 @@ def sample_mala(
     run = _compiled_mala(logdensity, settings)
     keys = jax.random.split(rng_key, settings.num_chains)
     start = time.perf_counter()
-    positions, acceptance, step_size = run(keys, initial_positions, *data)
-    jax.block_until_ready(positions)
+    with scan_progress(settings.progress_bar, _total_steps(settings), "MALA"):
+        positions, acceptance, step_size = run(keys, initial_positions, *data)
+        jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     stats = {"acceptance_rate": np.asarray(acceptance)}
     info = {

@@ -25,6 +25,7 @@ class NetworkMethod(StrEnum):
     MALA = "mala"
     SGLD = "sgld"
     SGHMC = "sghmc"
+    CSGMCMC = "csgmcmc"
     SWAG = "swag"
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import sys
 import time
 import warnings
 from collections.abc import Callable, Hashable
@@ -30,6 +29,7 @@ from numpyro import handlers
 from numpyro.distributions import transforms
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from posterax.inference.progress import report_every, resolve, scan_progress, tick
 from posterax.types import ArrayTree, PRNGKey
 
 TRACE_COUNTS: dict[str, int] = {"nuts_program": 0}
@@ -75,35 +75,6 @@ def merge_chains(tree: ArrayTree) -> tuple[ArrayTree, tuple[int, int]]:
     return flat, (int(chains), int(draws))
 
 
-# ---------------------------------------------------------------------------- progress bar
-class _Progress:
-    """A tqdm bar fed from inside the compiled program by ``jax.debug.callback``."""
-
-    bar: Any = None
-
-    @classmethod
-    def start(cls, total: int) -> None:
-        from tqdm.auto import tqdm
-
-        cls.bar = tqdm(total=total, desc="NUTS", unit="step", file=sys.stderr, leave=False)
-
-    @classmethod
-    def update(cls, step: Any) -> None:
-        if cls.bar is not None:
-            # Chains report separately under vmap: follow the furthest.
-            cls.bar.update(max(0, int(np.max(step)) - cls.bar.n))
-
-    @classmethod
-    def close(cls) -> None:
-        if cls.bar is not None:
-            cls.bar.close()
-            cls.bar = None
-
-
-def _every(total: int) -> int:
-    return max(1, total // 100)
-
-
 # ---------------------------------------------------------------------------- the program
 def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
     """Warmup and sampling of one chain in a single ``lax.scan`` over one NUTS kernel.
@@ -139,7 +110,7 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
     adapt_state = adapt_init(position, 1.0)
     num_warmup = settings.num_warmup
     total = num_warmup + settings.num_samples
-    every = _every(total)
+    every = report_every(total)
 
     def step(carry, xs):
         state, adapt_state, step_size, inv_mass = carry
@@ -158,12 +129,7 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
         last_warmup = i == num_warmup - 1
         step_size = jnp.where(last_warmup, final_step, step_size)
         inv_mass = jnp.where(last_warmup, final_mass, inv_mass)
-        if settings.progress_bar:
-            jax.lax.cond(
-                (i + 1) % every == 0,
-                lambda: jax.debug.callback(_Progress.update, i + 1),
-                lambda: None,
-            )
+        tick(settings.progress_bar, i + 1, every)
         stats = (
             info.is_divergent,
             info.acceptance_rate,
@@ -234,8 +200,7 @@ def sample_nuts(
     structure and shapes of ``position``; chains start uniformly in ``[-2, 2]`` per coordinate
     (NumPyro's default). Returns positions ``(chains, draws, ...)``, sample stats and seconds.
     """
-    if progress_bar is None:
-        progress_bar = sys.stderr.isatty()
+    progress_bar = resolve(progress_bar)
     settings = NUTSSettings(
         num_warmup,
         num_samples,
@@ -249,15 +214,10 @@ def sample_nuts(
     template_def = (treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves))
     program = _compiled_program(logdensity_fn, template_def, settings)
     start = time.perf_counter()
-    if progress_bar:
-        _Progress.start(num_warmup + num_samples)
-    try:
+    with scan_progress(progress_bar, num_warmup + num_samples, "NUTS"):
         data = tuple(jnp.asarray(d) if isinstance(d, np.ndarray) else d for d in data)
         positions, stats = program(rng_key, data)
         jax.block_until_ready(positions)
-    finally:
-        if progress_bar:
-            _Progress.close()
     seconds = time.perf_counter() - start
     diverging, acceptance, n_steps, energy, step_size = (np.asarray(s) for s in stats)
     sample_stats = {

@@ -1,14 +1,25 @@
-"""Stochastic-gradient MCMC: SGLD (Welling & Teh, 2011) and SGHMC (Chen et al., 2014) with
-BlackJAX's kernels, minibatch gradients scaled to the full data, a constant or polynomially
-decaying step size, burn-in and thinning, chains vmapped in one compiled program.
+"""Stochastic-gradient MCMC: SGLD (Welling & Teh, 2011), preconditioned SGLD (Li et al., 2016),
+SGHMC (Chen et al., 2014) and their cyclical versions (Zhang et al., 2020).
 
-SG-MCMC is not exact: without Metropolis correction its bias shrinks with the step size (tested
+BlackJAX's SGLD and SGHMC kernels take the minibatch gradient scaled to the full data
+(``blackjax.sgmcmc.gradients.grad_estimator``); pSGLD's RMSprop preconditioner is the one kernel
+BlackJAX does not have, so it is written here (ten lines, below). Step sizes are constant,
+polynomially decaying or cyclical; burn-in, thinning and vmapped chains all run in one compiled
+program with an optional progress bar.
+
+The cyclical schedule splits the run into ``num_cycles`` cycles of a cosine step size. The first
+part of each cycle explores at zero temperature (SGD, or SGD with momentum for SGHMC) while the
+step is large; the last part samples at temperature one while the step is small, and its draws
+are collected. Each cycle visits one mode: the draws cover several modes of a multimodal posterior.
+
+SG-MCMC is not exact: without a Metropolis correction its bias shrinks with the step size (tested
 on Bayesian linear regression), so treat its draws as an approximation.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -17,16 +28,33 @@ import blackjax
 import jax
 import jax.numpy as jnp
 from blackjax.sgmcmc.gradients import grad_estimator
+from blackjax.util import generate_gaussian_noise
 
+from posterax.inference.progress import report_every, scan_progress, tick
 from posterax.types import ArrayTree, PRNGKey
 
 SAMPLERS = ("sgld", "sghmc")
-SCHEDULES = ("constant", "polynomial")
+SCHEDULES = ("constant", "polynomial", "cyclical")
+PRECONDITIONERS = (None, "rmsprop")
 
 
 class SGMCMCSettings(NamedTuple):
-    """``step_size`` at step t is ``step_size * (1 + t / decay_steps) ** -0.55`` for the
-    polynomial schedule (Welling & Teh's exponent), constant otherwise."""
+    """Settings of :func:`sample_sgmcmc` (hashable: the compiled program is cached by them).
+
+    Step size at step ``t``: constant; ``step_size * (1 + t / decay_steps) ** -0.55`` for
+    ``"polynomial"`` (Welling & Teh's exponent); ``step_size / 2 * (cos(pi * r) + 1)`` for
+    ``"cyclical"``, where ``r`` is the position within the current cycle (0 to 1).
+
+    With ``"cyclical"``, each of the ``num_cycles`` cycles runs ``num_burnin // num_cycles``
+    exploration steps (temperature 0), then collects ``num_samples // num_cycles`` draws
+    ``thinning`` steps apart (temperature 1); ``num_samples`` must be a multiple of
+    ``num_cycles``. Otherwise the chain burns in for ``num_burnin`` steps and then collects
+    ``num_samples`` draws ``thinning`` steps apart.
+
+    ``preconditioner="rmsprop"`` (SGLD only) is pSGLD: gradient and noise are scaled per
+    coordinate by ``1 / (rmsprop_epsilon + sqrt(v))``, ``v`` a running mean of squared gradients.
+    Its ``step_size`` is therefore on an RMSprop scale (about 1e-2), not SGLD's (about 1/N).
+    """
 
     sampler: str = "sgld"
     step_size: float = 1e-4
@@ -37,53 +65,180 @@ class SGMCMCSettings(NamedTuple):
     batch_size: int = 32
     schedule: str = "constant"
     decay_steps: int = 1000
+    num_cycles: int = 4
     friction: float = 0.01  # SGHMC's alpha
     num_integration_steps: int = 10  # SGHMC steps per momentum refresh
+    preconditioner: str | None = None
+    rmsprop_decay: float = 0.99
+    rmsprop_epsilon: float = 1e-5
+    progress_bar: bool = False
+
+
+class _Plan(NamedTuple):
+    """The run as ``cycles`` repeats of ``explore`` steps then ``draws`` draws."""
+
+    cycles: int
+    explore: int
+    draws: int
+    thinning: int
+
+    @property
+    def cycle_length(self) -> int:
+        return self.explore + self.draws * self.thinning
+
+    @property
+    def total_steps(self) -> int:
+        return self.cycles * self.cycle_length
+
+
+def _plan(settings: SGMCMCSettings) -> _Plan:
+    if settings.schedule != "cyclical":
+        return _Plan(1, settings.num_burnin, settings.num_samples, settings.thinning)
+    cycles = settings.num_cycles
+    return _Plan(
+        cycles, settings.num_burnin // cycles, settings.num_samples // cycles, settings.thinning
+    )
+
+
+def check_settings(settings: SGMCMCSettings) -> None:
+    """Raise a ``ValueError`` naming the setting when the combination cannot run."""
+    rules = [
+        (settings.sampler in SAMPLERS, "sampler", f"one of {SAMPLERS}", settings.sampler),
+        (settings.schedule in SCHEDULES, "schedule", f"one of {SCHEDULES}", settings.schedule),
+        (
+            settings.preconditioner in PRECONDITIONERS,
+            "preconditioner",
+            "None or 'rmsprop'",
+            settings.preconditioner,
+        ),
+        (
+            settings.preconditioner is None or settings.sampler == "sgld",
+            "preconditioner",
+            "None with sampler='sghmc' (pSGLD preconditions SGLD only)",
+            settings.preconditioner,
+        ),
+        (settings.num_cycles >= 1, "num_cycles", "an int >= 1", settings.num_cycles),
+    ]
+    for ok, name, rule, got in rules:
+        if not ok:
+            raise ValueError(f"SG-MCMC setting {name!r} must be {rule}. Got {got!r}.")
+    if settings.schedule == "cyclical" and settings.num_samples % settings.num_cycles:
+        raise ValueError(
+            f"SG-MCMC with schedule='cyclical' collects the same number of draws in each cycle: "
+            f"num_samples ({settings.num_samples}) must be a multiple of num_cycles "
+            f"({settings.num_cycles}). Use e.g. num_samples="
+            f"{settings.num_cycles * max(1, settings.num_samples // settings.num_cycles)}."
+        )
+
+
+def schedule_at(settings: SGMCMCSettings, t: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Step size and temperature at step ``t`` (0-based)."""
+    one = jnp.ones(())
+    if settings.schedule == "constant":
+        return jnp.asarray(settings.step_size) * one, one
+    if settings.schedule == "polynomial":
+        return settings.step_size * (1.0 + t / settings.decay_steps) ** -0.55, one
+    plan = _plan(settings)
+    within = t % plan.cycle_length
+    step = settings.step_size / 2 * (jnp.cos(math.pi * within / plan.cycle_length) + 1.0)
+    return step, (within >= plan.explore).astype(step.dtype)
 
 
 def step_size_at(settings: SGMCMCSettings, t: jax.Array) -> jax.Array:
-    if settings.schedule == "constant":
-        return jnp.asarray(settings.step_size)
-    return settings.step_size * (1.0 + t / settings.decay_steps) ** -0.55
+    """Step size at step ``t`` (0-based)."""
+    return schedule_at(settings, t)[0]
+
+
+def _kernel(settings: SGMCMCSettings, estimator: Callable) -> Callable:
+    """``kernel(key, (position, extra), batch, step, temperature) -> (position, extra)``;
+    ``extra`` is pSGLD's running squared gradient, ``()`` for the other samplers."""
+    if settings.sampler == "sghmc":
+        sghmc = blackjax.sghmc.build_kernel(alpha=settings.friction)
+
+        def kernel(key, state, batch, step, temperature):
+            position = sghmc(
+                key, state[0], estimator, batch, step, settings.num_integration_steps, temperature
+            )
+            return position, state[1]
+
+        return kernel
+    if settings.preconditioner == "rmsprop":
+        decay, eps = settings.rmsprop_decay, settings.rmsprop_epsilon
+
+        def psgld(key, state, batch, step, temperature):
+            position, square = state
+            grad = estimator(position, batch)
+            square = jax.tree_util.tree_map(
+                lambda s, g: decay * s + (1 - decay) * g * g, square, grad
+            )
+            noise = generate_gaussian_noise(key, position)
+
+            def move(p, g, s, n):  # Li et al. (2016), eq. 4, without the small Gamma term
+                precondition = 1.0 / (eps + jnp.sqrt(s))
+                return (
+                    p
+                    + step * precondition * g
+                    + jnp.sqrt(2 * temperature * step * precondition) * n
+                )
+
+            return jax.tree_util.tree_map(move, position, grad, square, noise), square
+
+        return psgld
+    sgld = blackjax.sgld.build_kernel()
+
+    def kernel(key, state, batch, step, temperature):
+        return sgld(key, state[0], estimator, batch, step, temperature), state[1]
+
+    return kernel
 
 
 @functools.lru_cache(maxsize=32)
 def _compiled(logprior_fn: Callable, loglik_fn: Callable, n_data: int, settings: SGMCMCSettings):
     estimator = grad_estimator(logprior_fn, loglik_fn, n_data)
-    if settings.sampler == "sgld":
-        sgld = blackjax.sgld.build_kernel()
-
-        def kernel(key, position, batch, step):
-            return sgld(key, position, estimator, batch, step)
-    else:
-        sghmc = blackjax.sghmc.build_kernel(alpha=settings.friction)
-
-        def kernel(key, position, batch, step):
-            return sghmc(key, position, estimator, batch, step, settings.num_integration_steps)
+    kernel = _kernel(settings, estimator)
+    plan = _plan(settings)
+    every = report_every(plan.total_steps)
 
     def one_chain(key, position, X, y):
-        def step(position, inputs):
+        def batch(k):
+            idx = jax.random.randint(k, (settings.batch_size,), 0, n_data)
+            return X[idx], y[idx]
+
+        def step(state, inputs):
             t, k = inputs
             batch_key, move_key = jax.random.split(k)
-            idx = jax.random.randint(batch_key, (settings.batch_size,), 0, n_data)
-            return kernel(move_key, position, (X[idx], y[idx]), step_size_at(settings, t)), None
+            size, temperature = schedule_at(settings, t)
+            state = kernel(move_key, state, batch(batch_key), size, temperature)
+            tick(settings.progress_bar, t + 1, every)
+            return state, None
 
-        def steps(position, first, key, count):
+        def steps(state, first, key, count):
             ts = first + jnp.arange(count)
-            return jax.lax.scan(step, position, (ts, jax.random.split(key, count)))[0]
+            return jax.lax.scan(step, state, (ts, jax.random.split(key, count)))[0]
 
-        burn_key, sample_key = jax.random.split(key)
-        position = steps(position, 0, burn_key, settings.num_burnin)
+        def cycle(state, inputs):
+            c, k = inputs
+            explore_key, draw_key = jax.random.split(k)
+            first = c * plan.cycle_length
+            state = steps(state, first, explore_key, plan.explore)
 
-        def draw(position, inputs):
-            i, k = inputs
-            first = settings.num_burnin + i * settings.thinning
-            position = steps(position, first, k, settings.thinning)
-            return position, position
+            def draw(state, inputs):
+                i, k = inputs
+                state = steps(state, first + plan.explore + i * plan.thinning, k, plan.thinning)
+                return state, state[0]
 
-        keys = jax.random.split(sample_key, settings.num_samples)
-        _, draws = jax.lax.scan(draw, position, (jnp.arange(settings.num_samples), keys))
-        return draws
+            keys = jax.random.split(draw_key, plan.draws)
+            return jax.lax.scan(draw, state, (jnp.arange(plan.draws), keys))
+
+        init_key, run_key = jax.random.split(key)
+        extra: Any = ()
+        if settings.preconditioner == "rmsprop":  # start from one minibatch's squared gradient
+            grad = estimator(position, batch(init_key))
+            extra = jax.tree_util.tree_map(jnp.square, grad)
+        keys = jax.random.split(run_key, plan.cycles)
+        _, draws = jax.lax.scan(cycle, (position, extra), (jnp.arange(plan.cycles), keys))
+        # (cycles, draws per cycle, ...) -> (num_samples, ...)
+        return jax.tree_util.tree_map(lambda d: d.reshape((-1, *d.shape[2:])), draws)
 
     return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
 
@@ -96,7 +251,7 @@ def sample_sgmcmc(
     data: tuple[jax.Array, jax.Array],
     settings: SGMCMCSettings,
 ) -> tuple[ArrayTree, dict[str, Any]]:
-    """Run ``settings.num_chains`` SGLD / SGHMC chains.
+    """Run ``settings.num_chains`` SGLD / pSGLD / SGHMC chains (cyclical or not).
 
     Parameters
     ----------
@@ -108,11 +263,13 @@ def sample_sgmcmc(
     initial_positions : pytree
         One start per chain (leading axis ``num_chains``).
     data : (X, y)
+    settings : SGMCMCSettings
 
     Returns
     -------
     positions, info
-        Leaves ``(chains, num_samples, ...)``; ``info["sampling_seconds"]``.
+        Leaves ``(chains, num_samples, ...)``; ``info["sampling_seconds"]`` and
+        ``info["num_steps"]`` (steps per chain).
 
     Examples
     --------
@@ -125,12 +282,27 @@ def sample_sgmcmc(
     >>> round(float(draws.mean()), 1)
     1.0
     """
+    check_settings(settings)
     run = _compiled(logprior_fn, loglikelihood_fn, int(data[0].shape[0]), settings)
     keys = jax.random.split(rng_key, settings.num_chains)
+    total = _plan(settings).total_steps
+    name = ("p" if settings.preconditioner else "") + settings.sampler.upper()
+    if settings.schedule == "cyclical":
+        name = "cyclical " + name
     start = time.perf_counter()
-    positions = run(keys, initial_positions, *data)
-    jax.block_until_ready(positions)
-    return positions, {"sampling_seconds": time.perf_counter() - start}
+    with scan_progress(settings.progress_bar, total, name):
+        positions = run(keys, initial_positions, *data)
+        jax.block_until_ready(positions)
+    return positions, {"sampling_seconds": time.perf_counter() - start, "num_steps": total}
 
 
-__all__ = ["SAMPLERS", "SCHEDULES", "SGMCMCSettings", "sample_sgmcmc", "step_size_at"]
+__all__ = [
+    "PRECONDITIONERS",
+    "SAMPLERS",
+    "SCHEDULES",
+    "SGMCMCSettings",
+    "check_settings",
+    "sample_sgmcmc",
+    "schedule_at",
+    "step_size_at",
+]
