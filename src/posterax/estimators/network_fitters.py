@@ -176,17 +176,12 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
 
 @dataclasses.dataclass(frozen=True)
 class _LogPrior:
-    """The prior part of a BNN log density: the density at an empty dataset."""
+    """The prior part of a BNN log density (BlackJAX's SG-MCMC ``logprior_fn``)."""
 
     logdensity: BNNLogDensity
-    n_features: int
 
     def __call__(self, position):
-        return self.logdensity(position, jnp.zeros((0, self.n_features)), self._empty_target())
-
-    def _empty_target(self):
-        dtype = jnp.int32 if self.logdensity.task == "classification" else jnp.float32
-        return jnp.zeros((0,), dtype)
+        return self.logdensity.log_prior(position)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,11 +189,10 @@ class _LogLikOne:
     """Log-likelihood of one example (BlackJAX's SG-MCMC convention)."""
 
     logdensity: BNNLogDensity
-    prior: _LogPrior
 
     def __call__(self, position, xy):
         x, y = xy
-        return self.logdensity(position, x[None], y[None]) - self.prior(position)
+        return self.logdensity.log_likelihood(position, x[None], y[None])
 
 
 def _starts(logdensity, network, n_features, key, num_chains):
@@ -267,12 +261,11 @@ def _fit_sgmcmc(method: str) -> FitFn:
         logdensity = _log_density(est, network, model, scales, method, where)
         settings = _sgmcmc_settings(est, method, Xs.shape[0], where)
         init_key, run_key = jax.random.split(key)
-        prior = _LogPrior(logdensity, Xs.shape[1])
         starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
         positions, info = sample_sgmcmc(
             run_key,
-            prior,
-            _LogLikOne(logdensity, prior),
+            _LogPrior(logdensity),
+            _LogLikOne(logdensity),
             starts,
             (jnp.asarray(Xs, dtype=jnp.float32), jnp.asarray(target)),
             settings,

@@ -134,13 +134,26 @@ class BNNLogDensity:
         return position
 
     def __call__(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
-        out = self.network(position["net"], X)
+        return self.log_prior(position) + self.log_likelihood(position, X, y)
+
+    def log_prior(self, position: ArrayTree) -> jax.Array:
+        """Weights' prior, plus (regression) the HalfCauchy prior on ``sigma`` and the
+        log-Jacobian of ``sigma = exp(log_sigma)``."""
         log_prior = weight_log_prior(position["net"], self.prior_scales, self.prior_family)
         if self.task == "regression":
-            return log_prior + gaussian_log_density(
-                out[:, 0], y, position["log_sigma"], self.noise_prior_scale
-            )
-        return log_prior + categorical_log_density(out, y)
+            log_sigma = position["log_sigma"]
+            scale = self.noise_prior_scale
+            noise = jnp.log(2.0) + jstats.cauchy.logpdf(jnp.exp(log_sigma), 0.0, scale)
+            log_prior = log_prior + noise + log_sigma
+        return log_prior
+
+    def log_likelihood(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
+        """Summed log-likelihood of the rows of ``X`` (SG-MCMC evaluates it per minibatch)."""
+        out = self.network(position["net"], X)
+        if self.task == "regression":
+            sigma = jnp.exp(position["log_sigma"])
+            return jnp.sum(jstats.norm.logpdf(y, out[:, 0], sigma))
+        return categorical_log_density(out, y)
 
     @staticmethod
     def to_params(position: ArrayTree) -> ArrayTree:
