@@ -10,7 +10,7 @@ from posterax.inference.methods import LinearMethod, NetworkMethod
 from posterax.inference.network_model import NetworkModel, TrainingSettings
 from posterax.inference.nuts import NUTSResult, run_nuts, sample_nuts
 from posterax.inference.nuts_apply import nuts_posterior
-from posterax.inference.sgmcmc import SGMCMCSettings, sample_sgmcmc
+from posterax.inference.sgmcmc import SGMCMCSettings, rmsprop_sgld, sample_sgmcmc
 from posterax.inference.swag import SWAGDistribution, fit_swag
 from posterax.inference.training import TrainingDivergedWarning, TrainResult, train
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, fit_vi
@@ -41,6 +41,7 @@ __all__ = [
     "nuts_posterior",
     "run_nuts",
     "sample_mala",
+    "rmsprop_sgld",
     "sample_sgmcmc",
     "sample_nuts",
 ]

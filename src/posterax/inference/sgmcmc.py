@@ -3,7 +3,9 @@ SGHMC (Chen et al., 2014) and their cyclical versions (Zhang et al., 2020).
 
 BlackJAX's SGLD and SGHMC kernels take the minibatch gradient scaled to the full data
 (``blackjax.sgmcmc.gradients.grad_estimator``); pSGLD's RMSprop preconditioner is the one kernel
-BlackJAX does not have, so it is written here (ten lines, below). Step sizes are constant,
+BlackJAX does not have, so :func:`rmsprop_sgld` writes it with BlackJAX's pure ``init`` /
+``step`` interface. JAX users who drive their own loop use ``blackjax.sgld``, ``blackjax.sghmc``,
+``blackjax.mala`` and :func:`rmsprop_sgld` directly. Step sizes are constant,
 polynomially decaying or cyclical; burn-in, thinning and vmapped chains all run in one compiled
 program with an optional progress bar.
 
@@ -149,6 +151,58 @@ def step_size_at(settings: SGMCMCSettings, t: jax.Array) -> jax.Array:
     return schedule_at(settings, t)[0]
 
 
+class PSGLDState(NamedTuple):
+    position: ArrayTree
+    square_avg: ArrayTree  # running mean of squared gradients
+
+
+def rmsprop_sgld(
+    grad_estimator: Callable, decay: float = 0.99, epsilon: float = 1e-5
+) -> blackjax.base.SamplingAlgorithm:
+    """Preconditioned SGLD (Li et al., 2016) as BlackJAX-style pure ``init`` / ``step``.
+
+    ``init(position, minibatch)`` starts the squared-gradient average from one minibatch;
+    ``step(rng_key, state, minibatch, step_size, temperature=1.0)`` moves every coordinate by
+    ``step_size * G * grad + sqrt(2 * temperature * step_size * G) * noise`` with
+    ``G = 1 / (epsilon + sqrt(square_avg))`` (the small correction term Gamma is dropped, as in
+    the paper's experiments). ``grad_estimator(position, minibatch)`` is BlackJAX's
+    full-data-scaled gradient of the log posterior.
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> from blackjax.sgmcmc.gradients import grad_estimator
+    >>> grad = grad_estimator(lambda m: -0.5 * m ** 2, lambda m, y: -0.5 * (y - m) ** 2, 100)
+    >>> psgld = rmsprop_sgld(grad)
+    >>> batch = jnp.ones(10)
+    >>> state = psgld.init(jnp.zeros(()), batch)
+    >>> state = psgld.step(jax.random.key(0), state, batch, 1e-2)
+    >>> state.position.shape
+    ()
+    """
+
+    def init(position: ArrayTree, minibatch: Any) -> PSGLDState:
+        grad = grad_estimator(position, minibatch)
+        return PSGLDState(position, jax.tree_util.tree_map(jnp.square, grad))
+
+    def step(rng_key, state: PSGLDState, minibatch, step_size, temperature=1.0) -> PSGLDState:
+        grad = grad_estimator(state.position, minibatch)
+        square = jax.tree_util.tree_map(
+            lambda s, g: decay * s + (1 - decay) * g * g, state.square_avg, grad
+        )
+        noise = generate_gaussian_noise(rng_key, state.position)
+
+        def move(p, g, s, n):
+            precondition = 1.0 / (epsilon + jnp.sqrt(s))
+            drift = step_size * precondition * g
+            return p + drift + jnp.sqrt(2 * temperature * step_size * precondition) * n
+
+        position = jax.tree_util.tree_map(move, state.position, grad, square, noise)
+        return PSGLDState(position, square)
+
+    return blackjax.base.SamplingAlgorithm(init, step)
+
+
 def _kernel(settings: SGMCMCSettings, estimator: Callable) -> Callable:
     """``kernel(key, (position, extra), batch, step, temperature) -> (position, extra)``;
     ``extra`` is pSGLD's running squared gradient, ``()`` for the other samplers."""
@@ -163,27 +217,13 @@ def _kernel(settings: SGMCMCSettings, estimator: Callable) -> Callable:
 
         return kernel
     if settings.preconditioner == "rmsprop":
-        decay, eps = settings.rmsprop_decay, settings.rmsprop_epsilon
+        psgld = rmsprop_sgld(estimator, settings.rmsprop_decay, settings.rmsprop_epsilon)
 
-        def psgld(key, state, batch, step, temperature):
-            position, square = state
-            grad = estimator(position, batch)
-            square = jax.tree_util.tree_map(
-                lambda s, g: decay * s + (1 - decay) * g * g, square, grad
-            )
-            noise = generate_gaussian_noise(key, position)
+        def kernel(key, state, batch, step, temperature):
+            new = psgld.step(key, PSGLDState(*state), batch, step, temperature)
+            return new.position, new.square_avg
 
-            def move(p, g, s, n):  # Li et al. (2016), eq. 4, without the small Gamma term
-                precondition = 1.0 / (eps + jnp.sqrt(s))
-                return (
-                    p
-                    + step * precondition * g
-                    + jnp.sqrt(2 * temperature * step * precondition) * n
-                )
-
-            return jax.tree_util.tree_map(move, position, grad, square, noise), square
-
-        return psgld
+        return kernel
     sgld = blackjax.sgld.build_kernel()
 
     def kernel(key, state, batch, step, temperature):
@@ -232,9 +272,9 @@ def _compiled(logprior_fn: Callable, loglik_fn: Callable, n_data: int, settings:
 
         init_key, run_key = jax.random.split(key)
         extra: Any = ()
-        if settings.preconditioner == "rmsprop":  # start from one minibatch's squared gradient
-            grad = estimator(position, batch(init_key))
-            extra = jax.tree_util.tree_map(jnp.square, grad)
+        if settings.preconditioner == "rmsprop":
+            psgld = rmsprop_sgld(estimator, settings.rmsprop_decay, settings.rmsprop_epsilon)
+            extra = psgld.init(position, batch(init_key)).square_avg
         keys = jax.random.split(run_key, plan.cycles)
         _, draws = jax.lax.scan(cycle, (position, extra), (jnp.arange(plan.cycles), keys))
         # (cycles, draws per cycle, ...) -> (num_samples, ...)
@@ -299,9 +339,11 @@ def sample_sgmcmc(
 __all__ = [
     "PRECONDITIONERS",
     "SAMPLERS",
+    "PSGLDState",
     "SCHEDULES",
     "SGMCMCSettings",
     "check_settings",
+    "rmsprop_sgld",
     "sample_sgmcmc",
     "schedule_at",
     "step_size_at",
