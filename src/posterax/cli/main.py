@@ -30,7 +30,72 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not keep compiled programs on disk (default: kept in $POSTERAX_CACHE_DIR or "
         "~/.cache/posterax/jax, so later runs skip compilation)",
     )
+    fit = sub.add_parser(
+        "fit",
+        help="Fit a Bayesian network to a CSV/Parquet table; write model, metrics, "
+        "predictions and report.",
+    )
+    fit.add_argument("data", help="CSV or Parquet file")
+    fit.add_argument("--target", required=True, help="name of the column to predict")
+    fit.add_argument(
+        "--task",
+        choices=("regression", "classification"),
+        default=None,
+        help="default: regression for a numeric target with > 10 distinct values",
+    )
+    fit.add_argument(
+        "--method",
+        default="auto",
+        help="posterior method (e.g. ensemble, nuts, vi, mc_dropout, swag) or auto "
+        "(chosen by data size; the reason is written to metrics.json)",
+    )
+    fit.add_argument(
+        "--impute",
+        action="store_true",
+        help="fill missing features: numeric with the training median, "
+        "categorical with the most frequent category (default: refuse)",
+    )
+    fit.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="share of rows held out for scoring (default: %(default)s)",
+    )
+    fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--out", default="posterax-fit", help="output directory")
+    predict = sub.add_parser("predict", help="Predict a new table with a `posterax fit` run.")
+    predict.add_argument("model", help="the --out directory of posterax fit")
+    predict.add_argument("data", help="CSV or Parquet file with the same feature columns")
+    predict.add_argument(
+        "--out", default=None, help="CSV to write (default: MODEL/new_predictions.csv)"
+    )
     return parser
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from posterax.cli.fit_command import run_fit
+
+    metrics = run_fit(
+        args.data,
+        args.target,
+        out=args.out,
+        task=args.task,
+        method=args.method,
+        impute=args.impute,
+        test_fraction=args.test_fraction,
+        seed=args.seed,
+    )
+    print(f"method {metrics['method']['name']}: {metrics['method']['why']}")
+    print("held-out: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics["test"].items()))
+    print(f"wrote {args.out}/ (model/, metrics.json, predictions.csv, report.html)")
+    return 0
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from posterax.cli.fit_command import run_predict
+
+    print(f"wrote {run_predict(args.model, args.data, args.out)}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -49,6 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_demo(out_dir=args.out, quick=args.quick, seed=args.seed)
         return 0
+    commands = {"fit": _run_fit, "predict": _run_predict}
+    if args.command in commands:
+        try:
+            return commands[args.command](args)
+        except (ValueError, FileNotFoundError, ImportError) as error:
+            # Our errors name the problem and the fix: show them without a traceback.
+            print(f"posterax {args.command}: error: {error}", file=sys.stderr)
+            return 1
     parser.error(f"unknown command {args.command!r}")
     return 2
 
