@@ -77,10 +77,8 @@ def test_predict_reproduces_the_held_out_predictions(diabetes_run, tmp_path):
 def test_fit_classification_on_wine(tmp_path):
     frame = load_wine(as_frame=True).frame
     frame["target"] = np.array(["barolo", "grignolino", "barbera"])[frame["target"]]
-    frame.to_parquet(tmp_path / "wine.parquet") if _has_pyarrow() else None
-    path = tmp_path / ("wine.parquet" if _has_pyarrow() else "wine.csv")
-    if not _has_pyarrow():
-        frame.to_csv(path, index=False)
+    path = tmp_path / "wine.parquet"  # Parquet through pyarrow (the dev extra installs it)
+    frame.to_parquet(path)
     assert (
         main(
             [
@@ -103,14 +101,6 @@ def test_fit_classification_on_wine(tmp_path):
     probs = predictions[["prob_barbera", "prob_barolo", "prob_grignolino"]].to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
     assert np.all(predictions["entropy"] >= 0)
-
-
-def _has_pyarrow():
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _table(tmp_path, frame, name="t.csv"):
