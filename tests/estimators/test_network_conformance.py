@@ -17,7 +17,7 @@ from sklearn.base import clone
 
 import posterax as px
 
-OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag")
+OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
 MCMC = ("nuts", "mala", "sgld", "sghmc", "csgmcmc")
 METHODS = OPTIMISATION + MCMC
 SETTINGS = {
@@ -33,7 +33,7 @@ SETTINGS = {
 N_DRAWS = {"map": 1, "ensemble": 3}  # the others: num_samples draws
 # Heteroscedastic VI / dropout share all code paths but the head with the configurations above:
 # they run with the slow tests to keep the default run short.
-_HETERO_IN_CI = ("map", "ensemble", "swag")
+_HETERO_IN_CI = ("map", "ensemble", "swag", "laplace")
 CONFIGS = (
     [("regressor", "homoscedastic", m) for m in METHODS]
     + [

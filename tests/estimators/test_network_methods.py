@@ -23,7 +23,7 @@ def seed_1d():
     return X, np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=100)
 
 
-@pytest.mark.parametrize("method", ["ensemble", "mc_dropout"])
+@pytest.mark.parametrize("method", ["ensemble", "mc_dropout", "laplace"])
 def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
     X, y = seed_1d
     reg = px.BayesianRegressor(method=method, hidden=(50,), random_state=0, progress_bar=False)
@@ -37,7 +37,7 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
 @pytest.mark.parametrize(
     "method",
     [m if m != "vi_lowrank" else pytest.param(m, marks=pytest.mark.slow) for m in TRAINED]
-    + ["mala", "swag"]
+    + ["mala", "swag", "laplace"]
     + [pytest.param(m, marks=pytest.mark.slow) for m in ("sgld", "sghmc", "csgmcmc", "psgld")],
 )
 def test_iris_accuracy(method):
@@ -124,6 +124,13 @@ def _small(**kwargs):
         ),
         ({"method": "csgmcmc", "num_cycles": 0}, ValueError, r"'num_cycles'.*int >= 1"),
         ({"method": "swag", "num_collections": 1}, ValueError, r"'num_collections'.*int >= 2"),
+        (
+            {"method": "laplace", "hessian_structure": "kfac"},
+            ValueError,
+            r"'hessian_structure'.*'kron', 'diag', 'full', 'lowrank'.*kfac",
+        ),
+        ({"method": "laplace", "subset_of_weights": "first"}, ValueError, r"'subset_of_weights'"),
+        ({"method": "laplace", "pred_type": "mc"}, ValueError, r"'pred_type'.*'glm', 'nn'"),
         ({"method": "swag", "swa_learning_rate": 0.0}, ValueError, r"'swa_learning_rate'.*> 0"),
         (
             {"method": "nuts", "likelihood": "heteroscedastic"},

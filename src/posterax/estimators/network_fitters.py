@@ -29,6 +29,7 @@ from posterax.inference import (
     fit_vi,
     sample_nuts,
 )
+from posterax.inference.laplace import fit_laplace
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.nuts import merge_chains
 from posterax.inference.progress import resolve
@@ -320,6 +321,42 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
     return fit_fn
 
 
+LAPLACE_STRUCTURES = ("kron", "diag", "full", "lowrank")
+LAPLACE_SUBSETS = ("all", "last_layer")
+PRED_TYPES = ("glm", "nn")
+
+
+def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posterior:
+    """MAP, then a Laplace approximation around it with the prior precision (and noise) tuned
+    by the marginal likelihood."""
+    structure = check_choice(
+        est.hessian_structure, name="hessian_structure", where=where, allowed=LAPLACE_STRUCTURES
+    )
+    subset = check_choice(
+        est.subset_of_weights, name="subset_of_weights", where=where, allowed=LAPLACE_SUBSETS
+    )
+    pred_type = check_choice(est.pred_type, name="pred_type", where=where, allowed=PRED_TYPES)
+    rank = check_positive_int(est.rank, name="rank", where=where)
+    map_key, laplace_key = jax.random.split(key)
+    map_post = _trained(fit_map)(est, network, model, scales, Xs, target, map_key, where)
+    post = fit_laplace(
+        model,
+        map_post,
+        jnp.asarray(Xs, dtype=jnp.float32),
+        jnp.asarray(target),
+        hessian_structure=structure,
+        subset_of_weights=subset,
+        pred_type=pred_type,
+        tune="marglik",
+        rank=rank,
+        batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), 256),
+        rng_key=laplace_key,
+    )
+    # The MAP's training record (epochs, losses) beside the Laplace fit's own info.
+    post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})
+    return post
+
+
 def _positive_float(value, name, where):
     if (
         isinstance(value, bool)
@@ -354,6 +391,7 @@ FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.SGHMC: _fit_sgmcmc("sghmc"),
     NetworkMethod.CSGMCMC: _fit_sgmcmc("csgmcmc"),
     NetworkMethod.MAP: _trained(fit_map),
+    NetworkMethod.LAPLACE: _fit_laplace,
     NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield"),
     NetworkMethod.VI_LOWRANK: _trained(
         fit_vi,

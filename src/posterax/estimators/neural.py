@@ -113,14 +113,15 @@ _SHARED_PARAMS_DOC = """
     Parameters
     ----------
     method : str
-        One of "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "vi", "vi_lowrank",
-        "mc_dropout", "ensemble", "swag".
+        One of "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi",
+        "vi_lowrank", "mc_dropout", "ensemble", "swag".
         Posterior route. ``"nuts"`` and ``"mala"`` (Metropolis-adjusted Langevin, full batch)
         sample the exact posterior (small networks); ``"sgld"``, ``"sghmc"`` and ``"csgmcmc"``
         (cyclical SGLD) sample approximately from minibatches; the others train by minibatch
         optimisation (optax): the mode (``"map"``), a mean-field or low-rank + diagonal
         Gaussian (Bayes by backprop), dropout masks kept on at prediction, ``n_members`` MAP
-        networks trained together under ``jax.vmap``, or SWA-Gaussian (``"swag"``).
+        networks trained together under ``jax.vmap``, SWA-Gaussian (``"swag"``), or a
+        Laplace approximation around the MAP (``"laplace"``).
     hidden, activation
         Units per hidden layer, and ``"tanh"``, ``"relu"``, ``"gelu"`` or ``"auto"`` (tanh for
         NUTS, ReLU otherwise, so optimisation methods' uncertainty grows away from the data).
@@ -151,6 +152,14 @@ _SHARED_PARAMS_DOC = """
         0.05 / sqrt(N) for SGHMC, 5e-3 with the RMSprop preconditioner) and steps per kept
         draw; ``num_warmup`` is the burn-in and ``batch_size`` the minibatch. SG-MCMC is
         approximate (no Metropolis step): its bias shrinks with the step size. MALA thins too.
+    hessian_structure, subset_of_weights, pred_type
+        ``"laplace"``: a Laplace approximation around the MAP network with curvature
+        ``"kron"`` (KFAC), ``"diag"``, ``"full"`` or ``"lowrank"`` (``rank`` eigenpairs) of the
+        generalised Gauss-Newton, over ``"all"`` weights or the ``"last_layer"``; the prior
+        precision (and the noise) tuned by the marginal likelihood; predictions from the
+        network linearised at the MAP (``"glm"``) or the network itself (``"nn"``). The
+        functional :func:`posterax.inference.laplace.fit_laplace` has more (subnetworks,
+        empirical Fisher, grid search).
     preconditioner : {None, "rmsprop"}
         ``"rmsprop"`` makes ``"sgld"`` / ``"csgmcmc"`` preconditioned SGLD (pSGLD, Li et al.
         2016): per-weight steps scaled by a running RMS of the gradient.
@@ -236,6 +245,19 @@ class _BayesianNetwork(BaseEstimator):
                 if len(info.get("loss_history", ()))
                 else float("nan"),
             }
+            if "log_marginal_likelihood" in info:  # method="laplace": the tuned evidence
+                self._diagnostics["laplace"] = {
+                    key: info.get(key)
+                    for key in (
+                        "hessian_structure",
+                        "subset_of_weights",
+                        "pred_type",
+                        "prior_precision",
+                        "sigma",
+                        "log_marginal_likelihood",
+                        "n_laplace_params",
+                    )
+                }
             return copy.deepcopy(self._diagnostics)
         weights = parameter_diagnostics(self.to_inference_data())
         finite = [d for d in weights.values() if np.isfinite(d["r_hat"])]
@@ -331,6 +353,9 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         thinning: int = 1,
         preconditioner: str | None = None,
         num_cycles: int = 4,
+        hessian_structure: str = "kron",
+        subset_of_weights: str = "all",
+        pred_type: str = "glm",
         swa_learning_rate: float = 1e-2,
         num_collections: int = 20,
         collect_every: int = 1,
@@ -413,6 +438,9 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         thinning: int = 1,
         preconditioner: str | None = None,
         num_cycles: int = 4,
+        hessian_structure: str = "kron",
+        subset_of_weights: str = "all",
+        pred_type: str = "glm",
         swa_learning_rate: float = 1e-2,
         num_collections: int = 20,
         collect_every: int = 1,

@@ -11,6 +11,7 @@ description (hidden, activation, outputs, task, likelihood) in ``model.json``.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from typing import Any
 
@@ -20,9 +21,11 @@ import numpy as np
 
 from posterax.base import Posterior
 from posterax.estimators.network_fitters import network_model
+from posterax.inference.laplace import LaplaceGaussian, LinearizedApply
+from posterax.inference.laplace.posterior import DiagFactor, FullFactor, KronFactor, LowRankFactor
 from posterax.inference.mc_dropout import DropoutDistribution
 from posterax.inference.swag import SWAGDistribution
-from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian
+from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, Unraveler
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
 
 NETWORK_ESTIMATORS = ("BayesianRegressor", "BayesianClassifier")
@@ -117,12 +120,41 @@ def _posterior_state(post: Posterior) -> tuple[str, dict[str, Any], dict[str, An
             "extras": dist.extras,
         }
         return "swag", state, {}
+    if isinstance(dist, LaplaceGaussian):
+        state = {"laplace": dataclasses.replace(dist, unravel=None)}
+        factor = dist.factor
+        extra = {
+            "structure": dist.structure,
+            "kron_layers": len(factor.vec_a) if isinstance(factor, KronFactor) else 0,
+            "kron_size": factor.size if isinstance(factor, KronFactor) else 0,
+            "linearized": isinstance(post.apply_fn, LinearizedApply),
+        }
+        return "laplace", state, extra
     if isinstance(dist, DropoutDistribution):
         return "dropout", {"net": dist.net, "extras": dist.extras}, {"rate": float(dist.rate)}
     raise TypeError(f"save: cannot store a posterior distribution of type {type(dist).__name__}.")
 
 
-def _state_template(kind: str, net: Any, extras: dict[str, Any]) -> dict[str, Any]:
+def _laplace_template(spec: dict[str, Any], net: Any, extras: dict[str, Any]) -> LaplaceGaussian:
+    """A LaplaceGaussian of the stored structure with placeholder leaves (filled on load)."""
+    layers = spec.get("kron_layers", 0)
+    factors = {
+        "diag": lambda: DiagFactor(0),
+        "full": lambda: FullFactor(0),
+        "lowrank": lambda: LowRankFactor(0, 0, 0),
+        "kron": lambda: KronFactor(
+            (0,) * layers, (0,) * layers, (0,) * layers, (0,) * layers, 0, 0, spec["kron_size"]
+        ),
+    }
+    structure = spec["structure"]
+    return LaplaceGaussian(0, 0, factors[structure](), extras, Unraveler.of(net), structure)
+
+
+def _state_template(
+    kind: str, net: Any, extras: dict[str, Any], spec: dict[str, Any]
+) -> dict[str, Any]:
+    if kind == "laplace":
+        return {"laplace": dataclasses.replace(_laplace_template(spec, net, extras), unravel=None)}
     return {
         "draws": {"draws": {"net": net, **extras}},
         "meanfield": {"loc": net, "scale": net, "extras": extras},
@@ -210,7 +242,7 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
     noise = spec["task"] == "regression" and spec["likelihood"] == "homoscedastic"
     extras = {"sigma": 0} if noise else {}
     kind = spec["kind"]
-    state = _fill("posterior", _state_template(kind, net, extras), arrays)
+    state = _fill("posterior", _state_template(kind, net, extras, spec), arrays)
     info = _join_info(spec["info"], arrays)
     if kind == "draws":
         chains = tuple(spec["chain_shape"]) if spec["chain_shape"] else None
@@ -218,8 +250,13 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
             model.apply_fn, model.likelihood, draws=state["draws"], info=info, chain_shape=chains
         )
         return estimator
-    if kind == "meanfield":
-        dist: Any = MeanFieldGaussian(state["loc"], state["scale"], state["extras"])
+    apply_fn = model.apply_fn
+    if kind == "laplace":
+        dist: Any = dataclasses.replace(state["laplace"], unravel=Unraveler.of(net))
+        if spec["linearized"]:
+            apply_fn = LinearizedApply(model.apply_fn, dist.unravel(dist.map_flat))
+    elif kind == "meanfield":
+        dist = MeanFieldGaussian(state["loc"], state["scale"], state["extras"])
     elif kind == "lowrank":
         dist = LowRankGaussian(state["loc"], state["diag"], state["factor"], net, state["extras"])
     elif kind == "swag":
@@ -228,7 +265,7 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
         )
     else:
         dist = DropoutDistribution(state["net"], spec["rate"], state["extras"])
-    estimator.posterior_ = Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)
+    estimator.posterior_ = Posterior(apply_fn, model.likelihood, distribution=dist, info=info)
     return estimator
 
 

@@ -27,6 +27,7 @@ class NetworkMethod(StrEnum):
     SGHMC = "sghmc"
     CSGMCMC = "csgmcmc"
     SWAG = "swag"
+    LAPLACE = "laplace"
 
 
 __all__ = ["LinearMethod", "NetworkMethod"]
