@@ -2,6 +2,7 @@
 
 from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
+from posterax.inference.laplace import LaplaceGaussian, fit_laplace
 from posterax.inference.mala import MALASettings, sample_mala
 from posterax.inference.map import fit_map
 from posterax.inference.map_linear import fit_map_linear
@@ -17,31 +18,33 @@ from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, fit_vi
 
 __all__ = [
     "DropoutDistribution",
+    "LaplaceGaussian",
     "LinearMethod",
     "LowRankGaussian",
     "MALASettings",
     "MeanFieldGaussian",
+    "NUTSResult",
+    "NetworkMethod",
+    "NetworkModel",
+    "NormalInverseGammaPosterior",
     "SGMCMCSettings",
     "SWAGDistribution",
-    "NetworkModel",
     "TrainResult",
     "TrainingDivergedWarning",
     "TrainingSettings",
     "fit_ensemble",
+    "fit_exact",
+    "fit_laplace",
     "fit_map",
+    "fit_map_linear",
     "fit_mc_dropout",
     "fit_swag",
     "fit_vi",
-    "train",
-    "NetworkMethod",
-    "NUTSResult",
-    "NormalInverseGammaPosterior",
-    "fit_exact",
-    "fit_map_linear",
     "nuts_posterior",
+    "rmsprop_sgld",
     "run_nuts",
     "sample_mala",
-    "rmsprop_sgld",
-    "sample_sgmcmc",
     "sample_nuts",
+    "sample_sgmcmc",
+    "train",
 ]
