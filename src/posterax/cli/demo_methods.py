@@ -23,6 +23,7 @@ METHODS = (
     "sghmc",
     "csgmcmc",
     "map",
+    "laplace",
     "vi",
     "vi_lowrank",
     "mc_dropout",
@@ -179,7 +180,9 @@ def methods_section(
             "minibatches of 32) run 1000 warmup steps and keep 500 draws of one chain each: at "
             "this budget R-hat flags the mala chain as unconverged (its steps are small on a "
             "151-weight network), and csgmcmc's split R-hat is high by design (each cycle "
-            "restarts with a large step and may settle in another mode).",
+            "restarts with a large step and may settle in another mode). laplace is a KFAC "
+            "Laplace approximation around the map network, its prior precision and noise tuned "
+            "by the marginal likelihood, predicting with the network linearised at the MAP.",
             "Scores on 500 fresh points from the same generator: RMSE of the predictive mean, "
             "Gaussian NLL with the predictive mean and sd, coverage of the 95% prediction "
             f"interval; then the mean predictive sd inside the training range (|x| < {INSIDE:g}) "
