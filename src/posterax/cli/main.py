@@ -69,7 +69,37 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--out", default=None, help="CSV to write (default: MODEL/new_predictions.csv)"
     )
+    bench = sub.add_parser("benchmark", help="Reproducible benchmarks under published protocols.")
+    bench_sub = bench.add_subparsers(dest="suite", metavar="SUITE", required=True)
+    uci = bench_sub.add_parser(
+        "uci", help="UCI regression (Hernandez-Lobato & Adams 2015 splits), resumable."
+    )
+    uci.add_argument(
+        "--datasets",
+        nargs="+",
+        default=["boston", "concrete"],
+        help="set folders or short names (boston concrete kin8nm naval power protein wine)",
+    )
+    uci.add_argument("--methods", nargs="+", default=["map", "ensemble", "mc_dropout"])
+    uci.add_argument("--splits", type=int, default=None, help="first K splits (default: all)")
+    uci.add_argument(
+        "--data-dir",
+        default=None,
+        help="UCI directory (default: $POSTERAX_UCI_DIR or ../shared/data/uci)",
+    )
+    uci.add_argument("--out", default="posterax-benchmark", help="output directory")
     return parser
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from posterax.cli.benchmark_uci import run_uci_benchmark, summary_markdown
+
+    summary = run_uci_benchmark(
+        args.datasets, args.methods, splits=args.splits, out=args.out, data_dir=args.data_dir
+    )
+    print(summary_markdown(summary))
+    print(f"wrote {args.out}/ (results/, summary.json, summary.md)")
+    return 0
 
 
 def _run_fit(args: argparse.Namespace) -> int:
@@ -114,7 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_demo(out_dir=args.out, quick=args.quick, seed=args.seed)
         return 0
-    commands = {"fit": _run_fit, "predict": _run_predict}
+    commands = {"fit": _run_fit, "predict": _run_predict, "benchmark": _run_benchmark}
     if args.command in commands:
         try:
             return commands[args.command](args)

@@ -1,0 +1,255 @@
+"""``posterax benchmark uci``: the UCI regression protocol of Hernández-Lobato & Adams (2015).
+
+The published 90/10 splits (20 per set; 5 for protein), one hidden layer of 50 units (100 for
+protein), inputs and targets standardised on the training part (the estimators do this), test
+RMSE and test log-likelihood in the original units, mean ± standard error over splits.
+
+Resumable: every (set, method, split) result is written to
+``OUT/results/<set>/<method>/split_<k>.json`` as soon as it is done (write, then rename), and a
+re-run skips the results already on disk, so a crash loses at most the split in progress. The
+summary (``summary.json``, ``summary.md``) puts our numbers beside the published ones, read at
+run time from ``PUBLISHED.md`` in the data directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import logsumexp
+from scipy.stats import norm
+
+import posterax as px
+from posterax.data.uci import find_uci_dir, load_uci_split
+from posterax.estimators.common import check_method
+from posterax.inference import NetworkMethod
+
+ALIASES = {
+    "boston": "bostonHousing",
+    "concrete": "concrete",
+    "kin8nm": "kin8nm",
+    "naval": "naval-propulsion-plant",
+    "power": "power-plant",
+    "protein": "protein-tertiary-structure",
+    "wine": "wine-quality-red",
+}
+TRAINED = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
+
+
+def resolve_dataset(name: str, data_dir: Path) -> str:
+    """Folder name of a set (short aliases accepted), with a clear error for unknown ones."""
+    folder = ALIASES.get(name, name)
+    if not (data_dir / folder / "data.txt").is_file():
+        known = sorted(p.name for p in data_dir.iterdir() if (p / "data.txt").is_file())
+        raise ValueError(
+            f"posterax benchmark uci: no data set {name!r} in {str(data_dir)!r}. Known: "
+            f"{', '.join(known)} (or the short names {', '.join(ALIASES)})."
+        )
+    return folder
+
+
+def n_splits(data_dir: Path, folder: str) -> int:
+    path = data_dir / folder / "n_splits.txt"
+    if path.is_file():
+        return int(path.read_text().split()[0])
+    return len(list((data_dir / folder).glob("index_train_*.txt")))
+
+
+def method_settings(method: str, folder: str, split: int) -> dict[str, Any]:
+    """The protocol's network (50 units, 100 for protein) and early stopping on 10% of the
+    training part for the optimisation methods."""
+    settings: dict[str, Any] = {
+        "method": method,
+        "hidden": (100,) if folder.startswith("protein") else (50,),
+        "activation": "relu",
+        "random_state": split,
+        "progress_bar": False,
+    }
+    if method in TRAINED:
+        settings["validation_fraction"] = 0.1
+    return settings
+
+
+def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[str, Any]:
+    """Fit on the split's training part; RMSE and LL on its test part, original units."""
+    data = load_uci_split(folder, split, data_dir)
+    reg = px.BayesianRegressor(**method_settings(method, folder, split))
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # convergence notes: kept in diagnostics
+        reg.fit(data.X_train, data.y_train)
+    fit_seconds = time.perf_counter() - start
+    pred = reg.predict_samples(data.X_test)
+    means, scales = np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)
+    log_p = norm.logpdf(data.y_test, means, scales)  # (draws, test points)
+    test_ll = float(np.mean(logsumexp(log_p, axis=0) - np.log(log_p.shape[0])))
+    rmse = float(np.sqrt(np.mean((means.mean(axis=0) - data.y_test) ** 2)))
+    return {
+        "dataset": folder,
+        "method": method,
+        "split": split,
+        "rmse": rmse,
+        "test_ll": test_ll,
+        "fit_seconds": fit_seconds,
+        "n_train": int(data.X_train.shape[0]),
+        "n_test": int(data.X_test.shape[0]),
+    }
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def run_uci_benchmark(
+    datasets: Sequence[str],
+    methods: Sequence[str],
+    *,
+    splits: int | None = None,
+    out: Any = "posterax-benchmark",
+    data_dir: Any = None,
+    progress_bar: bool | None = None,
+    score: Callable[[str, str, int, Path], dict[str, Any]] = score_split,
+) -> dict[str, Any]:
+    """Run (or resume) the grid; returns the summary (also written to ``out``)."""
+    root = find_uci_dir(data_dir)
+    if root is None:
+        raise FileNotFoundError(
+            "posterax benchmark uci: no UCI data directory found. Pass --data-dir (a folder "
+            "holding <set>/data.txt and index_*.txt), or set POSTERAX_UCI_DIR."
+        )
+    for method in methods:  # an unknown method fails now, not after hours of fits
+        check_method(method, NetworkMethod, "posterax benchmark uci --methods")
+    folders = [resolve_dataset(name, root) for name in datasets]
+    grid = [
+        (folder, method, split)
+        for folder in folders
+        for method in methods
+        for split in range(min(splits or math.inf, n_splits(root, folder)))
+    ]
+    out = Path(out)
+    results_dir = out / "results"
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(grid), desc="UCI", unit="fit", disable=progress_bar is False) as bar:
+        for folder, method, split in grid:
+            path = results_dir / folder / method / f"split_{split:02d}.json"
+            if not path.is_file():  # resume: finished cells are kept
+                bar.set_postfix_str(f"{folder} {method} {split}")
+                _write_atomic(path, json.dumps(score(method, folder, split, root), indent=2))
+            bar.update(1)
+    summary = summarize(results_dir, folders, methods, published_tables(root))
+    _write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    _write_atomic(out / "summary.md", summary_markdown(summary))
+    return summary
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    se = float(arr.std(ddof=1) / np.sqrt(arr.size)) if arr.size > 1 else float("nan")
+    return float(arr.mean()), se
+
+
+def summarize(
+    results_dir: Path,
+    folders: Sequence[str],
+    methods: Sequence[str],
+    published: dict[str, dict[str, dict[str, str]]],
+) -> dict[str, Any]:
+    """Mean ± standard error per (set, method) over the splits on disk, and the best method
+    per set with the published MC-dropout LL to beat."""
+    table: dict[str, Any] = {}
+    for folder in folders:
+        rows = {}
+        for method in methods:
+            files = sorted((results_dir / folder / method).glob("split_*.json"))
+            runs = [json.loads(f.read_text()) for f in files]
+            if not runs:
+                continue
+            rmse, rmse_se = _mean_se([r["rmse"] for r in runs])
+            ll, ll_se = _mean_se([r["test_ll"] for r in runs])
+            rows[method] = {
+                "splits": len(runs),
+                "rmse": rmse,
+                "rmse_se": rmse_se,
+                "test_ll": ll,
+                "test_ll_se": ll_se,
+                "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])),
+            }
+        reference = {
+            source: values[folder] for source, values in published.items() if folder in values
+        }
+        best = max(rows, key=lambda m: rows[m]["test_ll"]) if rows else None
+        mc_ll = _published_number(reference, "Gal", "LL MC dropout")
+        table[folder] = {
+            "methods": rows,
+            "published": reference,
+            "best_method": best,
+            "best_beats_published_mc_dropout_ll": None
+            if best is None or mc_ll is None
+            else rows[best]["test_ll"] > mc_ll,
+        }
+    return table
+
+
+def _published_number(reference: dict[str, dict[str, str]], source: str, column: str):
+    for title, row in reference.items():
+        if source in title and column in row:
+            return float(row[column].split("±")[0])
+    return None
+
+
+def published_tables(data_dir: Path) -> dict[str, dict[str, dict[str, str]]]:
+    """``{table title: {set: {column: "mean ± se"}}}`` from ``PUBLISHED.md`` (empty if absent)."""
+    path = data_dir / "PUBLISHED.md"
+    if not path.is_file():
+        return {}
+    tables: dict[str, dict[str, dict[str, str]]] = {}
+    title, header = "", None
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            title, header = line[3:].strip(), None
+        elif line.startswith("| set |"):
+            header = [c.strip() for c in line.strip("|").split("|")]
+        elif header and line.startswith("|") and not re.match(r"\|\s*-", line):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            tables.setdefault(title, {})[cells[0]] = dict(zip(header[1:], cells[1:], strict=False))
+        elif not line.startswith("|"):
+            header = None
+    return tables
+
+
+def summary_markdown(summary: dict[str, Any]) -> str:
+    lines = [
+        "| set | method | splits | RMSE | test LL | fit s | published MC dropout (Gal 2016) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for folder, entry in summary.items():
+        ref = entry["published"]
+        gal = next((row for title, row in ref.items() if "Gal" in title), {})
+        published = (
+            f"RMSE {gal.get('RMSE MC dropout', '?')}, LL {gal.get('LL MC dropout', '?')}"
+            if gal
+            else ""
+        )
+        for method, row in entry["methods"].items():
+            mark = " **best**" if method == entry["best_method"] else ""
+            lines.append(
+                f"| {folder} | {method}{mark} | {row['splits']} | {row['rmse']:.3f} ± "
+                f"{row['rmse_se']:.3f} | {row['test_ll']:.3f} ± {row['test_ll_se']:.3f} | "
+                f"{row['fit_seconds']:.1f} | {published} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["published_tables", "run_uci_benchmark", "score_split", "summarize"]

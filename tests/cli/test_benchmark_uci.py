@@ -1,0 +1,102 @@
+"""`posterax benchmark uci`: the resumable grid on a tiny UCI-format directory."""
+
+import json
+
+import numpy as np
+import pytest
+
+from posterax.cli.benchmark_uci import published_tables, run_uci_benchmark, score_split
+from posterax.data.uci import find_uci_dir
+
+
+@pytest.fixture(scope="module")
+def tiny_uci(tmp_path_factory):
+    """A set in the UCI layout: 60 rows, 3 features + target, 3 fixed 50/10 splits."""
+    root = tmp_path_factory.mktemp("uci")
+    folder = root / "tiny"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.array([1.0, -0.5, 0.2]) + 0.3 * rng.normal(size=60)
+    np.savetxt(folder / "data.txt", np.column_stack([X, y]))
+    np.savetxt(folder / "index_features.txt", [0, 1, 2], fmt="%d")
+    np.savetxt(folder / "index_target.txt", [3], fmt="%d")
+    (folder / "n_splits.txt").write_text("3\n")
+    for k in range(3):
+        order = np.random.default_rng(k).permutation(60)
+        np.savetxt(folder / f"index_train_{k}.txt", order[:50], fmt="%d")
+        np.savetxt(folder / f"index_test_{k}.txt", order[50:], fmt="%d")
+    return root
+
+
+def _table(summary):
+    return {
+        (s, m): (row["splits"], row["rmse"], row["test_ll"])
+        for s, entry in summary.items()
+        for m, row in entry["methods"].items()
+    }
+
+
+def test_a_resumed_run_gives_the_same_table(tiny_uci, tmp_path):
+    methods = ["map", "ensemble"]
+    whole = run_uci_benchmark(
+        ["tiny"], methods, out=tmp_path / "a", data_dir=tiny_uci, progress_bar=False
+    )
+    calls = []
+
+    def crash_after_three(method, folder, split, root):
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # killed mid-grid
+        calls.append((method, split))
+        return score_split(method, folder, split, root)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_uci_benchmark(
+            ["tiny"],
+            methods,
+            out=tmp_path / "b",
+            data_dir=tiny_uci,
+            progress_bar=False,
+            score=crash_after_three,
+        )
+    assert len(list((tmp_path / "b" / "results").rglob("split_*.json"))) == 3
+
+    def count(method, folder, split, root):
+        calls.append((method, split))
+        return score_split(method, folder, split, root)
+
+    calls.clear()
+    resumed = run_uci_benchmark(
+        ["tiny"], methods, out=tmp_path / "b", data_dir=tiny_uci, progress_bar=False, score=count
+    )
+    assert len(calls) == 3  # only the cells not yet on disk
+    assert _table(resumed) == _table(whole)
+    entry = whole["tiny"]
+    assert set(entry["methods"]) == set(methods) and entry["best_method"] in methods
+    assert all(row["splits"] == 3 for row in entry["methods"].values())
+    stored = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert stored["tiny"]["methods"]["map"]["rmse"] == pytest.approx(
+        entry["methods"]["map"]["rmse"]
+    )
+    assert "| tiny | " in (tmp_path / "a" / "summary.md").read_text()
+
+
+def test_scores_are_in_original_units(tiny_uci):
+    result = score_split("map", "tiny", 0, tiny_uci)
+    # y has sd about 1.2 and noise 0.3: a fitted model's RMSE sits between the two.
+    assert 0.2 < result["rmse"] < 1.0 and -2.0 < result["test_ll"] < 0.5
+
+
+def test_unknown_set_and_method_fail_before_any_fit(tiny_uci, tmp_path):
+    with pytest.raises(ValueError, match=r"no data set 'atlantis'.*Known: tiny"):
+        run_uci_benchmark(["atlantis"], ["map"], out=tmp_path, data_dir=tiny_uci)
+    with pytest.raises(ValueError, match=r"'method'.*'nuts'.*Got 'gp'"):
+        run_uci_benchmark(["tiny"], ["gp"], out=tmp_path, data_dir=tiny_uci)
+
+
+@pytest.mark.skipif(find_uci_dir() is None, reason="UCI data directory (../shared/data/uci) absent")
+def test_published_tables_are_read_from_the_data_directory():
+    tables = published_tables(find_uci_dir())
+    gal = next(rows for title, rows in tables.items() if title.startswith("Gal"))
+    assert gal["bostonHousing"]["LL MC dropout"].startswith("-2.46")
+    assert len(gal) == 7
