@@ -88,10 +88,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="UCI directory (default: $POSTERAX_UCI_DIR or ../shared/data/uci)",
     )
     uci.add_argument("--out", default="posterax-benchmark", help="output directory")
+    cls = bench_sub.add_parser(
+        "classification",
+        help="Iris, wine, breast cancer, digits: accuracy, NLL, Brier, ECE, before and after "
+        "temperature scaling; resumable.",
+    )
+    cls.add_argument("--datasets", nargs="+", default=["iris", "wine", "breast_cancer", "digits"])
+    cls.add_argument("--methods", nargs="+", default=["map", "ensemble", "laplace"])
+    cls.add_argument("--seeds", type=int, default=3, help="random splits per set")
+    cls.add_argument("--out", default="posterax-benchmark", help="output directory")
     return parser
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
+    if args.suite == "classification":
+        from posterax.cli.benchmark_classification import (
+            classification_markdown,
+            run_classification_benchmark,
+        )
+
+        summary = run_classification_benchmark(
+            args.datasets, args.methods, seeds=args.seeds, out=args.out
+        )
+        print(classification_markdown(summary))
+        return 0
     from posterax.cli.benchmark_uci import run_uci_benchmark, summary_markdown
 
     summary = run_uci_benchmark(
