@@ -100,3 +100,16 @@ def test_published_tables_are_read_from_the_data_directory():
     gal = next(rows for title, rows in tables.items() if title.startswith("Gal"))
     assert gal["bostonHousing"]["LL MC dropout"].startswith("-2.46")
     assert len(gal) == 7
+
+
+def test_report_of_a_benchmark_directory(tiny_uci, tmp_path, capsys):
+    from posterax.cli.main import main
+
+    run_uci_benchmark(
+        ["tiny"], ["map"], splits=2, out=tmp_path, data_dir=tiny_uci, progress_bar=False
+    )
+    assert main(["report", str(tmp_path)]) == 0
+    html = (tmp_path / "report.html").read_text()
+    assert "UCI regression" in html and "<img" in html and "Versions" in html
+    assert main(["report", str(tmp_path / "results")]) == 1
+    assert "holds no run to report" in capsys.readouterr().err

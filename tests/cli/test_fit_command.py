@@ -174,3 +174,11 @@ def test_auto_method_follows_the_data_size():
     assert infer_task(pd.Series(np.arange(50.0))) == "regression"
     assert infer_task(pd.Series([0, 1, 2] * 10)) == "classification"
     assert infer_task(pd.Series(["a", "b"] * 10)) == "classification"
+
+
+def test_report_rebuilds_the_fit_report(diabetes_run):
+    root, _ = diabetes_run
+    (root / "run" / "report.html").unlink()
+    assert main(["report", str(root / "run")]) == 0
+    html = (root / "run" / "report.html").read_text()
+    assert "held-out score" in html and html.count("<img") == 1

@@ -97,7 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--methods", nargs="+", default=["map", "ensemble", "laplace"])
     cls.add_argument("--seeds", type=int, default=3, help="random splits per set")
     cls.add_argument("--out", default="posterax-benchmark", help="output directory")
+    report = sub.add_parser(
+        "report", help="(Re)write RUN_DIR/report.html for a benchmark or fit directory."
+    )
+    report.add_argument("run_dir", help="the --out directory of posterax benchmark or fit")
     return parser
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from posterax.cli.report_command import run_report
+
+    print(f"wrote {run_report(args.run_dir)}")
+    return 0
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
@@ -111,7 +122,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             args.datasets, args.methods, seeds=args.seeds, out=args.out
         )
         print(classification_markdown(summary))
-        return 0
+        return _run_report(argparse.Namespace(run_dir=args.out))
     from posterax.cli.benchmark_uci import run_uci_benchmark, summary_markdown
 
     summary = run_uci_benchmark(
@@ -119,7 +130,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     )
     print(summary_markdown(summary))
     print(f"wrote {args.out}/ (results/, summary.json, summary.md)")
-    return 0
+    return _run_report(argparse.Namespace(run_dir=args.out))
 
 
 def _run_fit(args: argparse.Namespace) -> int:
@@ -164,7 +175,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         run_demo(out_dir=args.out, quick=args.quick, seed=args.seed)
         return 0
-    commands = {"fit": _run_fit, "predict": _run_predict, "benchmark": _run_benchmark}
+    commands = {
+        "fit": _run_fit,
+        "predict": _run_predict,
+        "benchmark": _run_benchmark,
+        "report": _run_report,
+    }
     if args.command in commands:
         try:
             return commands[args.command](args)
