@@ -62,7 +62,8 @@ def _uci_figure(summary: dict[str, Any]):
                 ax.axvline(value, color="#b03a2e", linestyle=style, label=label)
         ax.set_title(folder)
         ax.set_xlabel("test log-likelihood (higher is better)")
-        ax.legend(fontsize=7, loc="lower left")
+        if ax.get_legend_handles_labels()[1]:
+            ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
 
