@@ -63,7 +63,7 @@ def _uci_figure(summary: dict[str, Any]):
         ax.set_title(folder)
         ax.set_xlabel("test log-likelihood (higher is better)")
         if ax.get_legend_handles_labels()[1]:
-            ax.legend(fontsize=7, loc="lower left")
+            ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     return fig
 
