@@ -156,10 +156,10 @@ def test_bring_your_own_numpyro_model_reuses_compilation():
         ),
         ({"num_chains": 0}, None, ValueError, r"'num_chains' .* int >= 1\. Got 0"),
         (
-            {"method": "laplace"},
+            {"method": "gaussian_process"},
             None,
             ValueError,
-            r"'method' .* one of 'nuts', 'map'.*Got 'laplace'",
+            r"'method' .* one of 'nuts', 'map'.*Got 'gaussian_process'",
         ),
         (
             {"prior_scale": (1.0,)},
