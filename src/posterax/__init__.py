@@ -8,14 +8,17 @@ warnings.filterwarnings("ignore", message=r"\s*ArviZ is undergoing", category=Fu
 # ruff: noqa: E402
 
 from posterax import (
+    active,
     calibration,
     conformal,
+    continual,
     data,
     diagnostics,
     inference,
     metrics,
     predictive,
     priors,
+    uncertainty,
 )
 from posterax.base import Posterior, PredictiveSamples
 from posterax.compilation import enable_compilation_cache
@@ -35,8 +38,10 @@ __all__ = [
     "Posterior",
     "PredictiveSamples",
     "__version__",
+    "active",
     "calibration",
     "conformal",
+    "continual",
     "data",
     "diagnostics",
     "enable_compilation_cache",
@@ -45,4 +50,5 @@ __all__ = [
     "metrics",
     "predictive",
     "priors",
+    "uncertainty",
 ]

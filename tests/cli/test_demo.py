@@ -23,6 +23,7 @@ def test_demo_writes_report_pngs_and_metrics(demo_dir):
         "posterior_nuts.png",
         "posterior_exact.png",
         "methods_bands.png",
+        "uncertainty_decomposition.png",
     ):
         assert (demo_dir / name).stat().st_size > 1000, name
 
@@ -63,3 +64,12 @@ def test_network_methods_section(demo_dir):
 def test_cli_without_command_prints_help(capsys):
     assert main([]) == 2
     assert "demo" in capsys.readouterr().out
+
+
+def test_uncertainty_decomposition_section(demo_dir):
+    """Epistemic uncertainty rises outside the training range; aleatoric stays flat."""
+    section = json.loads((demo_dir / "metrics.json").read_text())["uncertainty_decomposition"]
+    assert section  # the quick demo fits nuts and the ensemble
+    for name, m in section.items():
+        assert m["epistemic_outside"] > 5 * m["epistemic_inside"], name
+        assert m["aleatoric_outside"] == pytest.approx(m["aleatoric_inside"], rel=0.25), name

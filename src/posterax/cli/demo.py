@@ -29,6 +29,7 @@ from posterax.cli.demo_networks import (
     fit_iris,
     iris_section,
 )
+from posterax.cli.demo_uncertainty import uncertainty_section
 from posterax.plots import plot_posterior, plot_regression_band
 from posterax.report import Section, figure_to_png, write_html
 
@@ -120,6 +121,10 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         methods_future.result(), nuts=bnn_future.result()
     )
     iris_metrics, iris_section_, iris_figures = iris_section(iris_future.result())
+    unc_metrics, unc_section, unc_figures = uncertainty_section(
+        methods_future.result(), nuts=bnn_future.result()
+    )
+    figures.update(unc_figures)
     figures.update(bnn_figures)
     figures.update(methods_figures)
     figures.update(iris_figures)
@@ -154,6 +159,7 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         "bnn_regression": bnn_metrics,
         "network_methods": methods_metrics,
         "iris_classification": iris_metrics,
+        "uncertainty_decomposition": unc_metrics,
         "environment": {
             "python": platform.python_version(),
             "jax": jax.__version__,
@@ -227,6 +233,7 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         bnn_section,
         methods_section_,
         iris_section_,
+        unc_section,
     ]
     for section in sections:
         section.figures = [(png_by_figure.get(id(f), f), caption) for f, caption in section.figures]

@@ -9,13 +9,25 @@ from posterax.plots.calibration import (
 from posterax.plots.methods import plot_method_bands
 from posterax.plots.posterior import plot_posterior
 from posterax.plots.regression import plot_regression_band
+from posterax.plots.uncertainty import (
+    plot_continual_accuracy,
+    plot_decomposition,
+    plot_learning_curves,
+    plot_ood_scores,
+    plot_risk_coverage,
+)
 
 __all__ = [
+    "plot_continual_accuracy",
     "plot_coverage",
+    "plot_decomposition",
     "plot_interval_widths",
+    "plot_learning_curves",
     "plot_method_bands",
+    "plot_ood_scores",
     "plot_posterior",
     "plot_regression_band",
     "plot_regression_calibration",
     "plot_reliability_diagram",
+    "plot_risk_coverage",
 ]
