@@ -50,6 +50,36 @@ def test_fit_writes_model_metrics_predictions_and_report(diabetes_run):
     assert np.all(predictions["lower_95%"] < predictions["mean"])
     np.testing.assert_allclose(predictions["y_true"], frame["target"].iloc[predictions["row"]])
     assert "<img" in (run / "report.html").read_text()
+    unc = metrics["uncertainty"]  # a MAP network has no weight uncertainty: all aleatoric
+    assert unc["units"] == "variance" and unc["mean_epistemic"] == pytest.approx(0, abs=1e-6)
+    assert unc["mean_total"] == pytest.approx(unc["mean_aleatoric"], rel=1e-5)
+    assert metrics["mcmc"] is None
+
+
+@pytest.mark.slow
+def test_auto_method_on_small_data_reports_mcmc_diagnostics(tmp_path):
+    frame = load_diabetes(as_frame=True).frame.iloc[:150]
+    frame.to_csv(tmp_path / "small.csv", index=False)
+    assert (
+        main(
+            [
+                "fit",
+                str(tmp_path / "small.csv"),
+                "--target",
+                "target",
+                "--out",
+                str(tmp_path / "run"),
+            ]
+        )
+        == 0
+    )
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["method"]["name"] == "nuts"
+    assert {"max_r_hat", "min_ess_bulk", "divergences"} <= set(metrics["mcmc"])
+    unc = metrics["uncertainty"]
+    assert unc["mean_epistemic"] > 0
+    assert unc["mean_total"] == pytest.approx(unc["mean_aleatoric"] + unc["mean_epistemic"])
+    assert "MCMC (function space)" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_predict_reproduces_the_held_out_predictions(diabetes_run, tmp_path):

@@ -34,8 +34,22 @@ N_DRAWS = {"map": 1, "ensemble": 3}  # the others: num_samples draws
 # Heteroscedastic VI / dropout share all code paths but the head with the configurations above:
 # they run with the slow tests to keep the default run short.
 _HETERO_IN_CI = ("map", "ensemble", "swag", "laplace")
+# Variants whose code paths other configurations already cover run with the slow tests.
+_SLOW = {
+    ("regressor", "homoscedastic", "vi_lowrank"),
+    ("classifier", None, "vi_lowrank"),
+    ("regressor", "homoscedastic", "mala"),
+    ("classifier", None, "sgld"),
+    ("classifier", None, "csgmcmc"),
+}
+
+
+def _param(config):
+    return pytest.param(config, marks=pytest.mark.slow) if config in _SLOW else config
+
+
 CONFIGS = (
-    [("regressor", "homoscedastic", m) for m in METHODS]
+    [_param(("regressor", "homoscedastic", m)) for m in METHODS]
     + [
         pytest.param(
             ("regressor", "heteroscedastic", m),
@@ -43,7 +57,7 @@ CONFIGS = (
         )
         for m in OPTIMISATION
     ]
-    + [("classifier", None, m) for m in METHODS]
+    + [_param(("classifier", None, m)) for m in METHODS]
 )
 
 

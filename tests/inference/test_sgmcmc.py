@@ -89,7 +89,7 @@ def test_psgld_error_shrinks_with_the_step_size(problem):
     assert mean_small < 0.5, errors
 
 
-@pytest.mark.parametrize("sampler", ["sgld", "sghmc"])
+@pytest.mark.parametrize("sampler", ["sgld", pytest.param("sghmc", marks=pytest.mark.slow)])
 def test_cyclical_collects_draws_near_the_posterior_in_every_cycle(problem, sampler):
     data, exact_mean, exact_sd = problem
     cycles, per_cycle = 4, 250

@@ -144,6 +144,8 @@ def run_fit(
         },
         "fit_seconds": fit_seconds,
         "test": scores,
+        "uncertainty": _uncertainty(est, X[test_rows]),
+        "mcmc": _mcmc(est),
         "versions": {"posterax": px.__version__, "python": platform.python_version()},
     }
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
@@ -217,6 +219,25 @@ def _score(est: Any, task: str, X: np.ndarray, y: np.ndarray):
     ]
 
 
+def _uncertainty(est: Any, X: np.ndarray) -> dict[str, Any]:
+    """Mean aleatoric and epistemic parts of the held-out predictive uncertainty."""
+    d = px.uncertainty.decompose(est.predict_samples(X))
+    return {
+        "units": d.units,
+        "mean_total": float(np.mean(d.total)),
+        "mean_aleatoric": float(np.mean(d.aleatoric)),
+        "mean_epistemic": float(np.mean(d.epistemic)),
+    }
+
+
+def _mcmc(est: Any) -> dict[str, Any] | None:
+    """Function-space R-hat / ESS and divergences when the method produced chains."""
+    if est.posterior_.chain_shape is None:
+        return None
+    diag = est.diagnostics()
+    return {**diag["function_space"], "divergences": diag["divergences"]}
+
+
 def write_report(out: Path, metrics: dict[str, Any], figures: list) -> Path:
     data, method = metrics["data"], metrics["method"]
     summary = Section(
@@ -227,7 +248,15 @@ def write_report(out: Path, metrics: dict[str, Any], figures: list) -> Path:
             f"{data['test_rows']} held out for the scores below.",
             f"Method {method['name']!r}: {method['why']}. Fit in {metrics['fit_seconds']:.1f} s.",
         ],
-        tables=[(["held-out score", "value"], list(metrics["test"].items()))],
+        tables=[
+            (["held-out score", "value"], list(metrics["test"].items())),
+            (["held-out uncertainty", "value"], list(metrics.get("uncertainty", {}).items())),
+            *(
+                [(["MCMC (function space)", "value"], list(metrics["mcmc"].items()))]
+                if metrics.get("mcmc")
+                else []
+            ),
+        ],
         figures=figures,
         notes=[
             f"posterax {metrics['versions']['posterax']}, Python "
