@@ -1,8 +1,7 @@
 """Per-point uncertainty scores of a :class:`PredictiveSamples` for acquisition.
 
-``posterax.active`` sits beside ``posterax.uncertainty`` (sibling layers may not import each
-other), so the few formulas acquisition needs are here; they agree with
-:func:`posterax.uncertainty.decompose` (tested).
+Acquisition reads them from :func:`posterax.uncertainty.decompose` (``posterax.active`` sits
+one layer above ``posterax.uncertainty``).
 """
 
 from __future__ import annotations
@@ -12,9 +11,9 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
 from posterax.base import PredictiveSamples
+from posterax.uncertainty import decompose
 
 
 def check_predictive(pred: Any, where: str, task: str | None = None) -> PredictiveSamples:
@@ -32,34 +31,16 @@ def check_predictive(pred: Any, where: str, task: str | None = None) -> Predicti
     return pred
 
 
-@jax.jit
-def _classification(logits: jax.Array) -> dict[str, jax.Array]:
-    log_p = jax.nn.log_softmax(logits, axis=-1)
-    p = jnp.exp(log_p)
-    expected = jnp.mean(-jnp.sum(p * log_p, axis=-1), axis=0)
-    log_mean = logsumexp(log_p, axis=0) - math.log(logits.shape[0])
-    total = -jnp.sum(jnp.exp(log_mean) * log_mean, axis=-1)
-    return {
-        "entropy": total,
-        "bald": jnp.maximum(total - expected, 0.0),
-        "variance": jnp.sum(jnp.var(p, axis=0), axis=-1),
-    }
-
-
-@jax.jit
-def _regression(mean: jax.Array, scale: jax.Array) -> dict[str, jax.Array]:
-    aleatoric = jnp.mean(jnp.square(scale), axis=0)
-    total = aleatoric + jnp.var(mean, axis=0)
-    return {
-        "entropy": 0.5 * jnp.log(2 * math.pi * math.e * total),
-        "bald": 0.5 * jnp.log(total / aleatoric),
-        "variance": total,
-    }
-
-
 def scores(pred: PredictiveSamples) -> dict[str, jax.Array]:
     """``{"entropy", "bald", "variance"}``, each ``(N,)``: predictive entropy, mutual
-    information and predictive variance (regression: of the Gaussian mixture)."""
+    information and predictive variance (regression: of the Gaussian mixture), from
+    :func:`posterax.uncertainty.decompose`."""
+    d = decompose(pred)
     if pred.task == "classification":
-        return _classification(pred.logits)
-    return _regression(pred.mean, pred.scale)
+        variance = jnp.sum(jnp.var(pred.probs(), axis=0), axis=-1)
+        return {"entropy": d.total, "bald": jnp.maximum(d.epistemic, 0.0), "variance": variance}
+    return {  # Gaussian entropy and information at the mixture's total variance
+        "entropy": 0.5 * jnp.log(2 * math.pi * math.e * d.total),
+        "bald": 0.5 * jnp.log(d.total / d.aleatoric),
+        "variance": d.total,
+    }
