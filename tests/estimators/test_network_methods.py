@@ -127,6 +127,11 @@ def _small(**kwargs):
             r"'num_samples'.*multiple of num_cycles=3.*Got num_samples=10",
         ),
         ({"method": "csgmcmc", "num_cycles": 0}, ValueError, r"'num_cycles'.*int >= 1"),
+        (
+            {"method": "csgmcmc", "num_warmup": 10, "num_samples": 8, "num_cycles": 4},
+            ValueError,
+            r"'num_warmup'.*multiple of num_cycles=4.*Got num_warmup=10",
+        ),
         ({"method": "swag", "num_collections": 1}, ValueError, r"'num_collections'.*int >= 2"),
         (
             {"method": "laplace", "hessian_structure": "kfac"},

@@ -143,6 +143,14 @@ def test_cyclical_step_size_and_temperature_follow_the_cycle():
         ({"preconditioner": "adam"}, "preconditioner"),
         ({"schedule": "cyclical", "num_cycles": 3, "num_samples": 100}, "multiple of num_cycles"),
         ({"schedule": "cosine"}, "schedule"),
+        ({"thinning": 0}, "'thinning' must be an int >= 1"),
+        ({"schedule": "polynomial", "decay_steps": 0}, "'decay_steps'"),
+        ({"step_size": -1e-3}, "'step_size' must be a finite float > 0"),
+        ({"batch_size": 0}, "'batch_size'"),
+        (
+            {"schedule": "cyclical", "num_cycles": 4, "num_burnin": 10, "num_samples": 8},
+            r"num_burnin \(10\) must be a multiple of num_cycles \(4\)",
+        ),
     ],
 )
 def test_bad_settings_are_refused_by_name(problem, change, match):

@@ -248,12 +248,16 @@ def _sgmcmc_settings(est, method: str, n: int, where: str) -> SGMCMCSettings:
         preconditioner=preconditioner,
         progress_bar=resolve(est.progress_bar),
     )
-    if cyclical and settings.num_samples % settings.num_cycles:
-        raise ValueError(
-            f"The 'num_samples' parameter of {where} must be a multiple of num_cycles="
-            f"{settings.num_cycles} with method='csgmcmc' (each cycle collects the same number "
-            f"of draws). Got num_samples={settings.num_samples}."
-        )
+    for name, value, what in (
+        ("num_samples", settings.num_samples, "collects the same number of draws"),
+        ("num_warmup", settings.num_burnin, "explores for the same number of steps"),
+    ):
+        if cyclical and value % settings.num_cycles:
+            raise ValueError(
+                f"The '{name}' parameter of {where} must be a multiple of num_cycles="
+                f"{settings.num_cycles} with method='csgmcmc' (each cycle {what}). Got "
+                f"{name}={value}."
+            )
     return settings
 
 

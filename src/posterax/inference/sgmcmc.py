@@ -47,11 +47,11 @@ class SGMCMCSettings(NamedTuple):
     ``"polynomial"`` (Welling & Teh's exponent); ``step_size / 2 * (cos(pi * r) + 1)`` for
     ``"cyclical"``, where ``r`` is the position within the current cycle (0 to 1).
 
-    With ``"cyclical"``, each of the ``num_cycles`` cycles runs ``num_burnin // num_cycles``
-    exploration steps (temperature 0), then collects ``num_samples // num_cycles`` draws
-    ``thinning`` steps apart (temperature 1); ``num_samples`` must be a multiple of
-    ``num_cycles``. Otherwise the chain burns in for ``num_burnin`` steps and then collects
-    ``num_samples`` draws ``thinning`` steps apart.
+    With ``"cyclical"``, each of the ``num_cycles`` cycles runs ``num_burnin / num_cycles``
+    exploration steps (temperature 0), then collects ``num_samples / num_cycles`` draws
+    ``thinning`` steps apart (temperature 1); both must be multiples of ``num_cycles``.
+    Otherwise the chain burns in for ``num_burnin`` steps and then collects ``num_samples``
+    draws ``thinning`` steps apart.
 
     ``preconditioner="rmsprop"`` (SGLD only) is pSGLD: gradient and noise are scaled per
     coordinate by ``1 / (rmsprop_epsilon + sqrt(v))``, ``v`` a running mean of squared gradients.
@@ -120,10 +120,30 @@ def check_settings(settings: SGMCMCSettings) -> None:
             settings.preconditioner,
         ),
         (settings.num_cycles >= 1, "num_cycles", "an int >= 1", settings.num_cycles),
+        (
+            math.isfinite(settings.step_size) and settings.step_size > 0,
+            "step_size",
+            "a finite float > 0",
+            settings.step_size,
+        ),
+        *(
+            (getattr(settings, name) >= 1, name, "an int >= 1", getattr(settings, name))
+            for name in ("num_samples", "thinning", "num_chains", "batch_size", "decay_steps")
+        ),
+        (settings.num_burnin >= 0, "num_burnin", "an int >= 0", settings.num_burnin),
+        (0 <= settings.rmsprop_decay < 1, "rmsprop_decay", "in [0, 1)", settings.rmsprop_decay),
+        (settings.rmsprop_epsilon > 0, "rmsprop_epsilon", "> 0", settings.rmsprop_epsilon),
     ]
     for ok, name, rule, got in rules:
         if not ok:
             raise ValueError(f"SG-MCMC setting {name!r} must be {rule}. Got {got!r}.")
+    if settings.schedule == "cyclical" and settings.num_burnin % settings.num_cycles:
+        raise ValueError(
+            f"SG-MCMC with schedule='cyclical' explores for the same number of steps in each "
+            f"cycle: num_burnin ({settings.num_burnin}) must be a multiple of num_cycles "
+            f"({settings.num_cycles}). Use e.g. num_burnin="
+            f"{settings.num_cycles * max(1, settings.num_burnin // settings.num_cycles)}."
+        )
     if settings.schedule == "cyclical" and settings.num_samples % settings.num_cycles:
         raise ValueError(
             f"SG-MCMC with schedule='cyclical' collects the same number of draws in each cycle: "
