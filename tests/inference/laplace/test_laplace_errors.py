@@ -89,3 +89,15 @@ def test_bad_data_and_params(setup):
     varying = np.arange(1.0, 27.0)
     with pytest.raises(ValueError, match="'prior_precision'.*constant within a layer"):
         fit_laplace(model, params, X, y, prior_precision=varying, tune=None)
+
+
+def test_targets_out_of_range_are_refused_not_turned_into_nan(make_model, small_data):
+    X, y_reg, y_cls = small_data
+    model, params = make_model("classification")
+    with pytest.raises(ValueError, match=r"'y'.*class indices 0\.\.2.*values 5 to 7"):
+        fit_laplace(model, params, X, y_cls + 5, hessian_structure="diag")
+    with pytest.raises(ValueError, match=r"'y'.*class indices.*dtype float32"):
+        fit_laplace(model, params, X, y_cls.astype(np.float32), hessian_structure="diag")
+    reg_model, reg_params = make_model("regression")
+    with pytest.raises(ValueError, match="'y'.*NaN or inf"):
+        fit_laplace(reg_model, reg_params, X, np.where(np.arange(30) == 3, np.nan, y_reg))

@@ -136,6 +136,22 @@ def _check_data(X: Any, y: Any, name: str = "X") -> tuple[jax.Array, jax.Array]:
     return X, y
 
 
+def _check_targets(y: jax.Array, likelihood: Any, n_outputs: int) -> None:
+    """Class indices in ``[0, n_outputs)`` for a categorical likelihood, finite values
+    otherwise: anything else would make the evidence NaN without an error."""
+    if getattr(likelihood, "task", None) == "classification":
+        ok = jnp.issubdtype(y.dtype, jnp.integer) and bool(jnp.all((y >= 0) & (y < n_outputs)))
+        if not ok:
+            raise ValueError(
+                f"The 'y' parameter of {WHERE} must hold class indices 0..{n_outputs - 1} "
+                f"(ints) for a categorical likelihood with {n_outputs} outputs. Got dtype "
+                f"{y.dtype}, values {float(jnp.min(y)):g} to {float(jnp.max(y)):g}. Encode the "
+                "labels, e.g. with numpy.unique(labels, return_inverse=True)."
+            )
+    elif not bool(jnp.all(jnp.isfinite(y))):
+        raise ValueError(f"The 'y' parameter of {WHERE} must not contain NaN or inf.")
+
+
 def default_prior_precision(model: NetworkModel) -> np.ndarray:
     """The Gaussian prior precision matching the MAP's weight prior, one per layer or one in
     all: ``1 / scale^2`` (Normal) or ``1 / (2 b^2)`` (Laplace, variance-matched)."""
@@ -189,6 +205,7 @@ def laplace_state(
     extras = {k: v for k, v in map_params.items() if k != "net"}
     squeeze = jax.eval_shape(lambda p: apply_fn(p, X[:1]), map_params).ndim == 1
     n_outputs = 1 if squeeze else jax.eval_shape(lambda p: apply_fn(p, X[:1]), map_params).shape[1]
+    _check_targets(y, likelihood, n_outputs)
     network = tapped_network(apply_fn)
     subset = make_subset(
         net,
