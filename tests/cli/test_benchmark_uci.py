@@ -80,6 +80,34 @@ def test_a_resumed_run_gives_the_same_table(tiny_uci, tmp_path):
     )
     assert "| tiny | " in (tmp_path / "a" / "summary.md").read_text()
 
+    # A smaller grid over the same directory summarises only its own splits, refitting nothing;
+    # a result made with other settings is redone.
+    calls.clear()
+    two = run_uci_benchmark(
+        ["tiny"],
+        methods,
+        splits=2,
+        out=tmp_path / "b",
+        data_dir=tiny_uci,
+        progress_bar=False,
+        score=count,
+    )
+    assert calls == [] and two["tiny"]["methods"]["map"]["splits"] == 2
+    stale = tmp_path / "b" / "results" / "tiny" / "map" / "split_01.json"
+    record = json.loads(stale.read_text())
+    record["settings"]["hidden"] = [7]
+    stale.write_text(json.dumps(record))
+    run_uci_benchmark(
+        ["tiny"],
+        methods,
+        splits=2,
+        out=tmp_path / "b",
+        data_dir=tiny_uci,
+        progress_bar=False,
+        score=count,
+    )
+    assert calls == [("map", 1)]
+
 
 def test_scores_are_in_original_units(tiny_uci):
     result = score_split("map", "tiny", 0, tiny_uci)
@@ -92,6 +120,8 @@ def test_unknown_set_and_method_fail_before_any_fit(tiny_uci, tmp_path):
         run_uci_benchmark(["atlantis"], ["map"], out=tmp_path, data_dir=tiny_uci)
     with pytest.raises(ValueError, match=r"'method'.*'nuts'.*Got 'gp'"):
         run_uci_benchmark(["tiny"], ["gp"], out=tmp_path, data_dir=tiny_uci)
+    with pytest.raises(ValueError, match=r"--splits must be an int >= 1.*Got 0"):
+        run_uci_benchmark(["tiny"], ["map"], splits=0, out=tmp_path, data_dir=tiny_uci)
 
 
 @pytest.mark.skipif(find_uci_dir() is None, reason="UCI data directory (../shared/data/uci) absent")

@@ -170,30 +170,22 @@ def test_bad_tables_fail_clearly(tmp_path, capsys, change, args, message):
     assert pytest.importorskip("re").search(message, err), err
 
 
-def test_impute_fills_missing_features(tmp_path):
+def test_impute_fills_missing_features_from_the_training_rows_only(tmp_path):
+    from sklearn.model_selection import train_test_split
+
     frame = _small_frame(60)
-    frame.loc[[3, 9], "a"] = np.nan
+    train_rows, test_rows = train_test_split(np.arange(60), test_size=0.2, random_state=0)
+    frame.loc[test_rows, "a"] = 1e6  # a leak of the test rows would move the median
+    frame.loc[train_rows[:2], "a"] = np.nan
     frame["c"] = np.where(np.arange(60) % 2, "x", "z").astype(object)
-    frame.loc[4, "c"] = np.nan
+    frame.loc[train_rows[2], "c"] = np.nan
     path = _table(tmp_path, frame)
-    assert (
-        main(
-            [
-                "fit",
-                path,
-                "--target",
-                "y",
-                "--method",
-                "map",
-                "--impute",
-                "--out",
-                str(tmp_path / "o"),
-            ]
-        )
-        == 0
+    code = main(
+        ["fit", path, "--target", "y", "--method", "map", "--impute", "--out", str(tmp_path / "o")]
     )
+    assert code == 0
     encoder = json.loads((tmp_path / "o" / "encoder.json").read_text())
-    assert encoder["fill"]["a"] == pytest.approx(frame["a"].iloc[:].dropna().median(), abs=0.5)
+    assert encoder["fill"]["a"] == pytest.approx(frame["a"].iloc[train_rows].median())
     assert encoder["categorical"] == {"c": ["x", "z"]}
 
 

@@ -22,7 +22,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wi
 from sklearn.model_selection import train_test_split
 
 import posterax as px
-from posterax.cli.benchmark_uci import _mean_se, _write_atomic
+from posterax.cli.benchmark_uci import _finished, _mean_se, _write_atomic
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
 
@@ -92,6 +92,10 @@ def run_classification_benchmark(
         )
     for method in methods:
         check_method(method, NetworkMethod, "posterax benchmark classification --methods")
+    if seeds < 1:
+        raise ValueError(
+            f"posterax benchmark classification: --seeds must be an int >= 1. Got {seeds}."
+        )
     from tqdm.auto import tqdm
 
     results_dir = Path(out) / "results"
@@ -101,17 +105,17 @@ def run_classification_benchmark(
     ) as bar:
         for dataset, method, seed in grid:
             path = results_dir / dataset / method / f"seed_{seed:02d}.json"
-            if not path.is_file():
+            settings = {"method": method, "hidden": list(HIDDEN[dataset]), "seed": seed}
+            if not _finished(path, settings):
                 bar.set_postfix_str(f"{dataset} {method} {seed}")
-                _write_atomic(path, json.dumps(score_classification(dataset, method, seed)))
+                result = {**score_classification(dataset, method, seed), "settings": settings}
+                _write_atomic(path, json.dumps(result))
             bar.update(1)
     summary: dict[str, Any] = {}
     for dataset in datasets:
         for method in methods:
-            runs = [
-                json.loads(f.read_text())
-                for f in sorted((results_dir / dataset / method).glob("seed_*.json"))
-            ]
+            folder = results_dir / dataset / method
+            runs = [json.loads((folder / f"seed_{k:02d}.json").read_text()) for k in range(seeds)]
             row: dict[str, Any] = {"seeds": len(runs)}
             for stage in ("before", "after_temperature_scaling"):
                 for metric in METRICS:

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import re
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ import posterax as px
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
+from posterax.inference.methods import TRAINED_METHODS
 
 ALIASES = {
     "boston": "bostonHousing",
@@ -41,7 +43,6 @@ ALIASES = {
     "protein": "protein-tertiary-structure",
     "wine": "wine-quality-red",
 }
-TRAINED = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
 
 
 def resolve_dataset(name: str, data_dir: Path) -> str:
@@ -73,7 +74,7 @@ def method_settings(method: str, folder: str, split: int) -> dict[str, Any]:
         "random_state": split,
         "progress_bar": False,
     }
-    if method in TRAINED:
+    if method in TRAINED_METHODS:
         settings["validation_fraction"] = 0.1
     return settings
 
@@ -105,10 +106,29 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    """Write to a unique temporary file in the same folder, flush it to disk, then rename:
+    readers see the old file or the whole new one, never a partial one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _finished(path: Path, settings: dict[str, Any]) -> bool:
+    """A result on disk counts only if it was made with the same settings."""
+    if not path.is_file():
+        return False
+    try:
+        return json.loads(path.read_text()).get("settings") == settings
+    except (json.JSONDecodeError, OSError):
+        return False  # a damaged file is redone
 
 
 def run_uci_benchmark(
@@ -130,6 +150,11 @@ def run_uci_benchmark(
         )
     for method in methods:  # an unknown method fails now, not after hours of fits
         check_method(method, NetworkMethod, "posterax benchmark uci --methods")
+    if splits is not None and splits < 1:
+        raise ValueError(
+            f"posterax benchmark uci: --splits must be an int >= 1 (the first K splits) or "
+            f"omitted for all. Got {splits}."
+        )
     folders = [resolve_dataset(name, root) for name in datasets]
     grid = [
         (folder, method, split)
@@ -144,14 +169,22 @@ def run_uci_benchmark(
     with tqdm(total=len(grid), desc="UCI", unit="fit", disable=progress_bar is False) as bar:
         for folder, method, split in grid:
             path = results_dir / folder / method / f"split_{split:02d}.json"
-            if not path.is_file():  # resume: finished cells are kept
+            settings = _jsonable(method_settings(method, folder, split))
+            if not _finished(path, settings):  # resume: finished cells are kept
                 bar.set_postfix_str(f"{folder} {method} {split}")
-                _write_atomic(path, json.dumps(score(method, folder, split, root), indent=2))
+                result = {**score(method, folder, split, root), "settings": settings}
+                result["posterax"] = px.__version__
+                _write_atomic(path, json.dumps(result, indent=2))
             bar.update(1)
-    summary = summarize(results_dir, folders, methods, published_tables(root))
+    cells = {(f, m): [s for g, n, s in grid if (g, n) == (f, m)] for f in folders for m in methods}
+    summary = summarize(results_dir, folders, methods, published_tables(root), cells)
     _write_atomic(out / "summary.json", json.dumps(summary, indent=2))
     _write_atomic(out / "summary.md", summary_markdown(summary))
     return summary
+
+
+def _jsonable(settings: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(settings))  # tuples -> lists, as they read back
 
 
 def _mean_se(values: list[float]) -> tuple[float, float]:
@@ -165,15 +198,19 @@ def summarize(
     folders: Sequence[str],
     methods: Sequence[str],
     published: dict[str, dict[str, dict[str, str]]],
+    cells: dict[tuple[str, str], list[int]],
 ) -> dict[str, Any]:
-    """Mean ± standard error per (set, method) over the splits on disk, and the best method
-    per set with the published MC-dropout LL to beat."""
+    """Mean ± standard error per (set, method) over the splits of this grid (``cells``), and
+    the best method per set with the published MC-dropout LL to beat."""
     table: dict[str, Any] = {}
     for folder in folders:
         rows = {}
         for method in methods:
-            files = sorted((results_dir / folder / method).glob("split_*.json"))
-            runs = [json.loads(f.read_text()) for f in files]
+            files = [
+                results_dir / folder / method / f"split_{k:02d}.json"
+                for k in cells[(folder, method)]
+            ]
+            runs = [json.loads(f.read_text()) for f in files if f.is_file()]
             if not runs:
                 continue
             rmse, rmse_se = _mean_se([r["rmse"] for r in runs])
@@ -190,7 +227,7 @@ def summarize(
             source: values[folder] for source, values in published.items() if folder in values
         }
         best = max(rows, key=lambda m: rows[m]["test_ll"]) if rows else None
-        mc_ll = _published_number(reference, "Gal", "LL MC dropout")
+        mc_ll = published_number(reference, "Gal", "LL MC dropout")
         table[folder] = {
             "methods": rows,
             "published": reference,
@@ -202,10 +239,16 @@ def summarize(
     return table
 
 
-def _published_number(reference: dict[str, dict[str, str]], source: str, column: str):
+def published_number(
+    reference: dict[str, dict[str, str]], source: str, column: str
+) -> float | None:
+    """The mean of ``column`` in the published table whose title starts with ``source``."""
     for title, row in reference.items():
-        if source in title and column in row:
-            return float(row[column].split("±")[0])
+        if title.startswith(source) and column in row:
+            try:
+                return float(row[column].split("±")[0])
+            except ValueError:
+                return None
     return None
 
 
@@ -252,4 +295,10 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["published_tables", "run_uci_benchmark", "score_split", "summarize"]
+__all__ = [
+    "published_number",
+    "published_tables",
+    "run_uci_benchmark",
+    "score_split",
+    "summarize",
+]

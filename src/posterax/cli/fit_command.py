@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 
 import posterax as px
 from posterax.data.tables import TableEncoder, read_table, split_target
+from posterax.inference.methods import TRAINED_METHODS
 from posterax.plots import plot_coverage, plot_reliability_diagram
 from posterax.predictive import predictive_interval
 from posterax.report import Section, write_html
@@ -62,13 +63,10 @@ def choose_method(n_rows: int, task: str) -> tuple[str, dict[str, Any], str]:
     )
 
 
-TRAINED = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag")
-
-
 def _estimator(task: str, method: str, options: dict[str, Any], seed: int):
     cls = px.BayesianRegressor if task == "regression" else px.BayesianClassifier
     defaults: dict[str, Any] = {}
-    if method in TRAINED:  # early stopping on 10% of the training rows: no overfitting
+    if method in TRAINED_METHODS:  # early stopping on 10% of the training rows: no overfitting
         defaults = {"hidden": (50,), "validation_fraction": 0.1}
     return cls(method=method, random_state=seed, **{**defaults, **options})
 

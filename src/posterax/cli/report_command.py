@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 import posterax as px
+from posterax.cli.benchmark_uci import published_number
 from posterax.report import Section, write_html
 
 
@@ -34,13 +35,7 @@ def _versions() -> Section:
 
 
 def _published_value(entry: dict[str, Any], source: str, column: str) -> float | None:
-    for title, row in entry.get("published", {}).items():
-        if title.startswith(source) and column in row:
-            try:
-                return float(row[column].split("±")[0])
-            except ValueError:
-                return None
-    return None
+    return published_number(entry.get("published", {}), source, column)
 
 
 def _uci_figure(summary: dict[str, Any]):

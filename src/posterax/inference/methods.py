@@ -30,4 +30,7 @@ class NetworkMethod(StrEnum):
     LAPLACE = "laplace"
 
 
-__all__ = ["LinearMethod", "NetworkMethod"]
+# Methods that train a network by minibatch optimisation (early stopping applies to them).
+TRAINED_METHODS = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
+
+__all__ = ["TRAINED_METHODS", "LinearMethod", "NetworkMethod"]
