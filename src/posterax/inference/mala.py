@@ -44,7 +44,8 @@ def _total_steps(settings: MALASettings) -> int:
 def _compiled_mala(logdensity, settings: MALASettings):
     kernel = blackjax.mala.build_kernel()
     da_init, da_update, da_final = dual_averaging_adaptation(settings.target_accept_prob)
-    every = report_every(_total_steps(settings))
+    total = _total_steps(settings)
+    every = report_every(total)
 
     def one_chain(key, position, X, y):
         def log_post(p):
@@ -57,7 +58,7 @@ def _compiled_mala(logdensity, settings: MALASettings):
             state, da = carry
             i, k = inputs
             state, info = kernel(k, state, log_post, jnp.exp(da.log_step_size))
-            tick(settings.progress_bar, i + 1, every)
+            tick(settings.progress_bar, i + 1, every, total)
             return (state, da_update(da, info.acceptance_rate)), info.acceptance_rate
 
         (state, da), _ = jax.lax.scan(
@@ -76,7 +77,8 @@ def _compiled_mala(logdensity, settings: MALASettings):
                 return state, accepted + info.acceptance_rate
 
             state, acc = jax.lax.fori_loop(0, settings.thinning, one, (state, 0.0))
-            tick(settings.progress_bar, settings.num_warmup + (j + 1) * settings.thinning, every)
+            done = settings.num_warmup + (j + 1) * settings.thinning
+            tick(settings.progress_bar, done, every, total)
             return state, (state.position, acc / settings.thinning)
 
         _, (positions, acceptance) = jax.lax.scan(

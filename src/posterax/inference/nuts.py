@@ -129,7 +129,7 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
         last_warmup = i == num_warmup - 1
         step_size = jnp.where(last_warmup, final_step, step_size)
         inv_mass = jnp.where(last_warmup, final_mass, inv_mass)
-        tick(settings.progress_bar, i + 1, every)
+        tick(settings.progress_bar, i + 1, every, total)
         stats = (
             info.is_divergent,
             info.acceptance_rate,

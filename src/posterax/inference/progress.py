@@ -53,14 +53,15 @@ def report_every(total: int) -> int:
     return max(1, total // 100)
 
 
-def tick(enabled: bool, step: jax.Array, every: int) -> None:
-    """Inside a scan body: report ``step`` (1-based, steps done) every ``every`` steps.
+def tick(enabled: bool, step: jax.Array, every: int, total: int) -> None:
+    """Inside a scan body: report ``step`` (1-based, steps done) every ``every`` steps and at
+    the last step, ``total``.
 
     ``enabled`` is static, so a run without a bar compiles no callback at all.
     """
     if enabled:
         jax.lax.cond(
-            step % every == 0,
+            (step % every == 0) | (step == total),
             lambda: jax.debug.callback(_Bar.update, step),
             lambda: None,
         )

@@ -269,7 +269,7 @@ def _compiled(logprior_fn: Callable, loglik_fn: Callable, n_data: int, settings:
             batch_key, move_key = jax.random.split(k)
             size, temperature = schedule_at(settings, t)
             state = kernel(move_key, state, batch(batch_key), size, temperature)
-            tick(settings.progress_bar, t + 1, every)
+            tick(settings.progress_bar, t + 1, every, plan.total_steps)
             return state, None
 
         def steps(state, first, key, count):
