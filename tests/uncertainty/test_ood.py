@@ -83,3 +83,13 @@ def test_ood_scores_bad_names():
         ood_scores(reg, ["bald"])
     with pytest.raises(ValueError, match=r"'temperature' parameter of energy_score"):
         px.uncertainty.energy_score(px.PredictiveSamples.classification(np.zeros((1, 2, 3))), 0)
+
+
+def test_energy_refuses_normalised_log_probabilities():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(3, 5, 4))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    with pytest.raises(ValueError, match="raw logits.*log-probabilities"):
+        px.uncertainty.energy_score(px.PredictiveSamples.classification(log_probs))
+    energy = px.uncertainty.energy_score(px.PredictiveSamples.classification(logits))
+    np.testing.assert_allclose(energy, -np.log(np.exp(logits).sum(-1)).mean(0), rtol=1e-5)

@@ -79,8 +79,20 @@ def energy_score(pred: PredictiveSamples, temperature: float = 1.0) -> jax.Array
             f"The 'temperature' parameter of energy_score must be a float > 0. Got "
             f"{temperature!r}. Pass e.g. temperature=1.0."
         )
+    logits = pred.logits
+    if not isinstance(logits, jax.core.Tracer) and bool(
+        jnp.all(jnp.abs(logsumexp(logits, axis=-1)) < 1e-4)
+    ):
+        # Log-probabilities (e.g. a closed-form GLM predictive) have logsumexp 0 everywhere:
+        # the energy would be the same for every input.
+        raise ValueError(
+            "The 'pred' parameter of energy_score must hold raw logits; these are normalised "
+            "log-probabilities (logsumexp 0 for every input), whose energy is constant. Use "
+            "the network's logits (estimator.predict_samples), or another score such as "
+            "'entropy'."
+        )
     t = float(temperature)
-    return jnp.mean(-t * logsumexp(pred.logits / t, axis=-1), axis=0)
+    return jnp.mean(-t * logsumexp(logits / t, axis=-1), axis=0)
 
 
 def variance_score(pred: PredictiveSamples) -> jax.Array:
