@@ -59,6 +59,7 @@ from posterax.models.mlp import ACTIVATIONS
 from posterax.predictive import (
     predictive_samples,
 )
+from posterax.predictive.chunking import DEFAULT_BUDGET_BYTES, in_chunks, rows_per_chunk
 
 _N_FUNCTION_POINTS = 50  # inputs at which function-space R-hat/ESS are computed
 
@@ -177,6 +178,8 @@ class _BayesianNetwork(BaseEstimator):
 
     _task: str
     likelihood = "homoscedastic"  # classifiers have no choice; BayesianRegressor overrides
+    # Memory for one chunk of sample-based predictions (see posterax.predictive.chunking).
+    _prediction_budget_bytes = DEFAULT_BUDGET_BYTES
 
     @property
     def _where(self) -> str:
@@ -288,6 +291,12 @@ class _BayesianNetwork(BaseEstimator):
 
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
         return (check_predict_input(self, X, where) - self.x_mean_) / self.x_scale_
+
+    def _prediction_bytes_per_row(self) -> int:
+        """float32 activations and outputs of every draw for one input row."""
+        network = self.posterior_.apply_fn.network
+        draws = self.posterior_.num_draws or int(self.num_samples)
+        return 4 * draws * (sum(network.hidden) + 2 * network.n_outputs)
 
     def _raw_samples(
         self, Xs: np.ndarray, n_samples: int | None, rng_key: Any
@@ -515,7 +524,12 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior-averaged class probabilities, shape ``(n, n_classes)``."""
         Xs = self._check_predict_input(X, "BayesianClassifier.predict_proba")
-        probs = self._raw_samples(Xs, None, None).probs().mean(axis=0)
+        chunk = rows_per_chunk(
+            Xs.shape[0], self._prediction_bytes_per_row(), self._prediction_budget_bytes
+        )
+        probs = in_chunks(
+            lambda rows: self._raw_samples(rows, None, None).probs().mean(axis=0), Xs, chunk, 0
+        )
         return np.asarray(probs, dtype=np.float64)
 
     def predict(self, X: Any) -> np.ndarray:

@@ -20,6 +20,7 @@ from posterax.predictive import (
     predictive_quantiles,
     predictive_std,
 )
+from posterax.predictive.chunking import DEFAULT_BUDGET_BYTES, in_chunks, rows_per_chunk
 
 KINDS = ("predictive", "mean")
 
@@ -31,8 +32,19 @@ def _as_float64(values: Any) -> np.ndarray:
 class PredictiveRegressorMixin:
     """``predict``, ``predict_interval``, ``predict_quantiles`` and ``predict_samples``."""
 
+    # Memory for one chunk of sample-based predictions (see posterax.predictive.chunking).
+    _prediction_budget_bytes = DEFAULT_BUDGET_BYTES
+
     def _closed_form(self, inputs: np.ndarray, kind: str) -> Any:
         return None
+
+    def _summarise(self, inputs: np.ndarray, summarise) -> Any:
+        """``summarise(samples of a chunk)`` over row chunks that fit the memory budget; the
+        same draws serve every chunk, so the result equals the unchunked one."""
+        # A subclass that knows its model's size provides _prediction_bytes_per_row().
+        per_row = getattr(self, "_prediction_bytes_per_row", lambda: None)()
+        chunk = rows_per_chunk(inputs.shape[0], per_row, self._prediction_budget_bytes)
+        return in_chunks(lambda rows: summarise(self._samples(rows, None, None)), inputs, chunk)
 
     def _where_in(self, method: str) -> str:
         return f"{type(self).__name__}.{method}"
@@ -44,8 +56,9 @@ class PredictiveRegressorMixin:
         if closed is not None:
             mean, std = closed.mean(), closed.std()
         else:
-            pred = self._samples(inputs, None, None)
-            mean, std = predictive_mean(pred), predictive_std(pred)
+            mean, std = self._summarise(
+                inputs, lambda pred: (predictive_mean(pred), predictive_std(pred))
+            )
         return (_as_float64(mean), _as_float64(std)) if return_std else _as_float64(mean)
 
     def predict_interval(self, X: Any, level: float = 0.95, kind: str = "predictive"):
@@ -59,7 +72,9 @@ class PredictiveRegressorMixin:
         if closed is not None:
             tails = ((1 - level) / 2, (1 + level) / 2)
             return _as_float64(closed.ppf(tails[0])), _as_float64(closed.ppf(tails[1]))
-        lower, upper = predictive_interval(self._samples(inputs, None, None), level, kind)
+        lower, upper = self._summarise(
+            inputs, lambda pred: tuple(predictive_interval(pred, level, kind))
+        )
         return _as_float64(lower), _as_float64(upper)
 
     def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
@@ -71,7 +86,9 @@ class PredictiveRegressorMixin:
         closed = self._closed_form(inputs, kind)
         if closed is not None:
             return np.stack([_as_float64(closed.ppf(v)) for v in levels])
-        return _as_float64(predictive_quantiles(self._samples(inputs, None, None), levels, kind))
+        return _as_float64(
+            self._summarise(inputs, lambda pred: predictive_quantiles(pred, levels, kind))
+        )
 
     def predict_samples(
         self, X: Any, n_samples: int | None = None, rng_key: Any = None
