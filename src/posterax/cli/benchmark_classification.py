@@ -22,7 +22,7 @@ from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wi
 from sklearn.model_selection import train_test_split
 
 import posterax as px
-from posterax.cli.benchmark_uci import _finished, _mean_se, _write_atomic
+from posterax.cli.benchmark_store import finished, mean_se, write_atomic
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
 
@@ -106,10 +106,10 @@ def run_classification_benchmark(
         for dataset, method, seed in grid:
             path = results_dir / dataset / method / f"seed_{seed:02d}.json"
             settings = {"method": method, "hidden": list(HIDDEN[dataset]), "seed": seed}
-            if not _finished(path, settings):
+            if not finished(path, settings):
                 bar.set_postfix_str(f"{dataset} {method} {seed}")
                 result = {**score_classification(dataset, method, seed), "settings": settings}
-                _write_atomic(path, json.dumps(result))
+                write_atomic(path, json.dumps(result))
             bar.update(1)
     summary: dict[str, Any] = {}
     for dataset in datasets:
@@ -119,12 +119,12 @@ def run_classification_benchmark(
             row: dict[str, Any] = {"seeds": len(runs)}
             for stage in ("before", "after_temperature_scaling"):
                 for metric in METRICS:
-                    mean, se = _mean_se([r[stage][metric] for r in runs])
+                    mean, se = mean_se([r[stage][metric] for r in runs])
                     row[f"{stage}/{metric}"] = {"mean": mean, "se": se}
             row["temperature"] = float(np.mean([r["temperature"] for r in runs]))
             summary.setdefault(dataset, {})[method] = row
-    _write_atomic(Path(out) / "summary_classification.json", json.dumps(summary, indent=2))
-    _write_atomic(Path(out) / "summary_classification.md", classification_markdown(summary))
+    write_atomic(Path(out) / "summary_classification.json", json.dumps(summary, indent=2))
+    write_atomic(Path(out) / "summary_classification.md", classification_markdown(summary))
     return summary
 
 

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import tempfile
 import time
 import warnings
 from collections.abc import Callable, Sequence
@@ -29,6 +27,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 import posterax as px
+from posterax.cli.benchmark_store import finished, jsonable, mean_se, write_atomic
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
@@ -105,32 +104,6 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
     }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write to a unique temporary file in the same folder, flush it to disk, then rename:
-    readers see the old file or the whole new one, never a partial one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _finished(path: Path, settings: dict[str, Any]) -> bool:
-    """A result on disk counts only if it was made with the same settings."""
-    if not path.is_file():
-        return False
-    try:
-        return json.loads(path.read_text()).get("settings") == settings
-    except (json.JSONDecodeError, OSError):
-        return False  # a damaged file is redone
-
-
 def run_uci_benchmark(
     datasets: Sequence[str],
     methods: Sequence[str],
@@ -169,28 +142,18 @@ def run_uci_benchmark(
     with tqdm(total=len(grid), desc="UCI", unit="fit", disable=progress_bar is False) as bar:
         for folder, method, split in grid:
             path = results_dir / folder / method / f"split_{split:02d}.json"
-            settings = _jsonable(method_settings(method, folder, split))
-            if not _finished(path, settings):  # resume: finished cells are kept
+            settings = jsonable(method_settings(method, folder, split))
+            if not finished(path, settings):  # resume: finished cells are kept
                 bar.set_postfix_str(f"{folder} {method} {split}")
                 result = {**score(method, folder, split, root), "settings": settings}
                 result["posterax"] = px.__version__
-                _write_atomic(path, json.dumps(result, indent=2))
+                write_atomic(path, json.dumps(result, indent=2))
             bar.update(1)
     cells = {(f, m): [s for g, n, s in grid if (g, n) == (f, m)] for f in folders for m in methods}
     summary = summarize(results_dir, folders, methods, published_tables(root), cells)
-    _write_atomic(out / "summary.json", json.dumps(summary, indent=2))
-    _write_atomic(out / "summary.md", summary_markdown(summary))
+    write_atomic(out / "summary.json", json.dumps(summary, indent=2))
+    write_atomic(out / "summary.md", summary_markdown(summary))
     return summary
-
-
-def _jsonable(settings: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(settings))  # tuples -> lists, as they read back
-
-
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    arr = np.asarray(values, dtype=np.float64)
-    se = float(arr.std(ddof=1) / np.sqrt(arr.size)) if arr.size > 1 else float("nan")
-    return float(arr.mean()), se
 
 
 def summarize(
@@ -213,8 +176,8 @@ def summarize(
             runs = [json.loads(f.read_text()) for f in files if f.is_file()]
             if not runs:
                 continue
-            rmse, rmse_se = _mean_se([r["rmse"] for r in runs])
-            ll, ll_se = _mean_se([r["test_ll"] for r in runs])
+            rmse, rmse_se = mean_se([r["rmse"] for r in runs])
+            ll, ll_se = mean_se([r["test_ll"] for r in runs])
             rows[method] = {
                 "splits": len(runs),
                 "rmse": rmse,

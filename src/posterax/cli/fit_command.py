@@ -123,7 +123,8 @@ def run_fit(
     predictions = prediction_table(est, task, X[test_rows], index=table.index[test_rows])
     predictions.insert(1, "y_true", y_values[test_rows])
     predictions.to_csv(out / "predictions.csv", index=False)
-    scores, figures = _score(est, task, X[test_rows], y_values[test_rows])
+    test_pred = est.predict_samples(X[test_rows])  # once, for the scores and the decomposition
+    scores, figures = _score(est, task, X[test_rows], y_values[test_rows], test_pred)
     metrics = {
         "data": {
             "file": str(data),
@@ -142,7 +143,7 @@ def run_fit(
         },
         "fit_seconds": fit_seconds,
         "test": scores,
-        "uncertainty": _uncertainty(est, X[test_rows]),
+        "uncertainty": _uncertainty(test_pred),
         "mcmc": _mcmc(est),
         "versions": {"posterax": px.__version__, "python": platform.python_version()},
     }
@@ -165,13 +166,12 @@ def prediction_table(est: Any, task: str, X: np.ndarray, index: Any) -> pd.DataF
     frame["predicted"] = est.classes_[prob.argmax(axis=1)]
     for k, label in enumerate(est.classes_):
         frame[f"prob_{label}"] = prob[:, k]
-    frame["entropy"] = -np.sum(np.where(prob > 0, prob * np.log(np.clip(prob, 1e-300, 1)), 0), 1)
+    frame["entropy"] = np.asarray(px.uncertainty.entropy(prob))
     return frame
 
 
-def _score(est: Any, task: str, X: np.ndarray, y: np.ndarray):
+def _score(est: Any, task: str, X: np.ndarray, y: np.ndarray, pred: Any):
     if task == "regression":
-        pred = est.predict_samples(X)
         mean, std = est.predict(X, return_std=True)
         lower, upper = est.predict_interval(X, level=LEVEL)
         observed = []
@@ -217,9 +217,9 @@ def _score(est: Any, task: str, X: np.ndarray, y: np.ndarray):
     ]
 
 
-def _uncertainty(est: Any, X: np.ndarray) -> dict[str, Any]:
+def _uncertainty(pred: Any) -> dict[str, Any]:
     """Mean aleatoric and epistemic parts of the held-out predictive uncertainty."""
-    d = px.uncertainty.decompose(est.predict_samples(X))
+    d = px.uncertainty.decompose(pred)
     return {
         "units": d.units,
         "mean_total": float(np.mean(d.total)),

@@ -24,6 +24,7 @@ from posterax.inference.network_model import (
     draws_with_extras,
 )
 from posterax.inference.training import split_validation, train
+from posterax.inference.vi import Unraveler
 from posterax.types import ArrayTree, PRNGKey
 
 
@@ -41,7 +42,7 @@ class SWAGDistribution:
     extras: dict[str, jax.Array] = dataclasses.field(default_factory=dict)
 
     def _unravel(self, flat: jax.Array) -> ArrayTree:
-        return ravel_pytree(self.template)[1](flat)
+        return Unraveler.of(self.template)(flat)
 
     def sample(self, rng_key: PRNGKey, n: int) -> ArrayTree:
         k1, k2 = jax.random.split(rng_key)

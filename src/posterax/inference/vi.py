@@ -93,7 +93,7 @@ class LowRankGaussian:
     extras: dict[str, jax.Array] = dataclasses.field(default_factory=dict)
 
     def _unravel(self, flat: jax.Array) -> ArrayTree:
-        return ravel_pytree(self.template)[1](flat)
+        return Unraveler.of(self.template)(flat)
 
     def sample(self, rng_key: PRNGKey, n: int) -> ArrayTree:
         k1, k2 = jax.random.split(rng_key)
