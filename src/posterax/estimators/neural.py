@@ -170,6 +170,23 @@ _SHARED_PARAMS_DOC = """
         ``num_samples / num_cycles`` draws (``num_samples`` must be a multiple).
     progress_bar : bool, optional
         Show sampling / training progress (the verbose switch); default: only in a terminal.
+    devices : None, int or sequence of jax.Device
+        Where to run: ``None`` uses every local device (``jax.local_devices()``), an int the
+        first that many. Chains (``"nuts"``, ``"mala"``, SG-MCMC) and ensemble members are split
+        across them (the largest number of devices that divides them evenly); the minibatch of
+        the other trained methods is split across them (data parallel). Results equal the
+        one-device run with the same ``random_state`` up to float rounding.
+    max_memory : None, int or str
+        Memory budget of one chunk of sample-based prediction, in bytes or as a string such as
+        ``"2GB"``; ``None``: a share of the free memory. Predictions are computed in row chunks
+        that fit it; a budget too small for even one row raises a ``MemoryError``-style
+        ``ValueError`` naming the bytes one row needs.
+    checkpoint_dir : None or path
+        Write a checkpoint there every ``checkpoint_every`` steps (MCMC and SG-MCMC steps, or
+        epochs of ensembles / trained methods); ``fit(X, y, resume=True)`` continues a killed run
+        from its last checkpoint and gives the draws an uninterrupted run gives.
+    checkpoint_every : int
+        Steps (or epochs) between checkpoints.
 """
 
 
@@ -370,6 +387,10 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         collect_every: int = 1,
         max_rank: int = 20,
         progress_bar: bool | None = None,
+        devices: Any = None,
+        max_memory: Any = None,
+        checkpoint_dir: Any = None,
+        checkpoint_every: int = 500,
         random_state: int | None = None,
     ):
         self._store(locals())
@@ -455,6 +476,10 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         collect_every: int = 1,
         max_rank: int = 20,
         progress_bar: bool | None = None,
+        devices: Any = None,
+        max_memory: Any = None,
+        checkpoint_dir: Any = None,
+        checkpoint_every: int = 500,
         random_state: int | None = None,
     ):
         self._store(locals())

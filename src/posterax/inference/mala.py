@@ -4,8 +4,9 @@ discretisation).
 
 BlackJAX's MALA kernel inside one compiled program: a warmup whose step size is tuned by dual
 averaging to a target acceptance rate (0.574 is optimal for MALA in high dimension, Roberts &
-Rosenthal 1998), then sampling at the averaged step size with optional thinning, all chains
-vmapped. Cached like the NUTS driver, so a refit with the same shapes does not recompile.
+Rosenthal 1998), then sampling at the averaged step size with optional thinning, chains split
+over the devices (see :mod:`posterax.inference.devices`). Cached like the NUTS driver, so a refit
+with the same shapes does not recompile.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
+from posterax.inference.devices import (
+    items_per_device,
+    mesh_for,
+    replicated,
+    resolve_devices,
+    run_items,
+    vectorize_items,
+)
 from posterax.inference.progress import report_every, scan_progress, tick
 from posterax.types import ArrayTree, PRNGKey
 
@@ -41,13 +50,13 @@ def _total_steps(settings: MALASettings) -> int:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_mala(logdensity, settings: MALASettings):
+def _compiled_mala(logdensity, settings: MALASettings, mesh: Any, vectorized: bool):
     kernel = blackjax.mala.build_kernel()
     da_init, da_update, da_final = dual_averaging_adaptation(settings.target_accept_prob)
     total = _total_steps(settings)
     every = report_every(total)
 
-    def one_chain(key, position, X, y):
+    def one_chain(key, position, X, y, index):
         def log_post(p):
             return logdensity(p, X, y)
 
@@ -58,7 +67,7 @@ def _compiled_mala(logdensity, settings: MALASettings):
             state, da = carry
             i, k = inputs
             state, info = kernel(k, state, log_post, jnp.exp(da.log_step_size))
-            tick(settings.progress_bar, i + 1, every, total)
+            tick(settings.progress_bar, i + 1, every, total, index * total)
             return (state, da_update(da, info.acceptance_rate)), info.acceptance_rate
 
         (state, da), _ = jax.lax.scan(
@@ -78,7 +87,7 @@ def _compiled_mala(logdensity, settings: MALASettings):
 
             state, acc = jax.lax.fori_loop(0, settings.thinning, one, (state, 0.0))
             done = settings.num_warmup + (j + 1) * settings.thinning
-            tick(settings.progress_bar, done, every, total)
+            tick(settings.progress_bar, done, every, total, index * total)
             return state, (state.position, acc / settings.thinning)
 
         _, (positions, acceptance) = jax.lax.scan(
@@ -88,7 +97,7 @@ def _compiled_mala(logdensity, settings: MALASettings):
         )
         return positions, acceptance, step_size
 
-    return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
+    return jax.jit(run_items(one_chain, mesh, vectorized, 2))
 
 
 def sample_mala(
@@ -97,6 +106,7 @@ def sample_mala(
     initial_positions: ArrayTree,
     data: tuple[jax.Array, jax.Array],
     settings: MALASettings,
+    devices: Any = None,
 ) -> tuple[ArrayTree, dict[str, np.ndarray], dict[str, Any]]:
     """Run ``settings.num_chains`` MALA chains on ``logdensity(position, X, y)``.
 
@@ -110,6 +120,8 @@ def sample_mala(
         One starting position per chain (leading axis ``num_chains``).
     data : (X, y)
     settings : MALASettings
+    devices : None, int or list of jax.Device
+        Chains are split over these (default: all local devices).
 
     Returns
     -------
@@ -129,11 +141,14 @@ def sample_mala(
     >>> pos.shape, bool(abs(float(stats["acceptance_rate"].mean()) - 0.574) < 0.1)
     ((2, 2000, 3), True)
     """
-    run = _compiled_mala(logdensity, settings)
+    mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_mala"))
+    vectorized = vectorize_items()
+    run = _compiled_mala(logdensity, settings, mesh, vectorized)
     keys = jax.random.split(rng_key, settings.num_chains)
+    steps = items_per_device(settings.num_chains, mesh, vectorized) * _total_steps(settings)
     start = time.perf_counter()
-    with scan_progress(settings.progress_bar, _total_steps(settings), "MALA"):
-        positions, acceptance, step_size = run(keys, initial_positions, *data)
+    with scan_progress(settings.progress_bar, steps, "MALA"):
+        positions, acceptance, step_size = run(keys, initial_positions, *replicated(mesh, data))
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     stats = {"acceptance_rate": np.asarray(acceptance)}

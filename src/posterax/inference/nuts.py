@@ -7,7 +7,10 @@ dataclass), the static settings (warmup, samples, chains, target acceptance, tre
 through ``jax.jit``'s own cache — the shapes of the data. Data and keys are traced arguments, so
 a refit on new data of the same shape, or with a new ``random_state``, reuses the program.
 
-Chains are ``vmap``-ed (each with its own adaptation), as NumPyro's ``chain_method="vectorized"``.
+Chains (each with its own adaptation) are split over the devices with ``shard_map``; on one
+device they are ``vmap``-ed on accelerators (NumPyro's ``chain_method="vectorized"``) and run one
+after another on CPU, so a chain's draws do not depend on how many devices share the work (see
+:func:`posterax.inference.devices.vectorize_items`).
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ from numpyro import handlers
 from numpyro.distributions import transforms
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from posterax.inference.devices import (
+    items_per_device,
+    mesh_for,
+    replicated,
+    resolve_devices,
+    run_items,
+    vectorize_items,
+)
 from posterax.inference.progress import report_every, resolve, scan_progress, tick
 from posterax.types import ArrayTree, PRNGKey
 
@@ -76,7 +87,7 @@ def merge_chains(tree: ArrayTree) -> tuple[ArrayTree, tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------- the program
-def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
+def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key, index):
     """Warmup and sampling of one chain in a single ``lax.scan`` over one NUTS kernel.
 
     One kernel for both phases (as NumPyro does) halves compilation compared with BlackJAX's
@@ -129,7 +140,7 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key):
         last_warmup = i == num_warmup - 1
         step_size = jnp.where(last_warmup, final_step, step_size)
         inv_mass = jnp.where(last_warmup, final_mass, inv_mass)
-        tick(settings.progress_bar, i + 1, every, total)
+        tick(settings.progress_bar, i + 1, every, total, index * total)
         stats = (
             info.is_divergent,
             info.acceptance_rate,
@@ -158,24 +169,29 @@ def _schedule(num_warmup: int, num_samples: int) -> tuple[np.ndarray, np.ndarray
 
 @functools.lru_cache(maxsize=64)
 def _compiled_program(
-    logdensity_fn: Hashable, template_def: Any, settings: NUTSSettings
+    logdensity_fn: Hashable,
+    template_def: Any,
+    settings: NUTSSettings,
+    mesh: Any = None,
+    vectorized: bool = True,
 ) -> Callable[..., Any]:
-    """One jitted program per (log-density, parameter structure, settings)."""
+    """One jitted program per (log-density, parameter structure, settings, device mesh)."""
     treedef, shapes = template_def
     schedule = _schedule(settings.num_warmup, settings.num_samples)
 
     def program(rng_key, data):
         TRACE_COUNTS["nuts_program"] += 1  # runs at trace time only
 
-        def logdensity(position):
-            return logdensity_fn(position, *data)
-
         template = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s) for s in shapes])
         keys = jax.random.split(rng_key, settings.num_chains)
-        chain = functools.partial(_one_chain, logdensity, template, settings, schedule)
-        if settings.num_chains == 1:  # vmap of NUTS's while loops costs compile and run time
-            return jax.tree_util.tree_map(lambda a: a[None], chain(keys[0]))
-        return jax.vmap(chain)(keys)
+
+        def chain(key, data, index):
+            def logdensity(position):
+                return logdensity_fn(position, *data)
+
+            return _one_chain(logdensity, template, settings, schedule, key, index)
+
+        return run_items(chain, mesh, vectorized, 1)(keys, data)
 
     return jax.jit(program)
 
@@ -192,13 +208,16 @@ def sample_nuts(
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     progress_bar: bool | None = None,
+    devices: Any = None,
 ) -> tuple[ArrayTree, dict[str, np.ndarray], float]:
     """Run NUTS on ``logdensity_fn(position, *data)`` (unconstrained ``position``).
 
     ``logdensity_fn`` must be hashable and stable across calls (a module-level function or a
     frozen dataclass) for the compiled program to be reused. ``position_template`` gives the
     structure and shapes of ``position``; chains start uniformly in ``[-2, 2]`` per coordinate
-    (NumPyro's default). Returns positions ``(chains, draws, ...)``, sample stats and seconds.
+    (NumPyro's default). Chains are split over ``devices`` (``None``: all local devices; an
+    int: the first n; see :mod:`posterax.inference.devices`). Returns positions
+    ``(chains, draws, ...)``, sample stats and seconds.
     """
     progress_bar = resolve(progress_bar)
     settings = NUTSSettings(
@@ -212,10 +231,14 @@ def sample_nuts(
     )
     leaves, treedef = jax.tree_util.tree_flatten(position_template)
     template_def = (treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves))
-    program = _compiled_program(logdensity_fn, template_def, settings)
+    mesh = mesh_for(num_chains, resolve_devices(devices, where="sample_nuts"))
+    vectorized = vectorize_items()
+    program = _compiled_program(logdensity_fn, template_def, settings, mesh, vectorized)
+    per_device = items_per_device(num_chains, mesh, vectorized)
     start = time.perf_counter()
-    with scan_progress(progress_bar, num_warmup + num_samples, "NUTS"):
+    with scan_progress(progress_bar, per_device * (num_warmup + num_samples), "NUTS"):
         data = tuple(jnp.asarray(d) if isinstance(d, np.ndarray) else d for d in data)
+        data = replicated(mesh, data)
         positions, stats = program(rng_key, data)
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
@@ -296,6 +319,7 @@ def run_nuts(
     target_accept_prob: float = 0.8,
     max_tree_depth: int = 10,
     progress_bar: bool | None = None,
+    devices: Any = None,
     **model_kwargs: Any,
 ) -> NUTSResult:
     """Sample any NumPyro model with NUTS through the compile-once driver.
@@ -311,6 +335,8 @@ def run_nuts(
         NUTS settings; chains are vectorised.
     progress_bar : bool, optional
         Default: shown only when stderr is a terminal.
+    devices : None, int or list of jax.Device
+        Chains are split over these (default: all local devices).
 
     Returns
     -------
@@ -346,6 +372,7 @@ def run_nuts(
         target_accept_prob=target_accept_prob,
         max_tree_depth=max_tree_depth,
         progress_bar=progress_bar,
+        devices=devices,
     )
     samples = _constrainer(logdensity)(positions, args, array_kwargs)
     return NUTSResult(dict(samples), sample_stats, seconds)

@@ -53,16 +53,17 @@ def report_every(total: int) -> int:
     return max(1, total // 100)
 
 
-def tick(enabled: bool, step: jax.Array, every: int, total: int) -> None:
-    """Inside a scan body: report ``step`` (1-based, steps done) every ``every`` steps and at
-    the last step, ``total``.
+def tick(enabled: bool, step: jax.Array, every: int, total: int, offset: Any = 0) -> None:
+    """Inside a scan body: report ``offset + step`` (``step`` 1-based, steps done) every
+    ``every`` steps and at the last step, ``total``. ``offset`` counts the steps of the chains
+    a device ran before this one (chains mapped one at a time).
 
     ``enabled`` is static, so a run without a bar compiles no callback at all.
     """
     if enabled:
         jax.lax.cond(
             (step % every == 0) | (step == total),
-            lambda: jax.debug.callback(_Bar.update, step),
+            lambda: jax.debug.callback(_Bar.update, offset + step),
             lambda: None,
         )
 

@@ -32,6 +32,14 @@ import jax.numpy as jnp
 from blackjax.sgmcmc.gradients import grad_estimator
 from blackjax.util import generate_gaussian_noise
 
+from posterax.inference.devices import (
+    items_per_device,
+    mesh_for,
+    replicated,
+    resolve_devices,
+    run_items,
+    vectorize_items,
+)
 from posterax.inference.progress import report_every, scan_progress, tick
 from posterax.types import ArrayTree, PRNGKey
 
@@ -253,13 +261,20 @@ def _kernel(settings: SGMCMCSettings, estimator: Callable) -> Callable:
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled(logprior_fn: Callable, loglik_fn: Callable, n_data: int, settings: SGMCMCSettings):
+def _compiled(
+    logprior_fn: Callable,
+    loglik_fn: Callable,
+    n_data: int,
+    settings: SGMCMCSettings,
+    mesh: Any = None,
+    vectorized: bool = True,
+):
     estimator = grad_estimator(logprior_fn, loglik_fn, n_data)
     kernel = _kernel(settings, estimator)
     plan = _plan(settings)
     every = report_every(plan.total_steps)
 
-    def one_chain(key, position, X, y):
+    def one_chain(key, position, X, y, index):
         def batch(k):
             idx = jax.random.randint(k, (settings.batch_size,), 0, n_data)
             return X[idx], y[idx]
@@ -269,7 +284,7 @@ def _compiled(logprior_fn: Callable, loglik_fn: Callable, n_data: int, settings:
             batch_key, move_key = jax.random.split(k)
             size, temperature = schedule_at(settings, t)
             state = kernel(move_key, state, batch(batch_key), size, temperature)
-            tick(settings.progress_bar, t + 1, every, plan.total_steps)
+            tick(settings.progress_bar, t + 1, every, plan.total_steps, index * plan.total_steps)
             return state, None
 
         def steps(state, first, key, count):
@@ -300,7 +315,7 @@ def _compiled(logprior_fn: Callable, loglik_fn: Callable, n_data: int, settings:
         # (cycles, draws per cycle, ...) -> (num_samples, ...)
         return jax.tree_util.tree_map(lambda d: d.reshape((-1, *d.shape[2:])), draws)
 
-    return jax.jit(jax.vmap(one_chain, in_axes=(0, 0, None, None)))
+    return jax.jit(run_items(one_chain, mesh, vectorized, 2))
 
 
 def sample_sgmcmc(
@@ -310,6 +325,7 @@ def sample_sgmcmc(
     initial_positions: ArrayTree,
     data: tuple[jax.Array, jax.Array],
     settings: SGMCMCSettings,
+    devices: Any = None,
 ) -> tuple[ArrayTree, dict[str, Any]]:
     """Run ``settings.num_chains`` SGLD / pSGLD / SGHMC chains (cyclical or not).
 
@@ -324,6 +340,8 @@ def sample_sgmcmc(
         One start per chain (leading axis ``num_chains``).
     data : (X, y)
     settings : SGMCMCSettings
+    devices : None, int or list of jax.Device
+        Chains are split over these (default: all local devices).
 
     Returns
     -------
@@ -343,15 +361,19 @@ def sample_sgmcmc(
     1.0
     """
     check_settings(settings)
-    run = _compiled(logprior_fn, loglikelihood_fn, int(data[0].shape[0]), settings)
+    mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_sgmcmc"))
+    vectorized = vectorize_items()
+    n_data = int(data[0].shape[0])
+    run = _compiled(logprior_fn, loglikelihood_fn, n_data, settings, mesh, vectorized)
     keys = jax.random.split(rng_key, settings.num_chains)
     total = _plan(settings).total_steps
+    per_device = items_per_device(settings.num_chains, mesh, vectorized)
     name = ("p" if settings.preconditioner else "") + settings.sampler.upper()
     if settings.schedule == "cyclical":
         name = "cyclical " + name
     start = time.perf_counter()
-    with scan_progress(settings.progress_bar, total, name):
-        positions = run(keys, initial_positions, *data)
+    with scan_progress(settings.progress_bar, per_device * total, name):
+        positions = run(keys, initial_positions, *replicated(mesh, data))
         jax.block_until_ready(positions)
     return positions, {"sampling_seconds": time.perf_counter() - start, "num_steps": total}
 
