@@ -27,6 +27,8 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+	# The same programs on 4 forced host devices: sharded results equal one-device results.
+	XLA_FLAGS=--xla_force_host_platform_device_count=4 $(BIN)/python -m pytest tests/devices -p no:cacheprovider
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow

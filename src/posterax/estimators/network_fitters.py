@@ -29,6 +29,7 @@ from posterax.inference import (
     fit_vi,
     sample_nuts,
 )
+from posterax.inference.devices import resolve_devices
 from posterax.inference.laplace import fit_laplace
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.nuts import merge_chains
@@ -125,6 +126,7 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
         validation_fraction=validation,
         patience=check_positive_int(est.patience, name="patience", where=where),
         progress_bar=est.progress_bar,
+        devices=resolve_devices(est.devices, where=where),
     )
 
 
@@ -163,7 +165,12 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
     init_key, run_key = jax.random.split(key)
     starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
     positions, stats, info = sample_mala(
-        run_key, logdensity, starts, (jnp.asarray(Xs), jnp.asarray(target)), settings
+        run_key,
+        logdensity,
+        starts,
+        (jnp.asarray(Xs), jnp.asarray(target)),
+        settings,
+        devices=nuts["devices"],
     )
     flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
     return Posterior(
@@ -274,6 +281,7 @@ def _fit_sgmcmc(method: str) -> FitFn:
             starts,
             (jnp.asarray(Xs, dtype=jnp.float32), jnp.asarray(target)),
             settings,
+            devices=resolve_devices(est.devices, where=where),
         )
         flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
         return Posterior(

@@ -90,6 +90,7 @@ class TrainingSettings:
     validation_fraction: float | None = None
     patience: int = 20
     progress_bar: bool | None = None
+    devices: Any = None  # see posterax.inference.devices.resolve_devices
 
     def train_kwargs(self) -> dict[str, Any]:
         return {
@@ -97,6 +98,7 @@ class TrainingSettings:
             "batch_size": self.batch_size,
             "patience": self.patience,
             "progress_bar": self.progress_bar,
+            "devices": self.devices,
         }
 
 

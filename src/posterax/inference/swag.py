@@ -122,6 +122,7 @@ def fit_swag(
             num_epochs=collect_every,
             batch_size=settings.batch_size,
             progress_bar=False,
+            devices=settings.devices,
         ).params
         snapshots.append(ravel_pytree(params["net"])[0])
     stacked = jnp.stack(snapshots)

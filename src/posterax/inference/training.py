@@ -21,6 +21,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from posterax.inference.devices import (
+    constrain_rows,
+    mesh_for,
+    replicated,
+    resolve_devices,
+    run_items,
+    split_leading,
+    vectorize_items,
+)
 from posterax.types import ArrayTree, PRNGKey
 
 LossFn = Callable[[ArrayTree, PRNGKey, jax.Array, jax.Array], jax.Array]
@@ -72,7 +81,13 @@ def batch_plan(n_data: int, batch_size: int) -> tuple[int, int]:
 _STEPS_PER_CALL = 256  # epochs are grouped so one compiled call runs about this many steps
 
 
-def _epoch_fn(loss_fn: LossFn, optimizer: optax.GradientTransformation, n_data: int, batch: int):
+def _epoch_fn(
+    loss_fn: LossFn,
+    optimizer: optax.GradientTransformation,
+    n_data: int,
+    batch: int,
+    data_mesh: Any = None,
+):
     batch, n_batches = batch_plan(n_data, batch)
     pad = n_batches * batch - n_data
 
@@ -84,7 +99,8 @@ def _epoch_fn(loss_fn: LossFn, optimizer: optax.GradientTransformation, n_data: 
         def step(carry, inputs):
             params, opt_state = carry
             idx, k = inputs
-            loss, grads = jax.value_and_grad(loss_fn)(params, k, X[idx], y[idx])
+            X_batch, y_batch = constrain_rows(data_mesh, (X[idx], y[idx]))
+            loss, grads = jax.value_and_grad(loss_fn)(params, k, X_batch, y_batch)
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), loss
 
@@ -119,13 +135,18 @@ def _compiled_chunk(
     chunk: int,
     members: bool,
     validate: bool,
+    mesh: Any = None,
+    vectorized: bool = True,
 ):
     """``chunk`` epochs in one jitted call, cached by the (hashable) configuration, so
     refitting the same model on data of the same size reuses the compiled program.
 
     Divergence and early stopping are decided inside the program, per epoch and per member,
-    so grouping epochs changes nothing in the result."""
-    epoch = _epoch_fn(loss_fn, optimizer, n_data, batch)
+    so grouping epochs changes nothing in the result.
+
+    With ``members`` the mesh splits the members over devices; without, it splits each
+    minibatch's rows (data parallel)."""
+    epoch = _epoch_fn(loss_fn, optimizer, n_data, batch, None if members else mesh)
 
     def run(state, key, val_key, start, num_epochs, patience, X, y, X_val, y_val):
         def body(state: _State, i):
@@ -153,7 +174,11 @@ def _compiled_chunk(
         return jax.lax.scan(body, state, jnp.arange(chunk))
 
     if members:
-        run = jax.vmap(run, in_axes=(0, 0, None, None, None, None, None, None, None, None))
+
+        def member(*args):  # run_items appends the member's index; training has no use for it
+            return run(*args[:-1])
+
+        return jax.jit(run_items(member, mesh, vectorized, 2))
     return jax.jit(run)
 
 
@@ -179,6 +204,7 @@ def train(
     patience: int = 20,
     progress_bar: bool | None = None,
     desc: str = "train",
+    devices: Any = None,
 ) -> TrainResult:
     """Minimise ``loss_fn(params, key, X_batch, y_batch)`` by minibatch optimisation.
 
@@ -204,6 +230,9 @@ def train(
         are kept and training stops after ``patience`` epochs without improvement (per member).
     progress_bar : bool, optional
         Show epochs and loss; default only when stderr is a terminal.
+    devices : None, int or list of jax.Device
+        Ensemble members are split over these devices; a single network's minibatch rows are
+        (data parallel). Default: all local devices.
 
     Returns
     -------
@@ -224,8 +253,18 @@ def train(
     batch_size, n_batches = batch_plan(n_data, batch_size)
     chunk = max(1, min(num_epochs, _STEPS_PER_CALL // n_batches))
     members = num_members is not None
+    mesh = mesh_for(num_members or batch_size, resolve_devices(devices, where="train"))
+    vectorized = vectorize_items()
     run = _compiled_chunk(
-        loss_fn, optimizer, n_data, batch_size, chunk, members, validation is not None
+        loss_fn,
+        optimizer,
+        n_data,
+        batch_size,
+        chunk,
+        members,
+        validation is not None,
+        mesh,
+        vectorized,
     )
     X_val, y_val = validation if validation is not None else (X[:1], y[:1])
     init_opt = jax.vmap(optimizer.init) if members else optimizer.init
@@ -239,6 +278,11 @@ def train(
         jnp.zeros(shape, dtype=jnp.int32),
         jnp.zeros(shape, dtype=bool),
     )
+    if members:
+        state, keys = split_leading(mesh, (state, keys))
+    else:
+        state = replicated(mesh, state)
+    X, y, X_val, y_val = replicated(mesh, (X, y, X_val, y_val))
     val_key = jax.random.fold_in(rng_key, 2**31 - 1)  # a stream no epoch uses
     records: list[tuple[np.ndarray, ...]] = []
     start = time.perf_counter()
