@@ -34,6 +34,7 @@ from posterax.inference.laplace import fit_laplace
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.nuts import merge_chains
 from posterax.inference.progress import resolve
+from posterax.inference.resumable import Checkpointing, checkpointing
 from posterax.inference.sgmcmc import PRECONDITIONERS, SGMCMCSettings, sample_sgmcmc
 from posterax.inference.training import check_optimizer
 from posterax.models import (
@@ -127,10 +128,29 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
         patience=check_positive_int(est.patience, name="patience", where=where),
         progress_bar=est.progress_bar,
         devices=resolve_devices(est.devices, where=where),
+        checkpoint=checkpoint_settings(est, where),
     )
 
 
 FitFn = Callable[..., Posterior]
+
+
+def checkpoint_settings(est: Any, where: str) -> Checkpointing | None:
+    """The estimator's ``checkpoint_dir`` / ``checkpoint_every`` and the ``resume`` flag of the
+    current ``fit`` call."""
+    return checkpointing(
+        est.checkpoint_dir, est.checkpoint_every, getattr(est, "_resume", False), where=where
+    )
+
+
+def _no_checkpoints(est: Any, method: str, where: str) -> None:
+    if est.checkpoint_dir is not None:
+        raise ValueError(
+            f"The 'checkpoint_dir' parameter of {where} is not supported with method={method!r} "
+            "yet (checkpoints cover 'nuts' and the trained methods: 'map', 'vi', 'vi_lowrank', "
+            f"'mc_dropout', 'ensemble', 'swag', 'laplace'). Got {str(est.checkpoint_dir)!r}. "
+            "Pass checkpoint_dir=None."
+        )
 
 
 def _log_density(est, network, model, scales, method: str, where: str) -> BNNLogDensity:
@@ -151,6 +171,7 @@ def _log_density(est, network, model, scales, method: str, where: str) -> BNNLog
 
 
 def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
+    _no_checkpoints(est, "mala", where)
     logdensity = _log_density(est, network, model, scales, "mala", where)
     nuts = nuts_settings(est, where)
     accept = est.target_accept_prob
@@ -270,6 +291,7 @@ def _sgmcmc_settings(est, method: str, n: int, where: str) -> SGMCMCSettings:
 
 def _fit_sgmcmc(method: str) -> FitFn:
     def fit(est, network, model, scales, Xs, target, key, where) -> Posterior:
+        _no_checkpoints(est, method, where)
         logdensity = _log_density(est, network, model, scales, method, where)
         settings = _sgmcmc_settings(est, method, Xs.shape[0], where)
         init_key, run_key = jax.random.split(key)
@@ -303,6 +325,7 @@ def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
         logdensity.template(Xs.shape[1]),
         (jnp.asarray(Xs), jnp.asarray(target)),
         **nuts_settings(est, where),
+        checkpoint=checkpoint_settings(est, where),
     )
     flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
     return Posterior(

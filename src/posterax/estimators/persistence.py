@@ -4,6 +4,15 @@ version) + ``arrays.npz`` (loaded with ``allow_pickle=False``), written atomical
 Loading a file never executes code: the JSON names an estimator class from a fixed registry and
 the arrays are plain numbers. ``BayesianLinearRegression`` is handled here; what the network
 estimators store is in :mod:`posterax.estimators.persistence_networks`.
+
+Corruption is detected, never loaded as a wrong model: ``model.json`` records a SHA-256 of every
+array (dtype, shape and bytes, :func:`posterax.storage.digest_array`) and of its own content
+(:func:`posterax.storage.digest_json`), verified on load. Files saved before the checksums were
+added (same ``format_version`` 1, no ``"checksums"`` entry) still load, unverified; older
+posterax versions ignore the entry, so new files still load there.
+
+Writing: both files go to a staging directory next to the target and are fsynced, then the
+directory is renamed into place (an existing model is moved aside first and removed after).
 """
 
 from __future__ import annotations
@@ -12,17 +21,18 @@ import json
 import os
 import shutil
 import tempfile
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import jax.numpy as jnp
 import numpy as np
 
+from posterax import storage
 from posterax.base import Posterior
 from posterax.estimators.persistence_networks import (
     NETWORK_ESTIMATORS,
     network_state,
+    plain_param,
     restore_network,
 )
 from posterax.inference.exact import NormalInverseGammaPosterior
@@ -33,12 +43,17 @@ FORMAT_NAME = "posterax-estimator"
 FORMAT_VERSION = 1
 _META = "model.json"
 _ARRAYS = "arrays.npz"
+_CHECKSUMS = "checksums"
+_FIX = "Re-save the model from its source."
 
 
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in params.items():
-        out[key] = {"__prior__": value.to_dict()} if hasattr(value, "to_dict") else value
+        if hasattr(value, "to_dict"):
+            out[key] = {"__prior__": value.to_dict()}
+        else:
+            out[key] = plain_param(key, value)
     return out
 
 
@@ -98,8 +113,15 @@ def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> Non
         )
     name = type(estimator).__name__
     state = network_state if name in NETWORK_ESTIMATORS else _linear_state
-    params, fitted, posterior_meta, arrays = state(estimator)
-    meta = {
+    params, fitted, posterior_meta, raw_arrays = state(estimator)
+    arrays = {key: np.asarray(value) for key, value in raw_arrays.items()}
+    for key, value in arrays.items():
+        if value.dtype.hasobject:
+            raise TypeError(
+                f"save: the array {key!r} has dtype object, which cannot be stored without "
+                "pickle. Convert it to a numeric or string dtype."
+            )
+    meta: dict[str, Any] = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "estimator": name,
@@ -107,18 +129,33 @@ def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> Non
         "fitted": fitted,
         "posterior": posterior_meta,
     }
+    meta[_CHECKSUMS] = {
+        "algorithm": "sha256",
+        "arrays": {key: storage.digest_array(value) for key, value in arrays.items()},
+        # Over model.json itself without this entry (canonical JSON; see _verify_meta).
+        "model_json": storage.digest_json(meta),
+    }
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        (staging / _META).write_text(json.dumps(meta, indent=2))
-        np.savez(staging / _ARRAYS, **arrays)
+        with open(staging / _META, "w", encoding="utf-8") as file:
+            file.write(json.dumps(meta, indent=2))
+            file.flush()
+            os.fsync(file.fileno())
+        with open(staging / _ARRAYS, "wb") as file:
+            np.savez(file, allow_pickle=False, **arrays)
+            file.flush()
+            os.fsync(file.fileno())
+        storage.fsync_path(staging)
         if target.exists():
             backup = target.with_name(f".{target.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)  # left by an interrupted earlier save
             os.replace(target, backup)
             os.replace(staging, target)
             shutil.rmtree(backup, ignore_errors=True)
         else:
             os.replace(staging, target)
+        storage.fsync_path(target.parent)
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
@@ -143,15 +180,64 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             f"this posterax reads versions up to {FORMAT_VERSION}. Upgrade posterax "
             "(pip install -U posterax) to load it."
         )
+    if _CHECKSUMS in meta:
+        _verify_meta(path, meta)
     try:
-        with np.load(path / _ARRAYS, allow_pickle=False) as data:
+        data = np.load(path / _ARRAYS, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ValueError("a single array, not an .npz archive")
+        with data:
             arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+    except Exception as err:  # untrusted bytes: any failure to parse them means damage
         raise ValueError(
-            f"px.load: {_ARRAYS} in {str(path)!r} is truncated or corrupted ({err}). Re-save the "
-            "model from its source."
+            f"px.load: {_ARRAYS} in {str(path)!r} is truncated or corrupted ({err}). {_FIX}"
         ) from None
+    if _CHECKSUMS in meta:
+        _verify_arrays(path, meta[_CHECKSUMS]["arrays"], arrays)
     return meta, arrays
+
+
+def _verify_meta(path: Path, meta: dict[str, Any]) -> None:
+    """model.json is intact: its checksum entry is well formed and matches its content."""
+    checks = meta[_CHECKSUMS]
+    well_formed = (
+        isinstance(checks, dict)
+        and checks.get("algorithm") == "sha256"
+        and isinstance(checks.get("model_json"), str)
+        and isinstance(checks.get("arrays"), dict)
+    )
+    content = {k: v for k, v in meta.items() if k != _CHECKSUMS}
+    if not well_formed or storage.digest_json(content) != checks["model_json"]:
+        raise ValueError(
+            f"px.load: {_META} in {str(path)!r} is corrupted (its content fails the SHA-256 "
+            f"check recorded when it was saved). {_FIX}"
+        )
+
+
+def _verify_arrays(path: Path, expected: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """Every array listed in model.json is present, unchanged, and nothing else is."""
+    missing = sorted(expected.keys() - arrays.keys())
+    if missing:
+        raise ValueError(
+            f"px.load: {str(path)!r} is missing or has malformed entries ({_ARRAYS} lacks "
+            f"{missing[:5]}). {_FIX}"
+        )
+    unexpected = sorted(arrays.keys() - expected.keys())
+    if unexpected:
+        raise ValueError(
+            f"px.load: {_ARRAYS} in {str(path)!r} is corrupted (unexpected entries "
+            f"{unexpected[:5]}, not written by est.save). {_FIX}"
+        )
+    for name in sorted(expected):
+        try:
+            ok = storage.digest_array(arrays[name]) == expected[name]
+        except TypeError:
+            ok = False
+        if not ok:
+            raise ValueError(
+                f"px.load: {_ARRAYS} in {str(path)!r} is corrupted (the array {name!r} fails the "
+                f"SHA-256 check recorded when it was saved). {_FIX}"
+            )
 
 
 def _rebuild_posterior(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Posterior:

@@ -12,6 +12,7 @@ description (hidden, activation, outputs, task, likelihood) in ``model.json``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import warnings
 from typing import Any
 
@@ -62,6 +63,31 @@ def _plain(name: str, value: Any) -> Any:
     )
 
 
+def plain_param(name: str, value: Any) -> Any:
+    """A JSON-ready value of the constructor parameter ``name``.
+
+    ``checkpoint_dir`` is stored as a str; ``devices`` keeps ``None`` or an int, and a sequence
+    of ``jax.Device`` objects (which belong to one machine and one process) is stored as
+    ``None``: every local device, which gives the same predictions up to float rounding.
+
+    Examples
+    --------
+    >>> import pathlib, jax
+    >>> plain_param("checkpoint_dir", pathlib.Path("runs"))
+    'runs'
+    >>> plain_param("devices", jax.devices()) is None, plain_param("devices", 2)
+    (True, 2)
+    >>> plain_param("hidden", (16, 16))
+    [16, 16]
+    """
+    if name == "checkpoint_dir" and isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if name == "devices" and isinstance(value, tuple | list) and value:
+        if all(isinstance(d, jax.Device) for d in value):
+            return None
+    return _plain(name, value)
+
+
 def _params(estimator: Any) -> dict[str, Any]:
     params = estimator.get_params()
     if params.get("optimizer") is not None:
@@ -72,7 +98,7 @@ def _params(estimator: Any) -> dict[str, Any]:
             stacklevel=4,
         )
         params["optimizer"] = None
-    return {name: _plain(name, value) for name, value in params.items()}
+    return {name: plain_param(name, value) for name, value in params.items()}
 
 
 def _split_info(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -269,4 +295,4 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
     return estimator
 
 
-__all__ = ["NETWORK_ESTIMATORS", "network_state", "restore_network"]
+__all__ = ["NETWORK_ESTIMATORS", "network_state", "plain_param", "restore_network"]

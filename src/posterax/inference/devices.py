@@ -100,7 +100,7 @@ def map_items(fn: Callable[..., Any], vectorized: bool) -> Callable[..., Any]:
     def mapped(*args):
         if jax.tree_util.tree_leaves(args)[0].shape[0] == 1:
             one = fn(*jax.tree_util.tree_map(lambda a: a[0], args))
-            return jax.tree_util.tree_map(lambda a: a[None], one)
+            return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], one)
         if vectorized:
             return jax.vmap(fn)(*args)
         return jax.lax.map(lambda a: fn(*a), args)

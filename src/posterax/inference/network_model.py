@@ -91,6 +91,7 @@ class TrainingSettings:
     patience: int = 20
     progress_bar: bool | None = None
     devices: Any = None  # see posterax.inference.devices.resolve_devices
+    checkpoint: Any = None  # a posterax.inference.resumable.Checkpointing, or None
 
     def train_kwargs(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class TrainingSettings:
             "patience": self.patience,
             "progress_bar": self.progress_bar,
             "devices": self.devices,
+            "checkpoint": self.checkpoint,
         }
 
 

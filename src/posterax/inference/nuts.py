@@ -41,6 +41,14 @@ from posterax.inference.devices import (
     vectorize_items,
 )
 from posterax.inference.progress import report_every, resolve, scan_progress, tick
+from posterax.inference.resumable import (
+    Checkpointing,
+    data_fingerprint,
+    identity,
+    key_fingerprint,
+    open_store,
+    segments,
+)
 from posterax.types import ArrayTree, PRNGKey
 
 TRACE_COUNTS: dict[str, int] = {"nuts_program": 0}
@@ -87,13 +95,22 @@ def merge_chains(tree: ArrayTree) -> tuple[ArrayTree, tuple[int, int]]:
 
 
 # ---------------------------------------------------------------------------- the program
-def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key, index):
-    """Warmup and sampling of one chain in a single ``lax.scan`` over one NUTS kernel.
+# One kernel for both phases (as NumPyro does) halves compilation compared with BlackJAX's
+# ``window_adaptation(...).run`` followed by a second ``nuts`` kernel. The adaptation itself is
+# BlackJAX's Stan-style window adaptation (``window_adaptation.base`` + ``build_schedule``).
+# A run is a start (initial positions, adaptation state, one key per step) and an ``advance``
+# over a range of steps: the whole run at once, or segments with a checkpoint after each.
 
-    One kernel for both phases (as NumPyro does) halves compilation compared with BlackJAX's
-    ``window_adaptation(...).run`` followed by a second ``nuts`` kernel. The adaptation itself is
-    BlackJAX's Stan-style window adaptation (``window_adaptation.base`` + ``build_schedule``).
-    """
+
+def _adaptation(settings: NUTSSettings):
+    with warnings.catch_warnings():
+        # Deprecated in BlackJAX 1.7 in favour of staged_adaptation recipes; pinned <1.8.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return window_adaptation_base(True, settings.target_accept_prob)
+
+
+def _chain_start(logdensity, template, settings: NUTSSettings, key):
+    """One chain's carry (NUTS state, adaptation state, step size, inverse mass) and its keys."""
     key_init, key_run = jax.random.split(key)
     leaves, treedef = jax.tree_util.tree_flatten(template)
     init_keys = jax.random.split(key_init, len(leaves))
@@ -110,22 +127,25 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key, inde
             for k, leaf in zip(init_keys, leaves, strict=True)
         ],
     )
-    with warnings.catch_warnings():
-        # Deprecated in BlackJAX 1.7 in favour of staged_adaptation recipes; pinned <1.8.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        adapt_init, adapt_update, adapt_final = window_adaptation_base(
-            True, settings.target_accept_prob
-        )
-    kernel = blackjax.mcmc.nuts.build_kernel()
+    adapt_init, _, _ = _adaptation(settings)
     state = blackjax.nuts.init(position, logdensity)
     adapt_state = adapt_init(position, 1.0)
+    carry = (state, adapt_state, adapt_state.step_size, adapt_state.inverse_mass_matrix)
+    return carry, jax.random.split(key_run, settings.num_warmup + settings.num_samples)
+
+
+def _chain_advance(logdensity, settings: NUTSSettings, carry, keys, steps, index):
+    """Steps ``steps = (i, stage, window_end)`` of one chain in one ``lax.scan``; returns the
+    carry and every step's position and sample statistics."""
+    _, adapt_update, adapt_final = _adaptation(settings)
+    kernel = blackjax.mcmc.nuts.build_kernel()
     num_warmup = settings.num_warmup
     total = num_warmup + settings.num_samples
     every = report_every(total)
 
     def step(carry, xs):
         state, adapt_state, step_size, inv_mass = carry
-        i, k, stage, window_end = xs
+        k, (i, stage, window_end) = xs
         warming = i < num_warmup
         step_size = jnp.where(warming, adapt_state.step_size, step_size)
         inv_mass = jnp.where(warming, adapt_state.inverse_mass_matrix, inv_mass)
@@ -150,13 +170,7 @@ def _one_chain(logdensity, template, settings: NUTSSettings, schedule, key, inde
         )
         return (state, adapt_state, step_size, inv_mass), (state.position, stats)
 
-    keys = jax.random.split(key_run, total)
-    stage, window_end = schedule
-    xs = (jnp.arange(total), keys, stage, window_end)
-    init_carry = (state, adapt_state, adapt_state.step_size, adapt_state.inverse_mass_matrix)
-    _, (positions, stats) = jax.lax.scan(step, init_carry, xs)
-    keep = slice(num_warmup, total)
-    return jax.tree_util.tree_map(lambda a: a[keep], (positions, stats))
+    return jax.lax.scan(step, carry, (keys, steps))
 
 
 def _schedule(num_warmup: int, num_samples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,26 +188,80 @@ def _compiled_program(
     settings: NUTSSettings,
     mesh: Any = None,
     vectorized: bool = True,
-) -> Callable[..., Any]:
-    """One jitted program per (log-density, parameter structure, settings, device mesh)."""
+) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """The jitted ``start(rng_key, data)`` and ``advance(carry, keys, steps, data)`` per
+    (log-density, parameter structure, settings, device mesh)."""
     treedef, shapes = template_def
-    schedule = _schedule(settings.num_warmup, settings.num_samples)
 
-    def program(rng_key, data):
-        TRACE_COUNTS["nuts_program"] += 1  # runs at trace time only
+    def bound(data):
+        def logdensity(position):
+            return logdensity_fn(position, *data)
 
+        return logdensity
+
+    def start(rng_key, data):
         template = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s) for s in shapes])
         keys = jax.random.split(rng_key, settings.num_chains)
 
         def chain(key, data, index):
-            def logdensity(position):
-                return logdensity_fn(position, *data)
-
-            return _one_chain(logdensity, template, settings, schedule, key, index)
+            return _chain_start(bound(data), template, settings, key)
 
         return run_items(chain, mesh, vectorized, 1)(keys, data)
 
-    return jax.jit(program)
+    def advance(carry, keys, steps, data):
+        TRACE_COUNTS["nuts_program"] += 1  # runs at trace time only
+
+        def chain(carry, keys, steps, data, index):
+            return _chain_advance(bound(data), settings, carry, keys, steps, index)
+
+        return run_items(chain, mesh, vectorized, 2)(carry, keys, steps, data)
+
+    return jax.jit(start), jax.jit(advance)
+
+
+def _run(programs, rng_key, data, settings: NUTSSettings, checkpoint: Checkpointing | None, ident):
+    """All steps at once, or in checkpointed segments; positions and stats of the draws."""
+    start, advance = programs
+    total = settings.num_warmup + settings.num_samples
+    steps = (
+        np.arange(total, dtype=np.int32),
+        *_schedule(settings.num_warmup, settings.num_samples),
+    )
+    carry, keys = start(rng_key, data)
+    if checkpoint is None:
+        _, outputs = advance(carry, keys, steps, data)
+        return jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
+    fingerprint = {
+        "sampler": "nuts",
+        "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "progress_bar"},
+        "logdensity": ident,
+        "data": data_fingerprint(data),
+        "rng_key": key_fingerprint(rng_key),
+    }
+    store = open_store(checkpoint, fingerprint, where="sample_nuts")
+    one_step = jax.eval_shape(
+        advance, carry, keys[:, :1], jax.tree_util.tree_map(lambda a: a[:1], steps), data
+    )[1]
+    draws = jax.tree_util.tree_map(
+        lambda s: np.zeros((s.shape[0], settings.num_samples, *s.shape[2:]), s.dtype), one_step
+    )
+    done = 0
+    loaded = store.load({"carry": carry, "draws": draws})
+    if loaded is not None:
+        done, tree = loaded
+        carry, draws = tree["carry"], tree["draws"]
+    for first, last in segments(done, total, checkpoint.every):
+        part = tuple(a[first:last] for a in steps)
+        carry, outputs = advance(carry, keys[:, first:last], part, data)
+        keep = max(first, settings.num_warmup)
+        if keep < last:
+            for buffer, out in zip(
+                jax.tree_util.tree_leaves(draws), jax.tree_util.tree_leaves(outputs), strict=True
+            ):
+                rows = slice(keep - settings.num_warmup, last - settings.num_warmup)
+                buffer[:, rows] = np.asarray(out)[:, keep - first :]
+        store.save(last, {"carry": carry, "draws": draws})
+    return jax.tree_util.tree_map(jnp.asarray, draws)
 
 
 def sample_nuts(
@@ -209,6 +277,7 @@ def sample_nuts(
     max_tree_depth: int = 10,
     progress_bar: bool | None = None,
     devices: Any = None,
+    checkpoint: Checkpointing | None = None,
 ) -> tuple[ArrayTree, dict[str, np.ndarray], float]:
     """Run NUTS on ``logdensity_fn(position, *data)`` (unconstrained ``position``).
 
@@ -216,8 +285,11 @@ def sample_nuts(
     frozen dataclass) for the compiled program to be reused. ``position_template`` gives the
     structure and shapes of ``position``; chains start uniformly in ``[-2, 2]`` per coordinate
     (NumPyro's default). Chains are split over ``devices`` (``None``: all local devices; an
-    int: the first n; see :mod:`posterax.inference.devices`). Returns positions
-    ``(chains, draws, ...)``, sample stats and seconds.
+    int: the first n; see :mod:`posterax.inference.devices`). With ``checkpoint``
+    (:class:`~posterax.inference.resumable.Checkpointing`) the run saves its state every
+    ``checkpoint.every`` steps and, with ``resume=True``, continues a killed run to the draws
+    an uninterrupted run gives. Returns positions ``(chains, draws, ...)``, sample stats and
+    seconds.
     """
     progress_bar = resolve(progress_bar)
     settings = NUTSSettings(
@@ -233,13 +305,15 @@ def sample_nuts(
     template_def = (treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves))
     mesh = mesh_for(num_chains, resolve_devices(devices, where="sample_nuts"))
     vectorized = vectorize_items()
-    program = _compiled_program(logdensity_fn, template_def, settings, mesh, vectorized)
+    programs = _compiled_program(logdensity_fn, template_def, settings, mesh, vectorized)
     per_device = items_per_device(num_chains, mesh, vectorized)
     start = time.perf_counter()
     with scan_progress(progress_bar, per_device * (num_warmup + num_samples), "NUTS"):
         data = tuple(jnp.asarray(d) if isinstance(d, np.ndarray) else d for d in data)
         data = replicated(mesh, data)
-        positions, stats = program(rng_key, data)
+        positions, stats = _run(
+            programs, rng_key, data, settings, checkpoint, identity(logdensity_fn)
+        )
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     diverging, acceptance, n_steps, energy, step_size = (np.asarray(s) for s in stats)

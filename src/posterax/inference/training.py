@@ -30,6 +30,13 @@ from posterax.inference.devices import (
     split_leading,
     vectorize_items,
 )
+from posterax.inference.resumable import (
+    Checkpointing,
+    data_fingerprint,
+    identity,
+    key_fingerprint,
+    open_store,
+)
 from posterax.types import ArrayTree, PRNGKey
 
 LossFn = Callable[[ArrayTree, PRNGKey, jax.Array, jax.Array], jax.Array]
@@ -205,6 +212,7 @@ def train(
     progress_bar: bool | None = None,
     desc: str = "train",
     devices: Any = None,
+    checkpoint: Checkpointing | None = None,
 ) -> TrainResult:
     """Minimise ``loss_fn(params, key, X_batch, y_batch)`` by minibatch optimisation.
 
@@ -233,6 +241,9 @@ def train(
     devices : None, int or list of jax.Device
         Ensemble members are split over these devices; a single network's minibatch rows are
         (data parallel). Default: all local devices.
+    checkpoint : Checkpointing, optional
+        Save the training state about every ``checkpoint.every`` epochs; with
+        ``resume=True`` continue a killed run to the parameters an uninterrupted run gives.
 
     Returns
     -------
@@ -284,23 +295,58 @@ def train(
         state = replicated(mesh, state)
     X, y, X_val, y_val = replicated(mesh, (X, y, X_val, y_val))
     val_key = jax.random.fold_in(rng_key, 2**31 - 1)  # a stream no epoch uses
-    records: list[tuple[np.ndarray, ...]] = []
+    # Per-epoch records (epochs first): loss, validation loss, diverged, stopped.
+    padded = -(-num_epochs // chunk) * chunk
+    history = tuple(
+        np.full((padded, *shape), fill, dtype)
+        for fill, dtype in (
+            (np.nan, np.float32),
+            (np.nan, np.float32),
+            (False, bool),
+            (False, bool),
+        )
+    )
+    first_epoch, store = 0, None
+    if checkpoint is not None:
+        store = open_store(
+            checkpoint,
+            {
+                "trainer": "train",
+                "loss": identity(loss_fn),
+                "settings": [n_data, batch_size, chunk, num_epochs, patience, num_members],
+                "validation": validation is not None,
+                "data": data_fingerprint((X, y, X_val, y_val)),
+                "rng_key": key_fingerprint(rng_key),
+            },
+            where="train",
+        )
+        loaded = store.load({"state": state, "history": history})
+        if loaded is not None:
+            first_epoch, tree = loaded
+            state, history = tree["state"], tree["history"]
     start = time.perf_counter()
     with _progress(progress_bar, num_epochs, desc) as bar:
-        for first in range(0, num_epochs, chunk):
+        bar.update(min(first_epoch, num_epochs))
+        for first in range(first_epoch, num_epochs, chunk):
             state, out = run(state, keys, val_key, first, num_epochs, patience, X, y, X_val, y_val)
-            # (chunk,) or (members, chunk) -> epochs first.
-            records.append(tuple(np.moveaxis(np.asarray(o), -1, 0) for o in out))
-            rows = records[-1][0].reshape(chunk, -1)
+            for record, o in zip(history, out, strict=True):  # (members, chunk) -> epochs first
+                record[first : first + chunk] = np.moveaxis(np.asarray(o), -1, 0)
+            rows = history[0][first : first + chunk].reshape(chunk, -1)
             rows = rows[np.isfinite(rows).any(axis=1)]
             if len(rows):
                 bar.set_postfix(loss=f"{float(np.nanmean(rows[-1])):.4g}", refresh=False)
             bar.update(min(chunk, num_epochs - first))
-            if bool(np.all(np.asarray(state.done))):
+            finished = bool(np.all(np.asarray(state.done)))
+            last = first + chunk
+            if store is not None and (
+                finished
+                or last >= num_epochs
+                or last // checkpoint.every > first // checkpoint.every
+            ):
+                store.save(last, {"state": state, "history": history})
+            if finished:
                 break
-    losses, vals, diverged, stopped = (
-        np.concatenate(r)[:num_epochs] for r in zip(*records, strict=True)
-    )
+    losses, vals, diverged, stopped = (record[:num_epochs] for record in history)
     ran = np.isfinite(losses).reshape(len(losses), -1).any(axis=1)
     epochs_run = int(ran.sum())
     diverged_epochs = np.flatnonzero(diverged.reshape(len(diverged), -1).any(axis=1))
