@@ -143,16 +143,6 @@ def checkpoint_settings(est: Any, where: str) -> Checkpointing | None:
     )
 
 
-def _no_checkpoints(est: Any, method: str, where: str) -> None:
-    if est.checkpoint_dir is not None:
-        raise ValueError(
-            f"The 'checkpoint_dir' parameter of {where} is not supported with method={method!r} "
-            "yet (checkpoints cover 'nuts' and the trained methods: 'map', 'vi', 'vi_lowrank', "
-            f"'mc_dropout', 'ensemble', 'swag', 'laplace'). Got {str(est.checkpoint_dir)!r}. "
-            "Pass checkpoint_dir=None."
-        )
-
-
 def _log_density(est, network, model, scales, method: str, where: str) -> BNNLogDensity:
     """The full-batch log posterior sampled by NUTS and MALA (homoscedastic or categorical)."""
     if model.likelihood.__class__ is HeteroscedasticGaussianLikelihood:
@@ -171,7 +161,6 @@ def _log_density(est, network, model, scales, method: str, where: str) -> BNNLog
 
 
 def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
-    _no_checkpoints(est, "mala", where)
     logdensity = _log_density(est, network, model, scales, "mala", where)
     nuts = nuts_settings(est, where)
     accept = est.target_accept_prob
@@ -192,6 +181,7 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
         (jnp.asarray(Xs), jnp.asarray(target)),
         settings,
         devices=nuts["devices"],
+        checkpoint=checkpoint_settings(est, where),
     )
     flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
     return Posterior(
@@ -291,7 +281,6 @@ def _sgmcmc_settings(est, method: str, n: int, where: str) -> SGMCMCSettings:
 
 def _fit_sgmcmc(method: str) -> FitFn:
     def fit(est, network, model, scales, Xs, target, key, where) -> Posterior:
-        _no_checkpoints(est, method, where)
         logdensity = _log_density(est, network, model, scales, method, where)
         settings = _sgmcmc_settings(est, method, Xs.shape[0], where)
         init_key, run_key = jax.random.split(key)
@@ -304,6 +293,7 @@ def _fit_sgmcmc(method: str) -> FitFn:
             (jnp.asarray(Xs, dtype=jnp.float32), jnp.asarray(target)),
             settings,
             devices=resolve_devices(est.devices, where=where),
+            checkpoint=checkpoint_settings(est, where),
         )
         flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
         return Posterior(

@@ -27,9 +27,19 @@ from posterax.inference.devices import (
     replicated,
     resolve_devices,
     run_items,
+    split_leading,
     vectorize_items,
 )
 from posterax.inference.progress import report_every, scan_progress, tick
+from posterax.inference.resumable import (
+    Checkpointing,
+    data_fingerprint,
+    identity,
+    key_fingerprint,
+    open_store,
+    segments,
+    settings_fingerprint,
+)
 from posterax.types import ArrayTree, PRNGKey
 
 OPTIMAL_ACCEPTANCE = 0.574
@@ -51,31 +61,41 @@ def _total_steps(settings: MALASettings) -> int:
 
 @functools.lru_cache(maxsize=32)
 def _compiled_mala(logdensity, settings: MALASettings, mesh: Any, vectorized: bool):
+    """Jitted ``start``, ``warm`` and ``draw`` programs over all chains: the warmup steps and
+    the thinned draws can each be advanced in segments (checkpoints between them)."""
     kernel = blackjax.mala.build_kernel()
     da_init, da_update, da_final = dual_averaging_adaptation(settings.target_accept_prob)
     total = _total_steps(settings)
     every = report_every(total)
 
-    def one_chain(key, position, X, y, index):
+    def bound(X, y):
         def log_post(p):
             return logdensity(p, X, y)
 
+        return log_post
+
+    def start_chain(key, position, X, y, index):
         warm_key, sample_key = jax.random.split(key)
-        state = blackjax.mala.init(position, log_post)
+        state = blackjax.mala.init(position, bound(X, y))
+        carry = (state, da_init(settings.initial_step_size))
+        warm_keys = jax.random.split(warm_key, settings.num_warmup)
+        return carry, warm_keys, jax.random.split(sample_key, settings.num_samples)
+
+    def warm_chain(carry, keys, steps, X, y, index):
+        log_post = bound(X, y)
 
         def warm(carry, inputs):
             state, da = carry
             i, k = inputs
             state, info = kernel(k, state, log_post, jnp.exp(da.log_step_size))
             tick(settings.progress_bar, i + 1, every, total, index * total)
-            return (state, da_update(da, info.acceptance_rate)), info.acceptance_rate
+            return (state, da_update(da, info.acceptance_rate)), None
 
-        (state, da), _ = jax.lax.scan(
-            warm,
-            (state, da_init(settings.initial_step_size)),
-            (jnp.arange(settings.num_warmup), jax.random.split(warm_key, settings.num_warmup)),
-        )
-        step_size = da_final(da)
+        return jax.lax.scan(warm, carry, (steps, keys))[0]
+
+    def draw_chain(carry, keys, steps, X, y, index):
+        log_post = bound(X, y)
+        step_size = da_final(carry[1])  # the warmup's averaged step size
 
         def draw(state, inputs):
             j, k = inputs
@@ -90,14 +110,55 @@ def _compiled_mala(logdensity, settings: MALASettings, mesh: Any, vectorized: bo
             tick(settings.progress_bar, done, every, total, index * total)
             return state, (state.position, acc / settings.thinning)
 
-        _, (positions, acceptance) = jax.lax.scan(
-            draw,
-            state,
-            (jnp.arange(settings.num_samples), jax.random.split(sample_key, settings.num_samples)),
-        )
-        return positions, acceptance, step_size
+        state, out = jax.lax.scan(draw, carry[0], (steps, keys))
+        return (state, carry[1]), out
 
-    return jax.jit(run_items(one_chain, mesh, vectorized, 2))
+    def step_size(carry):
+        return jax.vmap(da_final)(carry[1])
+
+    return (
+        jax.jit(run_items(start_chain, mesh, vectorized, 2)),
+        jax.jit(run_items(warm_chain, mesh, vectorized, 2)),
+        jax.jit(run_items(draw_chain, mesh, vectorized, 2)),
+        jax.jit(step_size),
+    )
+
+
+def _run(programs, rng_key, starts, data, settings: MALASettings, checkpoint, fingerprint):
+    """Warmup then draws, in segments when checkpointing; positions, acceptance, step sizes."""
+    start, warm, draw, step_size = programs
+    keys = jax.random.split(rng_key, settings.num_chains)
+    carry, warm_keys, draw_keys = start(keys, starts, *data)
+    one = jax.eval_shape(draw, carry, draw_keys[:, :1], np.zeros(1, np.int32), *data)[1]
+    buffers = jax.tree_util.tree_map(
+        lambda s: np.zeros((s.shape[0], settings.num_samples, *s.shape[2:]), s.dtype), one
+    )
+    done, store = 0, None
+    if checkpoint is not None:
+        store = open_store(checkpoint, fingerprint, where="sample_mala")
+        loaded = store.load({"carry": carry, "draws": buffers})
+        if loaded is not None:
+            done, tree = loaded
+            carry, buffers = tree["carry"], tree["draws"]
+    W = settings.num_warmup
+    units = W + settings.num_samples  # warmup steps, then draws (each with its thinning)
+    every = checkpoint.every if checkpoint is not None else units
+    for first, last in segments(done, units, every, (W,)):
+        if last <= W:
+            steps = np.arange(first, last, dtype=np.int32)
+            carry = warm(carry, warm_keys[:, first:last], steps, *data)
+        else:
+            span = slice(first - W, last - W)
+            steps = np.arange(span.start, span.stop, dtype=np.int32)
+            carry, out = draw(carry, draw_keys[:, span], steps, *data)
+            for buffer, part in zip(
+                jax.tree_util.tree_leaves(buffers), jax.tree_util.tree_leaves(out), strict=True
+            ):
+                buffer[:, span] = np.asarray(part)
+        if store is not None:
+            store.save(last, {"carry": carry, "draws": buffers})
+    positions, acceptance = buffers
+    return positions, acceptance, step_size(carry)
 
 
 def sample_mala(
@@ -107,6 +168,7 @@ def sample_mala(
     data: tuple[jax.Array, jax.Array],
     settings: MALASettings,
     devices: Any = None,
+    checkpoint: Checkpointing | None = None,
 ) -> tuple[ArrayTree, dict[str, np.ndarray], dict[str, Any]]:
     """Run ``settings.num_chains`` MALA chains on ``logdensity(position, X, y)``.
 
@@ -122,6 +184,9 @@ def sample_mala(
     settings : MALASettings
     devices : None, int or list of jax.Device
         Chains are split over these (default: all local devices).
+    checkpoint : Checkpointing, optional
+        Save the state every ``checkpoint.every`` iterations (warmup steps, or draws with their
+        thinning); ``resume=True`` continues a killed run to the same draws.
 
     Returns
     -------
@@ -143,12 +208,28 @@ def sample_mala(
     """
     mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_mala"))
     vectorized = vectorize_items()
-    run = _compiled_mala(logdensity, settings, mesh, vectorized)
-    keys = jax.random.split(rng_key, settings.num_chains)
+    programs = _compiled_mala(logdensity, settings, mesh, vectorized)
+    fingerprint = {
+        "sampler": "mala",
+        "settings": settings_fingerprint(settings),
+        "logdensity": identity(logdensity),
+        "data": data_fingerprint(data),
+        "starts": data_fingerprint(initial_positions),
+        "rng_key": key_fingerprint(rng_key),
+    }
     steps = items_per_device(settings.num_chains, mesh, vectorized) * _total_steps(settings)
     start = time.perf_counter()
     with scan_progress(settings.progress_bar, steps, "MALA"):
-        positions, acceptance, step_size = run(keys, initial_positions, *replicated(mesh, data))
+        positions, acceptance, step_size = _run(
+            programs,
+            rng_key,
+            initial_positions,
+            replicated(mesh, data),
+            settings,
+            checkpoint,
+            fingerprint,
+        )
+        positions = split_leading(mesh, jax.tree_util.tree_map(jnp.asarray, positions))
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     stats = {"acceptance_rate": np.asarray(acceptance)}

@@ -38,6 +38,7 @@ from posterax.inference.devices import (
     replicated,
     resolve_devices,
     run_items,
+    split_leading,
     vectorize_items,
 )
 from posterax.inference.progress import report_every, resolve, scan_progress, tick
@@ -48,6 +49,7 @@ from posterax.inference.resumable import (
     key_fingerprint,
     open_store,
     segments,
+    settings_fingerprint,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -233,7 +235,7 @@ def _run(programs, rng_key, data, settings: NUTSSettings, checkpoint: Checkpoint
         return jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
     fingerprint = {
         "sampler": "nuts",
-        "settings": {k: v for k, v in dataclasses.asdict(settings).items() if k != "progress_bar"},
+        "settings": settings_fingerprint(settings),
         "logdensity": ident,
         "data": data_fingerprint(data),
         "rng_key": key_fingerprint(rng_key),
@@ -261,7 +263,7 @@ def _run(programs, rng_key, data, settings: NUTSSettings, checkpoint: Checkpoint
                 rows = slice(keep - settings.num_warmup, last - settings.num_warmup)
                 buffer[:, rows] = np.asarray(out)[:, keep - first :]
         store.save(last, {"carry": carry, "draws": draws})
-    return jax.tree_util.tree_map(jnp.asarray, draws)
+    return jax.tree_util.tree_map(jnp.asarray, draws)  # placed like the chains by the caller
 
 
 def sample_nuts(
@@ -314,6 +316,7 @@ def sample_nuts(
         positions, stats = _run(
             programs, rng_key, data, settings, checkpoint, identity(logdensity_fn)
         )
+        positions = split_leading(mesh, positions)
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     diverging, acceptance, n_steps, energy, step_size = (np.asarray(s) for s in stats)

@@ -87,13 +87,22 @@ def key_fingerprint(rng_key: Any) -> list[int]:
     return np.asarray(rng_key).ravel().tolist()
 
 
+def settings_fingerprint(settings: Any) -> dict[str, Any]:
+    """A settings dataclass or NamedTuple as a dict, without the progress bar (which changes
+    nothing in the result)."""
+    fields = settings._asdict() if hasattr(settings, "_asdict") else dataclasses.asdict(settings)
+    return {k: v for k, v in fields.items() if k != "progress_bar"}
+
+
 def data_fingerprint(data: Any) -> str:
     return data_digest(*(np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(data)))
 
 
-def segments(start: int, total: int, every: int) -> list[tuple[int, int]]:
-    """``[start, total)`` cut at multiples of ``every`` (the same cuts whatever ``start``)."""
-    cuts = sorted({start, total, *range(every * (start // every + 1), total, every)})
+def segments(start: int, total: int, every: int, cuts: Any = ()) -> list[tuple[int, int]]:
+    """``[start, total)`` cut at multiples of ``every`` and at ``cuts`` (the same cuts whatever
+    ``start``)."""
+    inner = {c for c in cuts if start < c < total}
+    cuts = sorted({start, total, *inner, *range(every * (start // every + 1), total, every)})
     return list(itertools.pairwise(cuts))
 
 
@@ -105,4 +114,5 @@ __all__ = [
     "key_fingerprint",
     "open_store",
     "segments",
+    "settings_fingerprint",
 ]

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import blackjax
 import jax
 import jax.numpy as jnp
+import numpy as np
 from blackjax.sgmcmc.gradients import grad_estimator
 from blackjax.util import generate_gaussian_noise
 
@@ -38,9 +39,19 @@ from posterax.inference.devices import (
     replicated,
     resolve_devices,
     run_items,
+    split_leading,
     vectorize_items,
 )
 from posterax.inference.progress import report_every, scan_progress, tick
+from posterax.inference.resumable import (
+    Checkpointing,
+    data_fingerprint,
+    identity,
+    key_fingerprint,
+    open_store,
+    segments,
+    settings_fingerprint,
+)
 from posterax.types import ArrayTree, PRNGKey
 
 SAMPLERS = ("sgld", "sghmc")
@@ -269,12 +280,18 @@ def _compiled(
     mesh: Any = None,
     vectorized: bool = True,
 ):
+    """Jitted ``start``, ``explore`` and ``draw`` programs over all chains.
+
+    A run is a list of *units*: per cycle, ``explore`` single steps, then ``draws`` units of
+    ``thinning`` steps that each end in a kept draw. ``explore(carry, keys, t)`` and
+    ``draw(carry, keys, t)`` advance through a range of one kind of unit (``t``: each unit's
+    first step), so a run can stop after any unit for a checkpoint."""
     estimator = grad_estimator(logprior_fn, loglik_fn, n_data)
     kernel = _kernel(settings, estimator)
     plan = _plan(settings)
     every = report_every(plan.total_steps)
 
-    def one_chain(key, position, X, y, index):
+    def sampler(X, y, index):
         def batch(k):
             idx = jax.random.randint(k, (settings.batch_size,), 0, n_data)
             return X[idx], y[idx]
@@ -287,35 +304,90 @@ def _compiled(
             tick(settings.progress_bar, t + 1, every, plan.total_steps, index * plan.total_steps)
             return state, None
 
-        def steps(state, first, key, count):
-            ts = first + jnp.arange(count)
-            return jax.lax.scan(step, state, (ts, jax.random.split(key, count)))[0]
+        return batch, step
 
-        def cycle(state, inputs):
-            c, k = inputs
-            explore_key, draw_key = jax.random.split(k)
-            first = c * plan.cycle_length
-            state = steps(state, first, explore_key, plan.explore)
-
-            def draw(state, inputs):
-                i, k = inputs
-                state = steps(state, first + plan.explore + i * plan.thinning, k, plan.thinning)
-                return state, state[0]
-
-            keys = jax.random.split(draw_key, plan.draws)
-            return jax.lax.scan(draw, state, (jnp.arange(plan.draws), keys))
-
+    def start_chain(key, position, X, y, index):
+        batch, _ = sampler(X, y, index)
         init_key, run_key = jax.random.split(key)
         extra: Any = ()
         if settings.preconditioner == "rmsprop":
             psgld = rmsprop_sgld(estimator, settings.rmsprop_decay, settings.rmsprop_epsilon)
             extra = psgld.init(position, batch(init_key)).square_avg
-        keys = jax.random.split(run_key, plan.cycles)
-        _, draws = jax.lax.scan(cycle, (position, extra), (jnp.arange(plan.cycles), keys))
-        # (cycles, draws per cycle, ...) -> (num_samples, ...)
-        return jax.tree_util.tree_map(lambda d: d.reshape((-1, *d.shape[2:])), draws)
+        cycle_keys = jax.vmap(jax.random.split)(jax.random.split(run_key, plan.cycles))
+        explore_keys = jax.vmap(lambda k: jax.random.split(k, plan.explore))(cycle_keys[:, 0])
+        draw_keys = jax.vmap(lambda k: jax.random.split(k, plan.draws))(cycle_keys[:, 1])
+        return (position, extra), explore_keys.reshape(-1), draw_keys.reshape(-1)
 
-    return jax.jit(run_items(one_chain, mesh, vectorized, 2))
+    def explore_chain(carry, keys, t, X, y, index):
+        _, step = sampler(X, y, index)
+        return jax.lax.scan(step, carry, (t, keys))[0]
+
+    def draw_chain(carry, keys, t, X, y, index):
+        _, step = sampler(X, y, index)
+
+        def draw(state, inputs):
+            first, k = inputs
+            steps = first + jnp.arange(plan.thinning)
+            state = jax.lax.scan(step, state, (steps, jax.random.split(k, plan.thinning)))[0]
+            return state, state[0]
+
+        return jax.lax.scan(draw, carry, (t, keys))
+
+    return (
+        jax.jit(run_items(start_chain, mesh, vectorized, 2)),
+        jax.jit(run_items(explore_chain, mesh, vectorized, 2)),
+        jax.jit(run_items(draw_chain, mesh, vectorized, 2)),
+    )
+
+
+def _units(plan: _Plan) -> list[tuple[str, int, int]]:
+    """The run's units in order as ``(kind, index among that kind, first step)``."""
+    units = []
+    for c in range(plan.cycles):
+        first = c * plan.cycle_length
+        units += [("explore", c * plan.explore + e, first + e) for e in range(plan.explore)]
+        units += [
+            ("draw", c * plan.draws + i, first + plan.explore + i * plan.thinning)
+            for i in range(plan.draws)
+        ]
+    return units
+
+
+def _run(programs, rng_key, starts, data, settings, checkpoint, fingerprint):
+    """Every unit in phases of one kind (cut for checkpoints); the draws ``(chains, S, ...)``."""
+    start, explore, draw = programs
+    plan = _plan(settings)
+    units = _units(plan)
+    keys = jax.random.split(rng_key, settings.num_chains)
+    carry, explore_keys, draw_keys = start(keys, starts, *data)
+    draws = jax.tree_util.tree_map(
+        lambda a: np.zeros((a.shape[0], settings.num_samples, *a.shape[1:]), a.dtype), starts
+    )
+    done, store = 0, None
+    if checkpoint is not None:
+        store = open_store(checkpoint, fingerprint, where="sample_sgmcmc")
+        loaded = store.load({"carry": carry, "draws": draws})
+        if loaded is not None:
+            done, tree = loaded
+            carry, draws = tree["carry"], tree["draws"]
+    kinds = [kind for kind, _, _ in units]
+    phase_cuts = [u for u in range(1, len(units)) if kinds[u] != kinds[u - 1]]
+    every = checkpoint.every if checkpoint is not None else len(units)
+    for first, last in segments(done, len(units), every, phase_cuts):
+        kind, index0, _ = units[first]
+        t = np.asarray([t for _, _, t in units[first:last]], dtype=np.int32)
+        span = slice(index0, index0 + last - first)
+        if kind == "explore":
+            carry = explore(carry, explore_keys[:, span], t, *data)
+        else:
+            carry, positions = draw(carry, draw_keys[:, span], t, *data)
+            for buffer, out in zip(
+                jax.tree_util.tree_leaves(draws), jax.tree_util.tree_leaves(positions), strict=True
+            ):
+                buffer[:, span] = np.asarray(out)
+        if store is not None:
+            store.save(last, {"carry": carry, "draws": draws})
+    return draws
 
 
 def sample_sgmcmc(
@@ -326,6 +398,7 @@ def sample_sgmcmc(
     data: tuple[jax.Array, jax.Array],
     settings: SGMCMCSettings,
     devices: Any = None,
+    checkpoint: Checkpointing | None = None,
 ) -> tuple[ArrayTree, dict[str, Any]]:
     """Run ``settings.num_chains`` SGLD / pSGLD / SGHMC chains (cyclical or not).
 
@@ -342,6 +415,9 @@ def sample_sgmcmc(
     settings : SGMCMCSettings
     devices : None, int or list of jax.Device
         Chains are split over these (default: all local devices).
+    checkpoint : Checkpointing, optional
+        Save the state every ``checkpoint.every`` iterations (a kept draw with its thinning
+        steps counts as one); ``resume=True`` continues a killed run to the same draws.
 
     Returns
     -------
@@ -364,17 +440,33 @@ def sample_sgmcmc(
     mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_sgmcmc"))
     vectorized = vectorize_items()
     n_data = int(data[0].shape[0])
-    run = _compiled(logprior_fn, loglikelihood_fn, n_data, settings, mesh, vectorized)
-    keys = jax.random.split(rng_key, settings.num_chains)
+    programs = _compiled(logprior_fn, loglikelihood_fn, n_data, settings, mesh, vectorized)
     total = _plan(settings).total_steps
     per_device = items_per_device(settings.num_chains, mesh, vectorized)
     name = ("p" if settings.preconditioner else "") + settings.sampler.upper()
     if settings.schedule == "cyclical":
         name = "cyclical " + name
     start = time.perf_counter()
+    fingerprint = {
+        "sampler": "sgmcmc",
+        "settings": settings_fingerprint(settings),
+        "logprior": identity(logprior_fn),
+        "loglik": identity(loglikelihood_fn),
+        "data": data_fingerprint(data),
+        "starts": data_fingerprint(initial_positions),
+        "rng_key": key_fingerprint(rng_key),
+    }
     with scan_progress(settings.progress_bar, per_device * total, name):
-        positions = run(keys, initial_positions, *replicated(mesh, data))
-        jax.block_until_ready(positions)
+        positions = _run(
+            programs,
+            rng_key,
+            initial_positions,
+            replicated(mesh, data),
+            settings,
+            checkpoint,
+            fingerprint,
+        )
+        positions = split_leading(mesh, jax.tree_util.tree_map(jnp.asarray, positions))
     return positions, {"sampling_seconds": time.perf_counter() - start, "num_steps": total}
 
 
