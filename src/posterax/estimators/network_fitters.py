@@ -376,6 +376,7 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
         rank=rank,
         batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), 256),
         rng_key=laplace_key,
+        devices=resolve_devices(est.devices, where=where),
     )
     # The MAP's training record (epochs, losses) beside the Laplace fit's own info.
     post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})

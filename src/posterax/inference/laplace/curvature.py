@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posterax.inference.devices import constrain_rows
 from posterax.inference.laplace.output_hessian import (
     log_lik_2d,
     output_factor,
@@ -107,7 +108,15 @@ def _problem(map_flat, index, extras, apply_fn, likelihood, unravel):
 
 @functools.partial(
     jax.jit,
-    static_argnames=("apply_fn", "likelihood", "unravel", "curvature", "structure", "squeeze"),
+    static_argnames=(
+        "apply_fn",
+        "likelihood",
+        "unravel",
+        "curvature",
+        "structure",
+        "squeeze",
+        "mesh",
+    ),
 )
 def generic_curvature(
     map_flat,
@@ -123,6 +132,7 @@ def generic_curvature(
     curvature,
     structure,
     squeeze,
+    mesh=None,
 ):
     """Diagonal (``structure="diag"``) or dense (``"full"``) curvature over the selected weights
     by per-example vjps of ``L_n`` (or the exact Hessian for ``curvature="hessian"``)."""
@@ -131,7 +141,7 @@ def generic_curvature(
     P = theta.shape[0]
 
     def body(acc, batch):
-        X, y, w = batch
+        X, y, w = constrain_rows(mesh, batch)  # data parallel: rows over the devices
         if curvature == "hessian":
 
             def nll(th):
@@ -154,17 +164,30 @@ def generic_curvature(
 
 
 @functools.partial(
-    jax.jit, static_argnames=("apply_fn", "likelihood", "unravel", "curvature", "squeeze")
+    jax.jit, static_argnames=("apply_fn", "likelihood", "unravel", "curvature", "squeeze", "mesh")
 )
 def ggn_matmat(
-    map_flat, index, extras, Xb, yb, wb, V, *, apply_fn, likelihood, unravel, curvature, squeeze
+    map_flat,
+    index,
+    extras,
+    Xb,
+    yb,
+    wb,
+    V,
+    *,
+    apply_fn,
+    likelihood,
+    unravel,
+    curvature,
+    squeeze,
+    mesh=None,
 ):
     """``H V`` for a (P, m) matrix ``V``: jvp, multiply by ``L L^T``, vjp; summed over data."""
     params0, f_sel = _problem(map_flat, index, extras, apply_fn, likelihood, unravel)
     theta = map_flat[index]
 
     def body(acc, batch):
-        X, y, w = batch
+        X, y, w = constrain_rows(mesh, batch)
         f, jvp = jax.linearize(lambda th: f_sel(th, X), theta)
         L = output_factor(likelihood, params0, f, y, curvature, squeeze) * w[:, None, None]
         JV = jax.vmap(jvp, in_axes=1, out_axes=-1)(V)  # (B, K, m)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posterax.base import Likelihood, Posterior
+from posterax.inference.devices import mesh_for, replicated, resolve_devices
 from posterax.inference.laplace.curvature import (
     STRUCTURES,
     DiagCurvature,
@@ -193,6 +194,7 @@ def laplace_state(
     batch_size: int = 256,
     max_memory_bytes: int | None = None,
     rng_key: PRNGKey | None = None,
+    devices: Any = None,
 ) -> tuple[LaplaceState, dict[str, Any]]:
     """Select the weights and compute the curvature at the MAP (once).
 
@@ -213,8 +215,11 @@ def laplace_state(
         subnetwork_mask,
     )
     Xb, yb, wb = data_batches(X, y, batch_size)
+    # Data parallel: each batch's rows split over the devices, the sums reduced across them.
+    mesh = mesh_for(Xb.shape[1], resolve_devices(devices, where=WHERE))
+    Xb, yb, wb, net, extras = replicated(mesh, (Xb, yb, wb, net, extras))
     kw = {"apply_fn": apply_fn, "likelihood": likelihood, "curvature": curvature}
-    generic = {**kw, "unravel": subset.unravel, "squeeze": squeeze}
+    generic = {**kw, "unravel": subset.unravel, "squeeze": squeeze, "mesh": mesh}
     positions = subset.positions()
     layer_pos = layer_positions(positions) if network is not None else []
 
@@ -229,6 +234,7 @@ def laplace_state(
             likelihood=likelihood,
             curvature=curvature,
             squeeze=squeeze,
+            mesh=mesh,
         )
         return factors, diag_from_factors(factors, layer_pos, sub.index, sub.n_all, X.dtype)
 
@@ -384,6 +390,7 @@ def fit_laplace(
     max_memory_bytes: int | None = None,
     rng_key: PRNGKey | None = None,
     return_state: bool = False,
+    devices: Any = None,
 ) -> Posterior | tuple[Posterior, LaplaceState]:
     """Laplace approximation around MAP weights.
 
@@ -424,6 +431,9 @@ def fit_laplace(
         For the ``"lowrank"`` sketch and grid-search Monte Carlo.
     return_state : bool
         Also return the :class:`LaplaceState` (for :func:`log_marginal_likelihood`).
+    devices : None, int or list of jax.Device
+        The curvature minibatches' rows are split over these devices (data parallel; default
+        all local devices); results equal the one-device fit up to float rounding.
 
     Returns
     -------
@@ -505,6 +515,7 @@ def fit_laplace(
         batch_size=batch_size,
         max_memory_bytes=max_memory_bytes,
         rng_key=rng_key,
+        devices=devices,
     )
     prior = _prior_arg(init_prior, state.subset)
     sigma = state.extras.get("sigma")

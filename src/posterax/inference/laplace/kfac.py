@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from posterax.inference.devices import constrain_rows
 from posterax.inference.laplace.output_hessian import output_factor, unit_noise
 from posterax.models.mlp import ACTIVATIONS, MLP, ClassificationHead, RegressionHead
 
@@ -92,15 +93,17 @@ def _tapped_forward(network: MLP, net, X, taps):
     return h, inputs
 
 
-@functools.partial(jax.jit, static_argnames=("network", "likelihood", "curvature", "squeeze"))
-def mlp_factors(net, extras, Xb, yb, wb, *, network, likelihood, curvature, squeeze):
+@functools.partial(
+    jax.jit, static_argnames=("network", "likelihood", "curvature", "squeeze", "mesh")
+)
+def mlp_factors(net, extras, Xb, yb, wb, *, network, likelihood, curvature, squeeze, mesh=None):
     """Per layer: ``A = sum x~ x~^T``, ``G = sum g g^T`` (not yet divided by N) and the exact
     GGN diagonal of ``W~``, accumulated over batches."""
     params0 = unit_noise(likelihood, {"net": net, **extras})
     dtype = Xb.dtype
 
     def body(acc, batch):
-        X, y, w = batch
+        X, y, w = constrain_rows(mesh, batch)  # data parallel: rows over the devices
         taps = [jnp.zeros((X.shape[0], layer["b"].shape[0]), dtype) for layer in net]
         f, vjp, inputs = jax.vjp(lambda t: _tapped_forward(network, net, X, t), taps, has_aux=True)
         L = output_factor(likelihood, params0, f, y, curvature, squeeze) * w[:, None, None]
