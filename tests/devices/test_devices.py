@@ -124,6 +124,7 @@ def test_ensemble_members_split_over_devices_match_one_device():
     lo1, hi1 = one.predict_interval(X)
     lo4, hi4 = four.predict_interval(X)
     np.testing.assert_allclose(lo4, lo1, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(hi4, hi1, rtol=1e-5, atol=1e-5)
 
 
 def test_map_minibatch_split_over_devices_matches_one_device():

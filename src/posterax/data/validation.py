@@ -48,7 +48,8 @@ def as_float_array(value: Any, *, name: str, where: str) -> np.ndarray:
         ) from None
 
 
-def _check_finite(array: np.ndarray, *, name: str, where: str) -> None:
+def check_finite(array: np.ndarray, *, name: str, where: str) -> None:
+    """Raise a ``ValueError`` naming ``name`` and the first NaN/inf position, if any."""
     finite = np.isfinite(array)
     if finite.all():
         return
@@ -89,8 +90,37 @@ def check_features(X: Any, *, where: str, name: str = "X") -> np.ndarray:
                 f"Found array with 0 {what}(s) (shape={array.shape}) while a minimum of 1 is "
                 "required. Pass non-empty data."
             )
-    _check_finite(array, name=name, where=where)
+    check_finite(array, name=name, where=where)
     return array
+
+
+def check_class_labels(y: Any, *, where: str, name: str = "y") -> np.ndarray:
+    """Labels that can be sorted and counted: no missing values (NaN, inf, None) and one kind of
+    value (numbers or strings, not both). Returns them as an array; the shape is not checked."""
+    labels = np.asarray(y)
+    if labels.dtype.kind == "f":
+        check_finite(labels, name=name, where=where)
+    elif labels.dtype.kind == "O":
+        flat = labels.reshape(-1)
+        missing = [
+            i
+            for i, v in enumerate(flat)
+            if v is None or (isinstance(v, numbers.Real) and not np.isfinite(v))
+        ]
+        if missing:
+            raise ValueError(
+                f"The '{name}' parameter of {where} must not contain missing labels (None, NaN "
+                f"or inf). Got {len(missing)} missing label(s), the first at index "
+                f"{missing[0]}. Drop those rows first."
+            )
+        kinds = sorted({"string" if isinstance(v, str) else type(v).__name__ for v in flat})
+        if "string" in kinds and len(kinds) > 1:
+            raise ValueError(
+                f"The '{name}' parameter of {where} must hold labels of one kind (all numbers or "
+                f"all strings). Got a mix of {', '.join(kinds)}. Convert them, e.g. "
+                f"{name}.astype(str)."
+            )
+    return labels
 
 
 def check_regression_target(y: Any, *, n_samples: int, where: str, name: str = "y") -> np.ndarray:
@@ -121,7 +151,7 @@ def check_regression_target(y: Any, *, n_samples: int, where: str, name: str = "
             f"{array.shape[0]} target(s) for {n_samples} sample(s). Pass X and y of the same "
             "length."
         )
-    _check_finite(array, name=name, where=where)
+    check_finite(array, name=name, where=where)
     return array
 
 

@@ -10,10 +10,15 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from posterax.data.validation import check_features, check_level, check_positive_int, rng_key_from
+from posterax.inference.devices import resolve_devices
 
 M = TypeVar("M", bound=StrEnum)
 
 NUTS_TARGET_ACCEPT = 0.8  # Stan's default; used when an estimator's target_accept_prob is None
+
+# Standardised inputs beyond this (in training sds) would overflow a float32 network's outputs
+# or their squares; such inputs are refused at prediction.
+MAX_STANDARDISED_INPUT = 1e12
 
 # Independent random streams derived from ``random_state`` (fit uses the key itself).
 PREDICT_STREAM = 1
@@ -48,6 +53,8 @@ def nuts_settings(estimator: Any, where: str) -> dict[str, Any]:
             estimator.max_tree_depth, name="max_tree_depth", where=where
         )
     settings["progress_bar"] = estimator.progress_bar
+    if hasattr(estimator, "devices"):
+        settings["devices"] = resolve_devices(estimator.devices, where=where)
     return settings
 
 
@@ -55,8 +62,40 @@ def check_predict_input(estimator: Any, X: Any, where: str) -> np.ndarray:
     """Fitted? Valid features? As many as at fit time? Returns float64 ``(n, n_features)``."""
     check_is_fitted(estimator)
     X_arr = check_features(X, where=where)
+    expected = getattr(estimator, "n_features_in_", None)
+    if expected is not None and X_arr.shape[1] != expected:
+        # Keeps scikit-learn's wording (its estimator checks match it) after ours.
+        raise ValueError(
+            f"The 'X' parameter of {where} must have the {expected} feature column(s) seen at "
+            f"fit time: X has {X_arr.shape[1]} features, but {type(estimator).__name__} is "
+            f"expecting {expected} features as input. Pass the same columns, in the same order, "
+            "as to fit."
+        )
     validate_data(estimator, X, reset=False, skip_check_array=True)
+    _check_standardised_range(estimator, X_arr, where)
     return X_arr
+
+
+def _check_standardised_range(estimator: Any, X_arr: np.ndarray, where: str) -> None:
+    """An estimator that standardises its inputs (``x_mean_``, ``x_scale_``) computes in float32:
+    inputs many orders of magnitude outside the training data overflow it (NaN predictions)."""
+    mean, scale = getattr(estimator, "x_mean_", None), getattr(estimator, "x_scale_", None)
+    if mean is None or scale is None:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        z = np.abs((X_arr - mean) / scale)
+    if np.all(z <= MAX_STANDARDISED_INPUT):
+        return
+    row, col = (
+        int(i) for i in np.unravel_index(np.argmax(np.where(np.isnan(z), np.inf, z)), z.shape)
+    )
+    raise ValueError(
+        f"The 'X' parameter of {where} must lie within {MAX_STANDARDISED_INPUT:.0e} training "
+        f"standard deviations of the training mean in every column (the network computes in "
+        f"float32). Got X[{row}, {col}] = {X_arr[row, col]:.3g}, {z[row, col]:.3g} standard "
+        f"deviations ({scale[col]:.3g}) from the training mean ({mean[col]:.3g}). Predict at "
+        "inputs within the range of the training data, in the units used at fit time."
+    )
 
 
 def stream_key(estimator: Any, stream: int, where: str) -> jax.Array:
@@ -66,6 +105,7 @@ def stream_key(estimator: Any, stream: int, where: str) -> jax.Array:
 
 __all__ = [
     "INFERENCE_DATA_STREAM",
+    "MAX_STANDARDISED_INPUT",
     "NUTS_TARGET_ACCEPT",
     "PREDICT_STREAM",
     "check_method",

@@ -152,7 +152,32 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         self.sigma_ = float(point["sigma"])
 
     def _fit_exact(self, X, y, prior, key) -> Posterior:
-        dist = fit_exact(X, y, prior)
+        # The closed form is float64 NumPy: huge values overflow and, at a large scale, the
+        # prior is lost in rounding (1 row, more columns than rows, collinear columns) so the
+        # precision cannot be factorised. Both end in our error, not a LinAlgError or NaN.
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            try:
+                dist = fit_exact(X, y, prior)
+            except np.linalg.LinAlgError:
+                dist = None
+        problem = "precision" if dist is None else _posterior_problem(dist, X)
+        if problem == "target":
+            raise ValueError(
+                "The 'y' parameter of BayesianLinearRegression.fit must be small enough for the "
+                "exact posterior in float64: its products and squares overflow. Got largest "
+                f"|y| = {np.abs(y).max():.3g}. Rescale y (e.g. divide it by a power of ten) and "
+                "scale the predictions back."
+            )
+        if problem is not None:
+            raise ValueError(
+                "The 'X' parameter of BayesianLinearRegression.fit must be on a scale where the "
+                "exact posterior can be computed in float64. Got largest |X| = "
+                f"{np.abs(X).max():.3g} for {X.shape[0]} row(s) and {X.shape[1]} column(s): the "
+                "posterior precision (prior + X'X) cannot be factorised accurately (its entries "
+                "overflow, or the prior is lost in rounding next to them: large constant, "
+                "duplicated or collinear columns, or fewer rows than columns). Rescale X (e.g. "
+                "sklearn.preprocessing.StandardScaler) and drop duplicated or constant columns."
+            )
         return Posterior(linear_apply, GaussianLikelihood(), distribution=dist)
 
     def _fit_nuts(self, X, y, prior, key) -> Posterior:
@@ -182,7 +207,23 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
 
     # ------------------------------------------------------------- predict
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
-        return check_predict_input(self, X, where)
+        X_arr = check_predict_input(self, X, where)
+        exact = self._exact
+        if exact is not None:  # inputs far enough out overflow the closed form: refuse them
+            with np.errstate(over="ignore", invalid="ignore"):
+                ok = np.ones(X_arr.shape[0], dtype=bool)
+                for kind in ("predictive", "mean"):
+                    dist = exact.predictive_t(X_arr, kind=kind)
+                    ok &= np.isfinite(dist.kwds["loc"]) & np.isfinite(dist.kwds["scale"])
+            if not ok.all():
+                rows = np.flatnonzero(~ok)
+                raise ValueError(
+                    f"The 'X' parameter of {where} must be small enough for float64 "
+                    f"predictions. Got largest |X| = {np.abs(X_arr).max():.3g}: the prediction at "
+                    f"row(s) {rows[:5].tolist()} overflows. Rescale X as at fit time (refit on "
+                    "rescaled data if needed)."
+                )
+        return X_arr
 
     @property
     def _exact(self) -> NormalInverseGammaPosterior | None:
@@ -278,6 +319,23 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _posterior_problem(dist: NormalInverseGammaPosterior, X: np.ndarray) -> str | None:
+    """``"precision"`` when the weights' posterior is unusable: not finite, or leverages of the
+    training rows outside [0, 1] where they must lie (rounding that swamps the prior, which
+    would give NaN interval widths); ``"target"`` when only the parts computed from ``y``
+    overflowed."""
+    if not np.isfinite(dist.cov_factor).all():
+        return "precision"
+    with np.errstate(over="ignore", invalid="ignore"):
+        A = np.column_stack([np.ones(X.shape[0]), X])
+        leverage = np.einsum("ni,ij,nj->n", A, dist.cov_factor, A)
+    if not np.all((leverage >= 0) & (leverage <= 1 + 1e-6)):
+        return "precision"
+    if not (np.isfinite(dist.loc).all() and np.isfinite(dist.rate) and dist.rate > 0):
+        return "target"
+    return None
 
 
 def _row(mean: float, sd: float, lower: float, upper: float) -> dict[str, float]:

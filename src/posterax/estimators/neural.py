@@ -59,7 +59,14 @@ from posterax.models.mlp import ACTIVATIONS
 from posterax.predictive import (
     predictive_samples,
 )
-from posterax.predictive.chunking import DEFAULT_BUDGET_BYTES, in_chunks, rows_per_chunk
+from posterax.predictive.chunking import (
+    PROBS,
+    Summary,
+    draws_at_once,
+    summarise_posterior,
+    summary_bytes_per_row,
+)
+from posterax.predictive.memory import resolve_budget
 
 _N_FUNCTION_POINTS = 50  # inputs at which function-space R-hat/ESS are computed
 
@@ -105,8 +112,15 @@ def _check_prior_scales(prior_scale: Any, n_layers: int, where: str) -> tuple[fl
 
 
 def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
+    """Column means and sds (1 for a constant column), computed on each column divided by its
+    largest |value|: values near the float64 maximum do not overflow when squared, and a constant
+    column stays exactly constant (its mean would otherwise pick up rounding, and that rounding
+    become a 1e-47 "sd" that blows the column up at prediction)."""
+    peak = np.max(np.abs(values), axis=0)
+    peak = np.where(peak > 0, peak, 1.0)
+    unit = values / peak
+    mean = unit.mean(axis=0) * peak
+    scale = unit.std(axis=0) * peak
     return mean, np.where(scale > 0, scale, 1.0)
 
 
@@ -177,10 +191,13 @@ _SHARED_PARAMS_DOC = """
         the other trained methods is split across them (data parallel). Results equal the
         one-device run with the same ``random_state`` up to float rounding.
     max_memory : None, int or str
-        Memory budget of one chunk of sample-based prediction, in bytes or as a string such as
-        ``"2GB"``; ``None``: a share of the free memory. Predictions are computed in row chunks
-        that fit it; a budget too small for even one row raises a ``MemoryError``-style
-        ``ValueError`` naming the bytes one row needs.
+        Memory budget of one chunk of sample-based prediction (``predict``, ``predict_interval``,
+        ``predict_quantiles``, ``predict_proba``), in bytes or as a string such as ``"512MB"``,
+        ``"2GB"`` or ``"1.5GiB"``; ``None``: a quarter of the memory free on the device that
+        predicts (available RAM on a CPU). Predictions are computed in row chunks that fit it,
+        with the same draws for every chunk, so they do not depend on it (beyond float rounding);
+        a budget too small for even one row raises a ``ValueError`` naming the bytes one row
+        needs.
     checkpoint_dir : None or path
         Write a checkpoint there every ``checkpoint_every`` steps (MCMC and SG-MCMC steps, or
         epochs of ensembles / trained methods); ``fit(X, y, resume=True)`` continues a killed run
@@ -195,8 +212,9 @@ class _BayesianNetwork(BaseEstimator):
 
     _task: str
     likelihood = "homoscedastic"  # classifiers have no choice; BayesianRegressor overrides
-    # Memory for one chunk of sample-based predictions (see posterax.predictive.chunking).
-    _prediction_budget_bytes = DEFAULT_BUDGET_BYTES
+    # Memory for one chunk of sample-based predictions in bytes (see posterax.predictive.chunking);
+    # None: from max_memory (posterax.predictive.memory). Tests set it to force small chunks.
+    _prediction_budget_bytes = None
 
     @property
     def _where(self) -> str:
@@ -309,22 +327,61 @@ class _BayesianNetwork(BaseEstimator):
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
         return (check_predict_input(self, X, where) - self.x_mean_) / self.x_scale_
 
-    def _prediction_bytes_per_row(self) -> int:
-        """float32 activations and outputs of every draw for one input row."""
-        network = self.posterior_.apply_fn.network
-        draws = self.posterior_.num_draws or int(self.num_samples)
-        return 4 * draws * (sum(network.hidden) + 2 * network.n_outputs)
+    def _prediction_bytes_per_row(
+        self,
+        summary: Summary | None = None,
+        n_draws: int | None = None,
+        all_draws: bool | None = None,
+    ) -> int:
+        """float32 bytes one input row costs the chunk program of ``summary`` (default: mixture
+        quantiles, the most): every draw's outputs and the activations of the draws in flight."""
+        network = getattr(self.posterior_.apply_fn, "network", None)
+        hidden = tuple(getattr(network, "hidden", ())) or (64,)  # a custom apply_fn: a guess
+        entries = 2 if self._task == "regression" else max(2, len(getattr(self, "classes_", ())))
+        return summary_bytes_per_row(
+            summary or Summary("quantiles", (0.025, 0.975)),
+            n_draws or self.posterior_.num_draws or int(self.num_samples),
+            entries,
+            hidden,
+            all_draws=draws_at_once() if all_draws is None else all_draws,
+        )
 
     def _raw_samples(
-        self, Xs: np.ndarray, n_samples: int | None, rng_key: Any
-    ) -> PredictiveSamples:
+        self,
+        Xs: np.ndarray,
+        n_samples: int | None,
+        rng_key: Any,
+        summary: Summary | None = None,
+        where: str | None = None,
+    ) -> Any:
+        """Per-draw predictive entries (standardised units) at ``Xs``; with ``summary``, that
+        summary of them instead (a tuple of NumPy arrays), computed in row chunks that fit the
+        memory budget (``max_memory``) by one compiled program per chunk."""
         if rng_key is None:
             rng_key = stream_key(self, PREDICT_STREAM, "predict")
         if n_samples is None and self.posterior_.distribution is not None:
             n_samples = check_positive_int(
                 self.num_samples, name="num_samples", where=f"{type(self).__name__}.predict"
             )
-        return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)
+        if summary is None:
+            return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)
+        max_memory = getattr(self, "max_memory", None)
+        budget = self._prediction_budget_bytes
+        if budget is None:
+            budget = resolve_budget(max_memory, where=type(self).__name__)
+        return summarise_posterior(
+            self.posterior_,
+            Xs,
+            summary,
+            rng_key=rng_key,
+            n_samples=n_samples,
+            budget_bytes=budget,
+            bytes_per_row=lambda draws, at_once: self._prediction_bytes_per_row(
+                summary, draws, at_once
+            ),
+            where=where or f"{type(self).__name__}.predict",
+            budget_source=f" (max_memory={max_memory!r})",
+        )
 
 
 class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwork):
@@ -395,13 +452,15 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
     ):
         self._store(locals())
 
-    def fit(self, X: Any, y: Any) -> BayesianRegressor:
-        """Sample the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,)."""
+    def fit(self, X: Any, y: Any, resume: bool = False) -> BayesianRegressor:
+        """Sample the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,);
+        ``resume=True`` continues a killed run from its checkpoint in ``checkpoint_dir``."""
+        self._resume = resume
         X_arr = check_features(X, where=self._where)
         y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=self._where)
         validate_data(self, X, reset=True, skip_check_array=True)
-        self.y_mean_ = float(y_arr.mean())
-        self.y_scale_ = float(y_arr.std()) or 1.0
+        y_mean, y_scale = _standardiser(y_arr[:, None])  # overflow-free, exact when constant
+        self.y_mean_, self.y_scale_ = float(y_mean[0]), float(y_scale[0])
         self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_)
         mean = self.posterior_.mean()
         # Homoscedastic noise sd in the units of y (None when the network predicts it).
@@ -484,8 +543,10 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     ):
         self._store(locals())
 
-    def fit(self, X: Any, y: Any) -> BayesianClassifier:
-        """Sample the posterior from ``X`` (n_samples, n_features) and labels ``y``."""
+    def fit(self, X: Any, y: Any, resume: bool = False) -> BayesianClassifier:
+        """Sample the posterior from ``X`` (n_samples, n_features) and labels ``y``;
+        ``resume=True`` continues a killed run from its checkpoint in ``checkpoint_dir``."""
+        self._resume = resume
         where = self._where
         X_arr = check_features(X, where=where)
         labels = self._check_labels(y, X_arr.shape[0])
@@ -501,7 +562,9 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
                 f"The 'y' parameter of {where} is required: {where} requires y to be passed, but "
                 "the target y is None. Pass the class labels."
             )
-        labels = np.asarray(y)
+        from posterax.data.validation import check_class_labels
+
+        labels = check_class_labels(y, where=where)  # no missing labels, one kind of value
         if labels.ndim == 2 and labels.shape[1] == 1:
             warnings.warn(
                 f"A column-vector y was passed when a 1d array was expected ({where} flattened "
@@ -516,13 +579,16 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
                 f"{labels.shape} for {n_samples} sample(s)."
             )
         if labels.dtype.kind == "f":
-            if not np.all(np.isfinite(labels)) or not np.all(labels == np.round(labels)):
+            if not np.all(labels == np.round(labels)):
                 raise ValueError(
                     f"The 'y' parameter of {where} must hold class labels; got float values that "
                     f"are not whole numbers (e.g. {labels[labels != np.round(labels)][:3]}). "
                     "Unknown label type: continuous. For regression use px.BayesianRegressor."
                 )
-        kind = type_of_target(labels)
+        try:
+            kind = type_of_target(labels)
+        except (TypeError, ValueError) as err:  # e.g. values that cannot be compared
+            kind = f"unknown ({err})"
         if kind not in ("binary", "multiclass"):
             raise ValueError(
                 f"The 'y' parameter of {where} must hold class labels. Unknown label type: "
@@ -548,13 +614,9 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Posterior-averaged class probabilities, shape ``(n, n_classes)``."""
-        Xs = self._check_predict_input(X, "BayesianClassifier.predict_proba")
-        chunk = rows_per_chunk(
-            Xs.shape[0], self._prediction_bytes_per_row(), self._prediction_budget_bytes
-        )
-        probs = in_chunks(
-            lambda rows: self._raw_samples(rows, None, None).probs().mean(axis=0), Xs, chunk, 0
-        )
+        where = "BayesianClassifier.predict_proba"
+        Xs = self._check_predict_input(X, where)
+        (probs,) = self._raw_samples(Xs, None, None, summary=PROBS, where=where)
         return np.asarray(probs, dtype=np.float64)
 
     def predict(self, X: Any) -> np.ndarray:

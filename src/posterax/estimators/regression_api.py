@@ -4,6 +4,12 @@ A subclass provides ``_check_predict_input(X, where)`` (validated model inputs) 
 ``_samples(inputs, n_samples, rng_key)`` (a :class:`PredictiveSamples` in the units of ``y``);
 one with a closed-form predictive also overrides ``_closed_form(inputs, kind)`` to return a
 frozen SciPy distribution, which is then used instead of samples.
+
+A subclass fitted on a standardised target (fitted ``y_mean_`` and ``y_scale_``, and
+``_raw_samples(inputs, n_samples, rng_key)`` in standardised units) is summarised in those units
+and the summaries mapped to the units of ``y`` in float64: float32 samples in the units of a
+``y`` of size 1e30 overflow when squared (an infinite sd), and those of ``y = 1e30 + small
+noise`` lose the noise.
 """
 
 from __future__ import annotations
@@ -15,12 +21,18 @@ import numpy as np
 from posterax.base import PredictiveSamples
 from posterax.data.validation import check_choice, check_level, check_positive_int
 from posterax.predictive import (
-    predictive_interval,
     predictive_mean,
     predictive_quantiles,
     predictive_std,
 )
-from posterax.predictive.chunking import DEFAULT_BUDGET_BYTES, in_chunks, rows_per_chunk
+from posterax.predictive.chunking import (
+    DEFAULT_BUDGET_BYTES,
+    MOMENTS,
+    Summary,
+    in_chunks,
+    quantiles,
+    rows_per_chunk,
+)
 
 KINDS = ("predictive", "mean")
 
@@ -29,22 +41,71 @@ def _as_float64(values: Any) -> np.ndarray:
     return np.asarray(values, dtype=np.float64)
 
 
+def _check_finite_predictions(summaries: tuple, inputs: np.ndarray, where: str) -> None:
+    """Non-finite summaries of finite inputs come from float32 overflow far from the data: say
+    so instead of returning NaN or inf."""
+    bad = np.zeros(inputs.shape[0], dtype=bool)
+    for values in summaries:
+        bad |= ~np.isfinite(values).reshape(-1, inputs.shape[0]).all(axis=0)
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise ValueError(
+            f"The 'X' parameter of {where} must lie near enough the training data for the "
+            f"predictions to be finite. Row(s) {rows[:5].tolist()} of {inputs.shape[0]} give "
+            "non-finite predictions (float32 overflow far outside the training inputs). Predict "
+            "at inputs within the range of the training data."
+        )
+
+
 class PredictiveRegressorMixin:
     """``predict``, ``predict_interval``, ``predict_quantiles`` and ``predict_samples``."""
 
-    # Memory for one chunk of sample-based predictions (see posterax.predictive.chunking).
-    _prediction_budget_bytes = DEFAULT_BUDGET_BYTES
+    # Memory for one chunk of sample-based predictions in bytes (see posterax.predictive.chunking);
+    # None: the estimator's max_memory, or DEFAULT_BUDGET_BYTES for one without that parameter.
+    _prediction_budget_bytes = None
 
     def _closed_form(self, inputs: np.ndarray, kind: str) -> Any:
         return None
 
-    def _summarise(self, inputs: np.ndarray, summarise) -> Any:
+    def _target_standardisation(self) -> tuple[float, float] | None:
+        """``(y_mean_, y_scale_)`` when the samples can be drawn in standardised units."""
+        if not hasattr(self, "_raw_samples"):
+            return None
+        shift, unit = getattr(self, "y_mean_", None), getattr(self, "y_scale_", None)
+        return None if shift is None or unit is None else (float(shift), float(unit))
+
+    def _summarise(
+        self,
+        inputs: np.ndarray,
+        summarise,
+        where: str,
+        shift_by: tuple,
+        summary: Summary | None = None,
+    ) -> Any:
         """``summarise(samples of a chunk)`` over row chunks that fit the memory budget; the
-        same draws serve every chunk, so the result equals the unchunked one."""
-        # A subclass that knows its model's size provides _prediction_bytes_per_row().
-        per_row = getattr(self, "_prediction_bytes_per_row", lambda: None)()
-        chunk = rows_per_chunk(inputs.shape[0], per_row, self._prediction_budget_bytes)
-        return in_chunks(lambda rows: summarise(self._samples(rows, None, None)), inputs, chunk)
+        same draws serve every chunk, so the result equals the unchunked one. A subclass whose
+        ``_raw_samples`` takes ``summary=`` (the networks) computes ``summary`` (the same numbers
+        as ``summarise``) in one compiled program per chunk instead, within ``max_memory``.
+
+        ``shift_by`` says, per returned array, whether it is a location (mapped to ``shift +
+        unit * value``) or a spread (``unit * value``) under the target standardisation."""
+        standard = self._target_standardisation()
+        if summary is not None and standard is not None:
+            out = self._raw_samples(inputs, None, None, summary=summary, where=where)
+        else:
+            # A subclass that knows its model's size provides _prediction_bytes_per_row().
+            per_row = getattr(self, "_prediction_bytes_per_row", lambda: None)()
+            budget = self._prediction_budget_bytes or DEFAULT_BUDGET_BYTES
+            chunk = rows_per_chunk(inputs.shape[0], per_row, budget)
+            draw = self._samples if standard is None else self._raw_samples
+            out = in_chunks(lambda rows: summarise(draw(rows, None, None)), inputs, chunk)
+        shift, unit = standard or (0.0, 1.0)
+        out = tuple(
+            _as_float64(v) * unit + (shift if located else 0.0)
+            for v, located in zip(out, shift_by, strict=True)
+        )
+        _check_finite_predictions(out, inputs, where)
+        return out
 
     def _where_in(self, method: str) -> str:
         return f"{type(self).__name__}.{method}"
@@ -57,7 +118,11 @@ class PredictiveRegressorMixin:
             mean, std = closed.mean(), closed.std()
         else:
             mean, std = self._summarise(
-                inputs, lambda pred: (predictive_mean(pred), predictive_std(pred))
+                inputs,
+                lambda pred: (predictive_mean(pred), predictive_std(pred)),
+                self._where_in("predict"),
+                (True, False),
+                MOMENTS,
             )
         return (_as_float64(mean), _as_float64(std)) if return_std else _as_float64(mean)
 
@@ -72,10 +137,15 @@ class PredictiveRegressorMixin:
         if closed is not None:
             tails = ((1 - level) / 2, (1 + level) / 2)
             return _as_float64(closed.ppf(tails[0])), _as_float64(closed.ppf(tails[1]))
-        lower, upper = self._summarise(
-            inputs, lambda pred: tuple(predictive_interval(pred, level, kind))
+        tails = [(1 - level) / 2, (1 + level) / 2]  # predictive_interval's quantiles
+        (bounds,) = self._summarise(
+            inputs,
+            lambda pred: (predictive_quantiles(pred, tails, kind),),
+            where,
+            (True,),
+            quantiles(tails, kind),
         )
-        return _as_float64(lower), _as_float64(upper)
+        return _as_float64(bounds[0]), _as_float64(bounds[1])
 
     def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
         """Predictive quantiles, shape ``(len(q), n)``."""
@@ -86,9 +156,14 @@ class PredictiveRegressorMixin:
         closed = self._closed_form(inputs, kind)
         if closed is not None:
             return np.stack([_as_float64(closed.ppf(v)) for v in levels])
-        return _as_float64(
-            self._summarise(inputs, lambda pred: predictive_quantiles(pred, levels, kind))
+        (values,) = self._summarise(
+            inputs,
+            lambda pred: (predictive_quantiles(pred, levels, kind),),
+            where,
+            (True,),
+            quantiles(levels, kind),
         )
+        return values
 
     def predict_samples(
         self, X: Any, n_samples: int | None = None, rng_key: Any = None
