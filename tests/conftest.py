@@ -27,3 +27,22 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+
+
+# XLA maps about six memory regions per compiled program and Linux allows 65,530 per process
+# (vm.max_map_count): a test run compiles thousands of programs, and past the limit the
+# compiler segfaults. Between modules, free the compiled programs once the count is high.
+_MAPS = Path("/proc/self/maps")
+_MAX_MAPS_BEFORE_CLEARING = 30_000
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _free_compiled_programs_when_maps_run_short():
+    yield
+    if _MAPS.exists() and sum(1 for _ in _MAPS.open()) > _MAX_MAPS_BEFORE_CLEARING:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
