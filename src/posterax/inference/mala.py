@@ -39,6 +39,7 @@ from posterax.inference.resumable import (
     open_store,
     segments,
     settings_fingerprint,
+    write_rows,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -151,10 +152,7 @@ def _run(programs, rng_key, starts, data, settings: MALASettings, checkpoint, fi
             span = slice(first - W, last - W)
             steps = np.arange(span.start, span.stop, dtype=np.int32)
             carry, out = draw(carry, draw_keys[:, span], steps, *data)
-            for buffer, part in zip(
-                jax.tree_util.tree_leaves(buffers), jax.tree_util.tree_leaves(out), strict=True
-            ):
-                buffer[:, span] = np.asarray(part)
+            write_rows(buffers, out, span)
         if store is not None:
             store.save(last, {"carry": carry, "draws": buffers})
     positions, acceptance = buffers

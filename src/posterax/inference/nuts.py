@@ -50,6 +50,7 @@ from posterax.inference.resumable import (
     open_store,
     segments,
     settings_fingerprint,
+    write_rows,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -257,11 +258,8 @@ def _run(programs, rng_key, data, settings: NUTSSettings, checkpoint: Checkpoint
         carry, outputs = advance(carry, keys[:, first:last], part, data)
         keep = max(first, settings.num_warmup)
         if keep < last:
-            for buffer, out in zip(
-                jax.tree_util.tree_leaves(draws), jax.tree_util.tree_leaves(outputs), strict=True
-            ):
-                rows = slice(keep - settings.num_warmup, last - settings.num_warmup)
-                buffer[:, rows] = np.asarray(out)[:, keep - first :]
+            rows = slice(keep - settings.num_warmup, last - settings.num_warmup)
+            write_rows(draws, outputs, rows, skip=keep - first)
         store.save(last, {"carry": carry, "draws": draws})
     return jax.tree_util.tree_map(jnp.asarray, draws)  # placed like the chains by the caller
 

@@ -98,6 +98,15 @@ def data_fingerprint(data: Any) -> str:
     return data_digest(*(np.asarray(leaf) for leaf in jax.tree_util.tree_leaves(data)))
 
 
+def write_rows(buffers: Any, outputs: Any, rows: slice, skip: int = 0) -> None:
+    """Copy a segment's per-step outputs ``(chains, steps, ...)``, from step ``skip`` on, into
+    ``rows`` of the host draw buffers ``(chains, draws, ...)`` (the same pytree structure)."""
+    for buffer, out in zip(
+        jax.tree_util.tree_leaves(buffers), jax.tree_util.tree_leaves(outputs), strict=True
+    ):
+        buffer[:, rows] = np.asarray(out)[:, skip:]
+
+
 def segments(start: int, total: int, every: int, cuts: Any = ()) -> list[tuple[int, int]]:
     """``[start, total)`` cut at multiples of ``every`` and at ``cuts`` (the same cuts whatever
     ``start``)."""
@@ -115,4 +124,5 @@ __all__ = [
     "open_store",
     "segments",
     "settings_fingerprint",
+    "write_rows",
 ]

@@ -51,6 +51,7 @@ from posterax.inference.resumable import (
     open_store,
     segments,
     settings_fingerprint,
+    write_rows,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -381,10 +382,7 @@ def _run(programs, rng_key, starts, data, settings, checkpoint, fingerprint):
             carry = explore(carry, explore_keys[:, span], t, *data)
         else:
             carry, positions = draw(carry, draw_keys[:, span], t, *data)
-            for buffer, out in zip(
-                jax.tree_util.tree_leaves(draws), jax.tree_util.tree_leaves(positions), strict=True
-            ):
-                buffer[:, span] = np.asarray(out)
+            write_rows(draws, positions, span)
         if store is not None:
             store.save(last, {"carry": carry, "draws": draws})
     return draws
