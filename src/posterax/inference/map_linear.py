@@ -41,14 +41,65 @@ def _weight_penalties(prior: LinearPrior | NormalInverseGamma, dim: int, sigma: 
     return kinds, locs, scales
 
 
-def _solve_weights(gram, Aty, yty, sigma, kinds, locs, scales, w0, tol, max_iter):
+def _ridge_weights(A, y, sigma, quad, locs):
+    """Minimiser of ||A w - y||^2 / sigma^2 + sum_j quad_j (w_j - loc_j)^2, by SVD.
+
+    The normal equations ``(A'A / sigma^2 + diag(quad)) w = ...`` are singular in floating point
+    once sigma is small next to the prior scales (one row, an exact fit, duplicated columns), and
+    whether ``np.linalg.solve`` then raises depends on the CPU and BLAS. Unpenalised (flat)
+    weights are profiled out by least squares; the penalised ones are whitened to
+    ``v_j = sqrt(quad_j) (w_j - loc_j)``, leaving a ridge problem with parameter sigma^2 whose
+    SVD solution is well posed for every sigma >= 0.
+    """
+    free = quad == 0.0
+    r = y - A[:, ~free] @ locs[~free]
+    A_free = A[:, free]
+    if free.any():
+        # Profile the flat weights out: project onto the complement of their columns' span.
+        Q, _ = np.linalg.qr(A_free)
+        project = lambda M: M - Q @ (Q.T @ M)  # noqa: E731
+    else:
+        project = lambda M: M  # noqa: E731
+    B = project(A[:, ~free] / np.sqrt(quad[~free]))
+    U, s, Vt = np.linalg.svd(B, full_matrices=False)
+    keep = s > s.max(initial=0.0) * max(B.shape) * np.finfo(np.float64).eps
+    gain = np.where(keep, s / np.where(keep, s**2 + sigma**2, 1.0), 0.0)
+    v = Vt.T @ (gain * (U.T @ project(r)))
+    w = np.empty(A.shape[1])
+    w[~free] = locs[~free] + v / np.sqrt(quad[~free])
+    if free.any():
+        w[free] = np.linalg.lstsq(A_free, y - A[:, ~free] @ w[~free], rcond=None)[0]
+    return w
+
+
+def _check_identified(A: np.ndarray, free: np.ndarray, names: list[str]) -> None:
+    """Refuse flat priors that leave the mode underdetermined (fewer rows than free weights)."""
+    if not free.any():
+        return
+    A_free = A[:, free]
+    rank = np.linalg.matrix_rank(A_free)
+    if rank < A_free.shape[1]:
+        flat = [name for name, f in zip(names, free, strict=True) if f]
+        raise ValueError(
+            "The 'prior' parameter of BayesianLinearRegression(method='map') must make the "
+            "posterior mode unique: a Flat prior leaves a weight unpenalised, so its columns must "
+            f"be linearly independent. Got Flat priors on {len(flat)} weight(s) "
+            f"({', '.join(flat)}) "
+            f"whose columns have rank {rank} with {A.shape[0]} sample(s) (constant, duplicated or "
+            "collinear columns, or fewer samples than unpenalised weights). Give those weights a "
+            "proper prior (e.g. px.priors.Normal(0, 10)), or drop the collinear columns, or add "
+            "samples."
+        )
+
+
+def _solve_weights(A, y, gram, Aty, sigma, kinds, locs, scales, w0, tol, max_iter):
     kinds_arr = np.array(kinds)
     quad = np.where(kinds_arr == "normal", 1.0 / scales**2, 0.0)
     l1 = np.where(kinds_arr == "laplace", 1.0 / np.where(np.isinf(scales), 1.0, scales), 0.0)
+    if not l1.any():
+        return _ridge_weights(A, y, sigma, quad, locs), 1
     hessian = gram / sigma**2 + np.diag(quad)
     linear = Aty / sigma**2 + quad * locs
-    if not l1.any():
-        return np.linalg.solve(hessian, linear), 1
     # FISTA on 0.5 w'Hw - linear'w + sum l1_j |w_j - loc_j|
     step = 1.0 / np.linalg.eigvalsh(hessian)[-1]
     w = w0.copy()
@@ -124,9 +175,12 @@ def fit_map_linear(
     y = np.asarray(y, dtype=np.float64)
     n, d = X.shape
     A = np.column_stack([np.ones(n), X])
-    gram, Aty, yty = A.T @ A, A.T @ y, float(y @ y)
+    gram, Aty = A.T @ A, A.T @ y
     if isinstance(prior, LinearPrior) and not isinstance(prior.intercept, Normal | Laplace | Flat):
         raise TypeError(f"Unsupported intercept prior {prior.intercept!r}.")
+    kinds, _, _ = _weight_penalties(prior, d + 1, 1.0)
+    names = ["intercept"] + [f"coef[{j}]" for j in range(d)]
+    _check_identified(A, np.array([k == "flat" for k in kinds]), names)
     scale_y = float(np.std(y)) or 1.0
     w = np.linalg.lstsq(A, y, rcond=None)[0]
     sigma = max(float(np.sqrt(np.mean((y - A @ w) ** 2))), 1e-3 * scale_y)
@@ -136,7 +190,7 @@ def fit_map_linear(
     while iteration < max_iter:
         iteration += 1
         kinds, locs, scales = _weight_penalties(prior, d + 1, sigma)
-        w, _ = _solve_weights(gram, Aty, yty, sigma, kinds, locs, scales, w, tol, max_inner_iter)
+        w, _ = _solve_weights(A, y, gram, Aty, sigma, kinds, locs, scales, w, tol, max_inner_iter)
         ssr = float(np.sum((y - A @ w) ** 2))
         result = optimize.minimize_scalar(
             _neg_log_sigma_objective,

@@ -167,7 +167,7 @@ def posterior_factor(curv, prior: jax.Array, scale: jax.Array):
         )
     if isinstance(curv, LowRankCurvature):
         D = jnp.broadcast_to(prior, (curv.U.shape[0],))
-        W = curv.U * jnp.sqrt(scale * curv.lam) / jnp.sqrt(D)[:, None]
+        W = curv.U * (jnp.sqrt(curv.lam) * jnp.sqrt(scale)) / jnp.sqrt(D)[:, None]
         Q, s, _ = jnp.linalg.svd(W, full_matrices=False)
         return LowRankFactor(D, Q, s**2)
     raise TypeError(f"unknown curvature {type(curv).__name__}")  # pragma: no cover
@@ -187,7 +187,9 @@ def log_det_precision(curv, prior: jax.Array, scale: jax.Array) -> jax.Array:
         return total
     if isinstance(curv, LowRankCurvature):
         D = jnp.broadcast_to(prior, (curv.U.shape[0],))
-        W = curv.U * jnp.sqrt(scale * curv.lam) / jnp.sqrt(D)[:, None]
+        # sqrt(lam) apart from sqrt(scale): a zero eigenvalue (operator of lower rank than
+        # requested) would otherwise give a NaN gradient in the noise scale, d sqrt(0 * s) / ds.
+        W = curv.U * (jnp.sqrt(curv.lam) * jnp.sqrt(scale)) / jnp.sqrt(D)[:, None]
         inner = jnp.eye(W.shape[1], dtype=W.dtype) + W.T @ W
         return jnp.sum(jnp.log(D)) + jnp.linalg.slogdet(inner)[1]
     return posterior_factor(curv, prior, scale).log_det_precision()
