@@ -94,6 +94,30 @@ def check_features(X: Any, *, where: str, name: str = "X") -> np.ndarray:
     return array
 
 
+def check_batch(X: Any, *, where: str, name: str = "X") -> np.ndarray:
+    """Validate a batch of inputs of any shape ``(N, ...)`` (tables, images, sequences) for a
+    network of the user's: numeric, at least 2-D, non-empty, finite. Returns float64."""
+    if X is None:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be an array of shape (n_samples, ...). "
+            "Got None."
+        )
+    array = as_float_array(X, name=name, where=where)
+    if array.ndim < 2:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must have a sample axis and at least one input "
+            f"axis, shape (n_samples, ...). Got a {array.ndim}-D array of shape {array.shape}. "
+            "Reshape it with X.reshape(-1, 1) if each sample is one number."
+        )
+    if array.size == 0:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must hold at least 1 sample with at least 1 "
+            f"value. Got shape {array.shape}. Pass non-empty data."
+        )
+    check_finite(array, name=name, where=where)
+    return array
+
+
 def check_class_labels(y: Any, *, where: str, name: str = "y") -> np.ndarray:
     """Labels that can be sorted and counted: no missing values (NaN, inf, None) and one kind of
     value (numbers or strings, not both). Returns them as an array; the shape is not checked."""

@@ -14,9 +14,18 @@ SHARED_PARAMS_DOC = """
         Gaussian (Bayes by backprop), dropout masks kept on at prediction, ``n_members`` MAP
         networks trained together under ``jax.vmap``, SWA-Gaussian (``"swag"``), or a
         Laplace approximation around the MAP (``"laplace"``).
+    network : optional
+        The network: ``None`` (the built-in MLP of ``hidden`` and ``activation``), hidden
+        sizes such as ``(50,)``, ``px.networks.MLP(...)``, or a network of your own: a Flax NNX
+        module instance, a Flax Linen module, an Equinox module or
+        ``px.networks.Functional(apply_fn, params)``. Your network's inputs pass through
+        untouched (any shape ``(N, ...)``: images, sequences); its outputs must be one mean per
+        example (regression; two for ``likelihood="heteroscedastic"``) or one logit per class.
+        Regression targets are standardised internally either way.
     hidden, activation
-        Units per hidden layer, and ``"tanh"``, ``"relu"``, ``"gelu"`` or ``"auto"`` (tanh for
-        NUTS, ReLU otherwise, so optimisation methods' uncertainty grows away from the data).
+        Units per hidden layer of the built-in MLP, and ``"tanh"``, ``"relu"``, ``"gelu"`` or
+        ``"auto"`` (tanh for NUTS, ReLU otherwise, so optimisation methods' uncertainty grows
+        away from the data).
     prior : {"normal", "laplace"}
         Family of the prior on every weight and bias: Normal is L2 (weight decay), Laplace L1.
     prior_scale : float or one float per layer

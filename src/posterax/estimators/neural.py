@@ -25,6 +25,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from posterax.base import PredictiveSamples
 from posterax.data.validation import (
+    check_batch,
     check_choice,
     check_features,
     check_positive_int,
@@ -57,6 +58,9 @@ from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod
 from posterax.models import MLP
 from posterax.models.mlp import ACTIVATIONS
+from posterax.networks import as_network
+from posterax.networks.adapter import check_outputs
+from posterax.networks.mlp import builtin_mlp
 from posterax.predictive import (
     predictive_samples,
 )
@@ -98,16 +102,22 @@ def _check_activation(activation: Any, method: NetworkMethod, where: str) -> str
     return activation
 
 
-def _check_prior_scales(prior_scale: Any, n_layers: int, where: str) -> tuple[float, ...]:
+def _check_prior_scales(
+    prior_scale: Any, n_layers: int, where: str, own_network: bool = False
+) -> tuple[float, ...]:
     scales = (prior_scale,) * n_layers if isinstance(prior_scale, numbers.Real) else prior_scale
     if (
         not isinstance(scales, tuple | list)
         or len(scales) != n_layers
         or not all(isinstance(s, numbers.Real) and np.isfinite(s) and s > 0 for s in scales)
     ):
+        rule = (
+            "one float > 0 (a network of your own gets one prior scale for every weight)"
+            if own_network
+            else f"a float > 0 or one float > 0 per layer ({n_layers} layers)"
+        )
         raise ValueError(
-            f"The 'prior_scale' parameter of {where} must be a float > 0 or one float > 0 per "
-            f"layer ({n_layers} layers). Got {prior_scale!r}."
+            f"The 'prior_scale' parameter of {where} must be {rule}. Got {prior_scale!r}."
         )
     return tuple(float(s) for s in scales)
 
@@ -149,14 +159,25 @@ class _BayesianNetwork(BaseEstimator):
         likelihood = check_choice(
             self.likelihood, name="likelihood", where=where, allowed=LIKELIHOODS
         )
-        hidden = _check_hidden(self.hidden, where)
         outputs = n_outputs(self._task, likelihood, n_classes)
-        self.activation_ = _check_activation(self.activation, method, where)
-        network = MLP(hidden, self.activation_, outputs)
-        scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
-        self.x_mean_, self.x_scale_ = _standardiser(X_arr)
-        Xs = (X_arr - self.x_mean_) / self.x_scale_
         key = rng_key_from(self.random_state, where=where)
+        builtin = self._builtin_network(where)
+        if builtin is None:  # the user's network: inputs pass through untouched
+            network = as_network(self.network, X_arr[:2], jax.random.fold_in(key, 1), where=where)
+            check_outputs(
+                network, X_arr[:2], outputs, self._outputs_meaning(likelihood), where=where
+            )
+            scales = _check_prior_scales(self.prior_scale, 1, where, own_network=True)
+            self.activation_ = None
+            self.x_mean_, self.x_scale_ = 0.0, 1.0
+            Xs = X_arr
+        else:
+            hidden, activation = builtin
+            self.activation_ = _check_activation(activation, method, where)
+            network = MLP(hidden, self.activation_, outputs)
+            scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
+            self.x_mean_, self.x_scale_ = _standardiser(X_arr)
+            Xs = (X_arr - self.x_mean_) / self.x_scale_
         start = time.perf_counter()
         self.posterior_ = fit_network_posterior(
             self, method, network, scales, self._task, likelihood, Xs, target, key, where
@@ -174,6 +195,42 @@ class _BayesianNetwork(BaseEstimator):
             fs["max_r_hat"], fs["min_ess_bulk"], diag["divergences"], where="function space"
         )
         warn_if_not_converged(problems, stacklevel=4, sampler=method.value.upper())
+
+    def _builtin_network(self, where: str) -> tuple[tuple[int, ...], str] | None:
+        """``(hidden, activation)`` of the built-in MLP, or ``None`` for the user's network."""
+        network = getattr(self, "network", None)
+        if network is None:
+            return _check_hidden(self.hidden, where), self.activation
+        spec = builtin_mlp(network)
+        if spec is None:
+            return None
+        return _check_hidden(spec.hidden, where), spec.activation
+
+    def _outputs_meaning(self, likelihood: str) -> str:
+        if self._task == "classification":
+            return "one logit per class"
+        if likelihood == "heteroscedastic":
+            return "a mean and a raw noise scale for likelihood='heteroscedastic'"
+        return "the mean for likelihood='homoscedastic'"
+
+    def _check_inputs(self, X: Any, where: str) -> np.ndarray:
+        """2-D features for the built-in MLP; any shape ``(N, ...)`` for the user's network."""
+        if self._builtin_network(where) is not None:
+            return check_features(X, where=where)
+        return check_batch(X, where=where)
+
+    def _record_inputs(self, X: Any, X_arr: np.ndarray) -> None:
+        """``n_features_in_`` (scikit-learn) for tables; ``input_shape_`` for the user's network,
+        whose inputs may be images or sequences."""
+        if self._builtin_network(self._where) is not None:
+            self.input_shape_ = None
+            validate_data(self, X, reset=True, skip_check_array=True)
+            return
+        self.input_shape_ = tuple(X_arr.shape[1:])
+        if X_arr.ndim == 2:
+            self.n_features_in_ = X_arr.shape[1]
+        elif hasattr(self, "n_features_in_"):
+            del self.n_features_in_
 
     def _function_values(self) -> np.ndarray:
         post = self.posterior_
@@ -243,6 +300,16 @@ class _BayesianNetwork(BaseEstimator):
         save_estimator(self, path, overwrite=overwrite)
 
     def _check_predict_input(self, X: Any, where: str) -> np.ndarray:
+        if getattr(self, "input_shape_", None) is not None:  # the user's network
+            check_is_fitted(self)
+            X_arr = check_batch(X, where=where)
+            if X_arr.shape[1:] != self.input_shape_:
+                raise ValueError(
+                    f"The 'X' parameter of {where} must have the input shape seen at fit time: "
+                    f"(n, {', '.join(map(str, self.input_shape_))}). Got shape {X_arr.shape}. "
+                    "Pass inputs shaped like the training data."
+                )
+            return X_arr
         return (check_predict_input(self, X, where) - self.x_mean_) / self.x_scale_
 
     def _prediction_bytes_per_row(
@@ -330,6 +397,7 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
     def __init__(
         self,
         method: str = "nuts",
+        network: Any = None,
         hidden: tuple[int, ...] = (5,),
         activation: str = "auto",
         prior: str = "normal",
@@ -374,9 +442,9 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         """Sample the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,);
         ``resume=True`` continues a killed run from its checkpoint in ``checkpoint_dir``."""
         self._resume = resume
-        X_arr = check_features(X, where=self._where)
+        X_arr = self._check_inputs(X, self._where)
         y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=self._where)
-        validate_data(self, X, reset=True, skip_check_array=True)
+        self._record_inputs(X, X_arr)
         y_mean, y_scale = _standardiser(y_arr[:, None])  # overflow-free, exact when constant
         self.y_mean_, self.y_scale_ = float(y_mean[0]), float(y_scale[0])
         self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_)
@@ -422,6 +490,7 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     def __init__(
         self,
         method: str = "nuts",
+        network: Any = None,
         hidden: tuple[int, ...] = (16,),
         activation: str = "auto",
         prior: str = "normal",
@@ -466,9 +535,9 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         ``resume=True`` continues a killed run from its checkpoint in ``checkpoint_dir``."""
         self._resume = resume
         where = self._where
-        X_arr = check_features(X, where=where)
+        X_arr = self._check_inputs(X, where)
         labels = self._check_labels(y, X_arr.shape[0])
-        validate_data(self, X, reset=True, skip_check_array=True)
+        self._record_inputs(X, X_arr)
         self.classes_, encoded = np.unique(labels, return_inverse=True)
         self._fit_network(X_arr, encoded.astype(np.int32), n_classes=len(self.classes_))
         return self

@@ -219,6 +219,13 @@ def network_state(
     """``(params, fitted, posterior, arrays)`` of a fitted network estimator for the files."""
     post = estimator.posterior_
     network = post.apply_fn.network  # the fitted network, whatever set_params did since
+    if not isinstance(network, MLP):
+        raise ValueError(
+            f"The estimator passed to save must use the built-in MLP for now: saving a "
+            f"{type(estimator).__name__} fitted on a network of your own ({network.kind}) is not "
+            "supported yet, and nothing was written. Keep the fitted estimator in memory, or "
+            "save your network's weights from est.posterior_ with your framework's tools."
+        )
     kind, state, extra = _posterior_state(post)
     heteroscedastic = isinstance(post.likelihood, HeteroscedasticGaussianLikelihood)
     info, info_arrays = _split_info(post.info)

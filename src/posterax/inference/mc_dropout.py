@@ -23,6 +23,12 @@ import jax
 import jax.numpy as jnp
 
 from posterax.base import Posterior
+from posterax.inference.mc_dropout_network import (
+    NetworkDropoutDistribution,
+    NetworkDropoutLoss,
+    check_dropout_network,
+    dropout_head,
+)
 from posterax.inference.network_model import (
     NetworkModel,
     TrainingSettings,
@@ -31,6 +37,7 @@ from posterax.inference.network_model import (
     train_model,
 )
 from posterax.models.mlp import ACTIVATIONS, MLP, constrain
+from posterax.networks.adapter import NetworkAdapter
 from posterax.types import ArrayTree, PRNGKey
 
 
@@ -122,6 +129,8 @@ def fit_mc_dropout(
     >>> post.sample(jax.random.key(1), 10)["net"][1]["w"].shape
     (10, 32, 1)
     """
+    if isinstance(getattr(model.apply_fn, "network", None), NetworkAdapter):
+        return _fit_network_dropout(rng_key, model, init_fn, X, y, settings)
     if not (isinstance(getattr(model.apply_fn, "network", None), MLP)):
         raise TypeError(
             "fit_mc_dropout needs model.apply_fn to be a RegressionHead or ClassificationHead "
@@ -141,6 +150,25 @@ def fit_mc_dropout(
     dist = DropoutDistribution(params["net"], dropout_rate, extras)
     info = {**result.info, "dropout_rate": dropout_rate}
     return Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)
+
+
+def _fit_network_dropout(rng_key, model, init_fn, X, y, settings) -> Posterior:
+    """MC dropout through the dropout layers of the user's network (``dropout_rate`` is theirs)."""
+    check_dropout_network(model.apply_fn)
+    result = train_model(
+        rng_key,
+        X,
+        y,
+        settings,
+        lambda n: NetworkDropoutLoss(model, n),
+        lambda k: model.init_params(init_fn(k)),
+        "MC dropout",
+    )
+    params = result.params
+    extras = constrained_extras({k: v for k, v in params.items() if k != "net"})
+    dist = NetworkDropoutDistribution(params["net"], extras)
+    apply_fn = dropout_head(model.apply_fn)
+    return Posterior(apply_fn, model.likelihood, distribution=dist, info=result.info)
 
 
 __all__ = ["DropoutDistribution", "DropoutLoss", "fit_mc_dropout"]

@@ -124,11 +124,11 @@ def map_params_of(map_params: Any) -> ArrayTree:
 def _check_data(X: Any, y: Any, name: str = "X") -> tuple[jax.Array, jax.Array]:
     X = jnp.asarray(X)
     y = jnp.asarray(y)
-    if X.ndim != 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+    if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
         raise ValueError(
-            f"The '{name}' and 'y' parameters of {WHERE} must be (N, D) and (N,) arrays with "
-            f"N >= 1. Got shapes {X.shape} and {y.shape}. Reshape X with X.reshape(-1, 1) for "
-            "one feature."
+            f"The '{name}' and 'y' parameters of {WHERE} must be (N, ...) and (N,) arrays with "
+            f"N >= 1 (X: a table (N, D), or images / sequences of any shape). Got shapes "
+            f"{X.shape} and {y.shape}. Reshape X with X.reshape(-1, 1) for one feature."
         )
     if not bool(jnp.all(jnp.isfinite(X))):
         raise ValueError(f"The '{name}' parameter of {WHERE} must not contain NaN or inf.")

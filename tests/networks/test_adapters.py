@@ -1,0 +1,228 @@
+"""The adapters are exact (the same network written in NNX / Equinox gives the built-in MLP's
+results), networks go back into their frameworks, and bad networks get clear errors."""
+
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from flax import nnx
+from sklearn.base import clone
+
+import posterax as px
+from posterax.inference import NetworkModel, TrainingSettings, fit_map
+from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
+from posterax.networks import as_network
+from user_networks import NNXMLP, EqxMLP, LinenMLP, make_network
+
+
+def _standardised(X):
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def _nnx_from(net, weights):
+    """An NNX MLP holding the built-in MLP's ``weights`` ([{"w", "b"}, {"w", "b"}])."""
+    for layer, values in zip((net.l1, net.l2), weights, strict=True):
+        layer.kernel[...] = values["w"]
+        layer.bias[...] = values["b"]
+    return net
+
+
+def _eqx_from(net, weights):
+    """An Equinox MLP holding them (Equinox stores ``(out, in)`` matrices)."""
+    where = lambda m: (m.l1.weight, m.l1.bias, m.l2.weight, m.l2.bias)  # noqa: E731
+    values = (weights[0]["w"].T, weights[0]["b"], weights[1]["w"].T, weights[1]["b"])
+    return eqx.tree_at(where, net, values)
+
+
+@pytest.mark.parametrize("framework", ["nnx", "equinox"])
+def test_map_on_the_same_network_equals_the_builtin_mlp(framework, wave):
+    """Same initial weights, same minibatches, same loss: the trained networks agree to float
+    rounding, so the adapters add nothing and lose nothing."""
+    X, y = wave
+    X = jnp.asarray(_standardised(X), jnp.float32)
+    y = jnp.asarray(y, jnp.float32)
+    mlp = MLP((8,), "tanh", 1)
+    start = mlp.init(jax.random.key(3), 1)
+    user = _nnx_from(NNXMLP(1, 1, nnx.Rngs(0)), start)
+    if framework == "equinox":
+        user = _eqx_from(EqxMLP(1, 1, jax.random.key(0)), start)
+    adapter = as_network(user, np.asarray(X[:2]), jax.random.key(0), where="test")
+    settings = TrainingSettings(optax.adam(1e-2), num_epochs=40, batch_size=16, progress_bar=False)
+    prior = WeightPrior("normal", (1.0,))
+    builtin = fit_map(
+        jax.random.key(1),
+        NetworkModel(RegressionHead(mlp), GaussianLikelihood(), prior),
+        lambda k: start,
+        X,
+        y,
+        settings,
+    )
+    own = fit_map(
+        jax.random.key(1),
+        NetworkModel(RegressionHead(adapter), GaussianLikelihood(), prior),
+        lambda k: adapter.initial,
+        X,
+        y,
+        settings,
+    )
+    f_builtin = builtin.apply_fn(builtin.mean(), X)
+    f_own = own.apply_fn(own.mean(), X)
+    assert float(jnp.max(jnp.abs(f_builtin))) > 0.5  # it learned something
+    np.testing.assert_allclose(f_own, f_builtin, atol=2e-4)
+    np.testing.assert_allclose(own.mean()["sigma"], builtin.mean()["sigma"], rtol=1e-4)
+
+
+def test_nuts_on_the_same_nnx_network_equals_the_builtin_mlp(wave):
+    """NNX's params ({l1: {bias, kernel}, l2: ...}) line up leaf for leaf with the MLP's
+    ([{b, w}, {b, w}]): NUTS from the same key gives the same draws, to float rounding."""
+    X, y = wave
+    Xs = _standardised(X)
+    settings = {
+        "method": "nuts",
+        "num_warmup": 100,
+        "num_samples": 50,
+        "progress_bar": False,
+        "random_state": 0,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        builtin = px.BayesianRegressor(hidden=(8,), activation="tanh", **settings).fit(Xs, y)
+        own = px.BayesianRegressor(network=NNXMLP(1, 1, nnx.Rngs(0)), **settings).fit(Xs, y)
+    np.testing.assert_allclose(own.predict(Xs), builtin.predict(Xs), atol=1e-3)
+    sigma_own = np.asarray(own.posterior_.draws["sigma"])
+    np.testing.assert_allclose(sigma_own, np.asarray(builtin.posterior_.draws["sigma"]), atol=1e-3)
+
+
+def test_a_draw_goes_back_into_the_users_framework(wave):
+    X, y = wave
+    net = NNXMLP(1, 1, nnx.Rngs(0))
+    reg = px.BayesianRegressor(
+        network=net, method="map", num_epochs=50, progress_bar=False, random_state=0
+    ).fit(X, y)
+    adapter = reg.posterior_.apply_fn.network
+    trained = adapter.to_user(reg.posterior_.mean()["net"])
+    assert isinstance(trained, NNXMLP) and trained is not net
+    # The module's own call, in the units the estimator standardised y to.
+    ours = (np.asarray(trained(jnp.asarray(X, jnp.float32)))[:, 0]) * reg.y_scale_ + reg.y_mean_
+    np.testing.assert_allclose(ours, reg.predict(X), rtol=1e-4, atol=1e-4)
+    eqx_reg = px.BayesianRegressor(
+        network=EqxMLP(1, 1, jax.random.key(0)),
+        method="ensemble",
+        n_members=2,
+        num_epochs=5,
+        progress_bar=False,
+    ).fit(X, y)
+    member = jax.tree_util.tree_map(lambda a: a[0], eqx_reg.posterior_.draws["net"])
+    assert isinstance(eqx_reg.posterior_.apply_fn.network.to_user(member), EqxMLP)
+
+
+def test_images_pass_through_untouched():
+    """A CNN on N x 8 x 8 x 1 digits: no flattening, no standardisation; predict checks the
+    input shape against the one seen at fit time."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    keep = digits.target < 3
+    images = (digits.images[keep] / 16.0)[..., None][:300]
+    labels = digits.target[keep][:300]
+
+    class CNN(nnx.Module):
+        def __init__(self, rngs):
+            self.conv = nnx.Conv(1, 4, (3, 3), rngs=rngs)
+            self.out = nnx.Linear(4 * 8 * 8, 3, rngs=rngs)
+
+        def __call__(self, x):
+            h = jax.nn.relu(self.conv(x))
+            return self.out(h.reshape(h.shape[0], -1))
+
+    clf = px.BayesianClassifier(
+        network=CNN(nnx.Rngs(0)),
+        method="laplace",
+        hessian_structure="diag",
+        num_epochs=10,
+        progress_bar=False,
+        random_state=0,
+    ).fit(images[:200], labels[:200])
+    assert clf.input_shape_ == (8, 8, 1)
+    assert np.mean(clf.predict(images[200:]) == labels[200:]) > 0.9
+    with pytest.raises(ValueError, match=r"'X' parameter .* input shape seen at fit time"):
+        clf.predict(images[200:, :, :4])
+
+
+def test_clone_and_grid_search_keep_the_network(wave):
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = wave
+    est = px.BayesianRegressor(
+        network=LinenMLP(1), method="ensemble", num_epochs=20, progress_bar=False, random_state=0
+    )
+    twin = clone(est)
+    assert isinstance(twin.network, LinenMLP)
+    search = GridSearchCV(est, {"n_members": [1, 2]}, cv=2).fit(X, y)
+    assert search.best_params_["n_members"] in (1, 2)
+
+
+# --- clear errors ------------------------------------------------------------------------------
+
+
+def _fit(network, method="map", cls=px.BayesianRegressor, X=None, y=None):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, 1)) if X is None else X
+    y = rng.normal(size=20) if y is None else y
+    return cls(network=network, method=method, num_epochs=2, progress_bar=False).fit(X, y)
+
+
+def test_unknown_kind_of_network_is_refused():
+    with pytest.raises(ValueError, match=r"'network' parameter .* Got an object of type .*dict"):
+        _fit({"w": np.ones(3)})
+
+
+def test_output_shape_that_does_not_fit_the_likelihood_is_refused():
+    with pytest.raises(ValueError, match=r"must output 1 value\(s\) per example .* shape \(2, 3\)"):
+        _fit(NNXMLP(1, 3, nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"must output 2 value\(s\) .*'heteroscedastic'"):
+        px.BayesianRegressor(
+            network=NNXMLP(1, 1, nnx.Rngs(0)), method="map", likelihood="heteroscedastic"
+        ).fit(np.ones((5, 1)), np.arange(5.0))
+
+
+def test_network_without_trainable_parameters_is_refused():
+    with pytest.raises(ValueError, match=r"must have trainable parameters"):
+        _fit(px.networks.Functional(lambda p, x: x, {}))
+
+
+def test_network_that_fails_on_the_inputs_is_refused():
+    with pytest.raises(ValueError, match=r"must accept the inputs X: calling the nnx network"):
+        _fit(NNXMLP(4, 1, nnx.Rngs(0)))  # built for 4 features, given 1
+
+
+def test_mc_dropout_needs_dropout_layers():
+    with pytest.raises(ValueError, match=r"must contain dropout layers for method='mc_dropout'"):
+        _fit(NNXMLP(1, 1, nnx.Rngs(0)), method="mc_dropout")
+
+
+def test_batchnorm_is_refused_with_the_reason():
+    class WithBatchNorm(nnx.Module):
+        def __init__(self, rngs):
+            self.l1 = nnx.Linear(1, 4, rngs=rngs)
+            self.bn = nnx.BatchNorm(4, rngs=rngs)
+            self.l2 = nnx.Linear(4, 1, rngs=rngs)
+
+        def __call__(self, x):
+            return self.l2(self.bn(self.l1(x)))
+
+    with pytest.raises(ValueError, match=r"BatchNorm statistics .* not supported yet"):
+        _fit(WithBatchNorm(nnx.Rngs(0)))
+    with pytest.raises(ValueError, match=r"Equinox state .* not supported yet"):
+        _fit(eqx.nn.BatchNorm(1, "batch"))
+
+
+def test_saving_a_user_network_is_refused_before_writing(tmp_path):
+    reg = _fit(make_network("functional", 1, 1))
+    with pytest.raises(ValueError, match=r"built-in MLP for now: .* nothing was written"):
+        reg.save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()
