@@ -226,3 +226,16 @@ def test_saving_a_user_network_is_refused_before_writing(tmp_path):
     with pytest.raises(ValueError, match=r"built-in MLP for now: .* nothing was written"):
         reg.save(tmp_path / "model")
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.parametrize("network", [(6,), px.networks.MLP(hidden=(6,), activation="tanh")])
+def test_the_builtin_mlp_given_as_network_saves_and_loads(network, wave, tmp_path):
+    X, y = wave
+    reg = px.BayesianRegressor(
+        network=network, method="map", num_epochs=20, progress_bar=False, random_state=0
+    ).fit(X, y)
+    assert reg.posterior_.apply_fn.network.hidden == (6,)
+    reg.save(tmp_path / "model")
+    loaded = px.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    assert loaded.hidden == (6,) or list(loaded.hidden) == [6]

@@ -28,6 +28,7 @@ from posterax.inference.mc_dropout import DropoutDistribution
 from posterax.inference.swag import SWAGDistribution
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, Unraveler
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
+from posterax.networks.mlp import builtin_mlp
 
 NETWORK_ESTIMATORS = ("BayesianRegressor", "BayesianClassifier")
 _SPECIAL_ATTRS = ("posterior_", "classes_", "feature_names_in_")
@@ -98,6 +99,9 @@ def _params(estimator: Any) -> dict[str, Any]:
             stacklevel=4,
         )
         params["optimizer"] = None
+    spec = builtin_mlp(params.get("network"))
+    if spec is not None:  # the built-in MLP: stored as the hidden / activation it means
+        params.update(network=None, hidden=spec.hidden, activation=spec.activation)
     return {name: plain_param(name, value) for name, value in params.items()}
 
 

@@ -282,9 +282,10 @@ def laplace_state(
             )
         else:
             warnings.warn(
-                f"{WHERE}: hessian_structure='kron' finds dense layers in posterax MLP heads "
-                f"only; {type(apply_fn).__name__} gets diagonal blocks (the exact GGN diagonal) "
-                "for every parameter.",
+                f"{WHERE}: hessian_structure='kron' (KFAC) factorises the dense layers of "
+                "posterax's built-in MLP only so far; this network (a network of your own or a "
+                "custom apply_fn) gets the exact GGN diagonal for every parameter instead, as "
+                "with hessian_structure='diag'. Use 'full' or 'lowrank' for correlations.",
                 UserWarning,
                 stacklevel=3,
             )
