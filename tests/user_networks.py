@@ -1,6 +1,8 @@
 """Small user networks written as their users would (shared by tests/networks): the same 1-8-1 tanh MLP in Flax NNX,
 Flax Linen, Equinox and plain JAX, plus variants with dropout and with BatchNorm."""
 
+import functools
+
 import equinox as eqx
 import flax.linen as nn
 import jax
@@ -78,3 +80,20 @@ def make_network(kind, n_in, n_out, dropout=0.0):
 
 
 KINDS = ("mlp", "nnx", "linen", "equinox", "functional")
+
+
+@functools.cache
+def wave_data():
+    """80 points of sin(x) + Normal(0, 0.2) noise on [-3, 3]."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-3, 3, (80, 1))
+    return X, np.sin(X[:, 0]) + 0.2 * rng.normal(size=80)
+
+
+@functools.cache
+def blob_data():
+    """Three well-separated 2-D blobs with string labels."""
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]])
+    X = np.concatenate([rng.normal(c, 0.6, (30, 2)) for c in centres])
+    return X, np.repeat(np.array(["ant", "bee", "cat"]), 30)

@@ -16,7 +16,7 @@ import posterax as px
 from posterax.inference import NetworkModel, TrainingSettings, fit_map
 from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 from posterax.networks import as_network
-from user_networks import NNXMLP, EqxMLP, LinenMLP, make_network
+from user_networks import NNXMLP, EqxMLP, LinenMLP, make_network, wave_data
 
 
 def _standardised(X):
@@ -39,10 +39,10 @@ def _eqx_from(net, weights):
 
 
 @pytest.mark.parametrize("framework", ["nnx", "equinox"])
-def test_map_on_the_same_network_equals_the_builtin_mlp(framework, wave):
+def test_map_on_the_same_network_equals_the_builtin_mlp(framework):
     """Same initial weights, same minibatches, same loss: the trained networks agree to float
     rounding, so the adapters add nothing and lose nothing."""
-    X, y = wave
+    X, y = wave_data()
     X = jnp.asarray(_standardised(X), jnp.float32)
     y = jnp.asarray(y, jnp.float32)
     mlp = MLP((8,), "tanh", 1)
@@ -76,10 +76,10 @@ def test_map_on_the_same_network_equals_the_builtin_mlp(framework, wave):
     np.testing.assert_allclose(own.mean()["sigma"], builtin.mean()["sigma"], rtol=1e-4)
 
 
-def test_nuts_on_the_same_nnx_network_equals_the_builtin_mlp(wave):
+def test_nuts_on_the_same_nnx_network_equals_the_builtin_mlp():
     """NNX's params ({l1: {bias, kernel}, l2: ...}) line up leaf for leaf with the MLP's
     ([{b, w}, {b, w}]): NUTS from the same key gives the same draws, to float rounding."""
-    X, y = wave
+    X, y = wave_data()
     Xs = _standardised(X)
     settings = {
         "method": "nuts",
@@ -97,8 +97,8 @@ def test_nuts_on_the_same_nnx_network_equals_the_builtin_mlp(wave):
     np.testing.assert_allclose(sigma_own, np.asarray(builtin.posterior_.draws["sigma"]), atol=1e-3)
 
 
-def test_a_draw_goes_back_into_the_users_framework(wave):
-    X, y = wave
+def test_a_draw_goes_back_into_the_users_framework():
+    X, y = wave_data()
     net = NNXMLP(1, 1, nnx.Rngs(0))
     reg = px.BayesianRegressor(
         network=net, method="map", num_epochs=50, progress_bar=False, random_state=0
@@ -153,10 +153,10 @@ def test_images_pass_through_untouched():
         clf.predict(images[200:, :, :4])
 
 
-def test_clone_and_grid_search_keep_the_network(wave):
+def test_clone_and_grid_search_keep_the_network():
     from sklearn.model_selection import GridSearchCV
 
-    X, y = wave
+    X, y = wave_data()
     est = px.BayesianRegressor(
         network=LinenMLP(1), method="ensemble", num_epochs=20, progress_bar=False, random_state=0
     )
@@ -229,8 +229,8 @@ def test_saving_a_user_network_is_refused_before_writing(tmp_path):
 
 
 @pytest.mark.parametrize("network", [(6,), px.networks.MLP(hidden=(6,), activation="tanh")])
-def test_the_builtin_mlp_given_as_network_saves_and_loads(network, wave, tmp_path):
-    X, y = wave
+def test_the_builtin_mlp_given_as_network_saves_and_loads(network, tmp_path):
+    X, y = wave_data()
     reg = px.BayesianRegressor(
         network=network, method="map", num_epochs=20, progress_bar=False, random_state=0
     ).fit(X, y)

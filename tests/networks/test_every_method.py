@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import posterax as px
-from user_networks import KINDS, make_network
+from user_networks import KINDS, blob_data, make_network, wave_data
 
 METHODS = (
     "map",
@@ -68,8 +68,8 @@ def _cases():
 
 
 @pytest.mark.parametrize(("task", "kind", "method"), _cases())
-def test_method_on_network(task, kind, method, wave, blobs):
-    X, y = wave if task == "regression" else blobs
+def test_method_on_network(task, kind, method):
+    X, y = wave_data() if task == "regression" else blob_data()
     n_out = 1 if task == "regression" else 3
     dropout = 0.1 if method == "mc_dropout" else 0.0
     if method == "mc_dropout" and kind in ("linen", "functional"):
