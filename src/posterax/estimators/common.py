@@ -42,7 +42,7 @@ def nuts_settings(estimator: Any, where: str) -> dict[str, Any]:
         name: check_positive_int(getattr(estimator, name), name=name, where=where)
         for name in ("num_warmup", "num_samples", "num_chains")
     }
-    target = estimator.target_accept_prob
+    target = getattr(estimator, "target_accept_prob", None)
     settings["target_accept_prob"] = (
         NUTS_TARGET_ACCEPT
         if target is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import types
 from typing import Any
 
 import jax.numpy as jnp
@@ -36,6 +37,7 @@ from posterax.estimators.common import (
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import LinearMethod, fit_exact, fit_map_linear, run_nuts
 from posterax.inference.exact import NormalInverseGammaPosterior
+from posterax.methods import MAP, NUTS, Method
 from posterax.models import GaussianLikelihood, linear_apply, linear_regression_model
 from posterax.models.priors import LinearPrior, NormalInverseGamma
 from posterax.predictive import (
@@ -129,7 +131,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
     def fit(self, X: Any, y: Any) -> BayesianLinearRegression:
         """Compute the posterior from ``X`` (n_samples, n_features) and ``y`` (n_samples,)."""
         where = "BayesianLinearRegression.fit"
-        method = check_method(self.method, LinearMethod, "BayesianLinearRegression")
+        method = self._linear_method()
         prior = _resolve_prior(self.prior, method)
         X_arr = check_features(X, where=where)
         y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=where)
@@ -142,6 +144,28 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         self.prior_ = prior
         if method is LinearMethod.NUTS:
             self._warn_on_poor_mixing()
+        return self
+
+    def _linear_method(self) -> LinearMethod:
+        """``"exact"``, ``"nuts"``, ``"map"``, or the method objects that apply here:
+        ``px.methods.NUTS(...)`` and ``px.methods.MAP()``."""
+        if isinstance(self.method, NUTS):
+            return LinearMethod.NUTS
+        if isinstance(self.method, MAP) and self.method.training is None:
+            return LinearMethod.MAP  # the mode is found exactly: no training settings apply
+        if isinstance(self.method, Method):
+            raise ValueError(
+                "The 'method' parameter of BayesianLinearRegression must be 'exact', 'nuts', "
+                "'map', px.methods.NUTS(...) or px.methods.MAP() (its mode is solved exactly, "
+                f"so MAP takes no training settings). Got {self.method!r}."
+            )
+        return check_method(self.method, LinearMethod, "BayesianLinearRegression")
+
+    def _nuts_source(self) -> Any:
+        """Where NUTS reads its settings: the method object, or this estimator for 'nuts'."""
+        if isinstance(self.method, NUTS):
+            shared = {"progress_bar": self.progress_bar}
+            return types.SimpleNamespace(**self.method.settings(), **shared)
         return self
 
     def _set_point_estimates(self) -> None:
@@ -187,7 +211,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
             jnp.asarray(X),
             jnp.asarray(y),
             prior=prior,
-            **nuts_settings(self, "BayesianLinearRegression.fit"),
+            **nuts_settings(self._nuts_source(), "BayesianLinearRegression.fit"),
         )
         info = {"sample_stats": result.sample_stats, "sampling_seconds": result.seconds}
         return Posterior(

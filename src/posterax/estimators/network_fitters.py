@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import types
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -37,6 +38,7 @@ from posterax.inference.progress import resolve
 from posterax.inference.resumable import Checkpointing, checkpointing
 from posterax.inference.sgmcmc import PRECONDITIONERS, SGMCMCSettings, sample_sgmcmc
 from posterax.inference.training import check_optimizer
+from posterax.methods import Method
 from posterax.models import (
     MLP,
     BNNLogDensity,
@@ -129,6 +131,27 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
         progress_bar=est.progress_bar,
         devices=resolve_devices(est.devices, where=where),
         checkpoint=checkpoint_settings(est, where),
+    )
+
+
+# What every method's fit reads from the estimator itself (the rest comes from the method).
+SHARED_SETTINGS = (
+    "progress_bar",
+    "devices",
+    "checkpoint_dir",
+    "checkpoint_every",
+    "noise_prior_scale",
+    "prior",
+)
+
+
+def fit_settings(est: Any, method: Method) -> types.SimpleNamespace:
+    """The settings a fit function reads: the method object's own, plus the estimator's shared
+    ones (and the ``resume`` flag of the current ``fit`` call). Fit functions never read the
+    estimator itself."""
+    shared = {name: getattr(est, name) for name in SHARED_SETTINGS if hasattr(est, name)}
+    return types.SimpleNamespace(
+        **method.settings(), **shared, _resume=getattr(est, "_resume", False)
     )
 
 

@@ -4,9 +4,11 @@ by :mod:`posterax.estimators.neural`), kept apart from the estimator code it des
 SHARED_PARAMS_DOC = """
     Parameters
     ----------
-    method : str
+    method : str or px.methods object
         One of "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi",
-        "vi_lowrank", "mc_dropout", "ensemble", "swag".
+        "vi_lowrank", "mc_dropout", "ensemble", "swag", or a method object holding its own
+        settings (``px.methods.NUTS(num_chains=4)``, ``px.methods.Ensemble(num_members=5)``,
+        ...; the estimator's per-method parameters below are then ignored).
         Posterior route. ``"nuts"`` and ``"mala"`` (Metropolis-adjusted Langevin, full batch)
         sample the exact posterior (small networks); ``"sgld"``, ``"sghmc"`` and ``"csgmcmc"``
         (cyclical SGLD) sample approximately from minibatches; the others train by minibatch

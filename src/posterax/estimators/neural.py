@@ -10,6 +10,7 @@ units and every prediction is returned in the original units.
 from __future__ import annotations
 
 import copy
+import inspect
 import numbers
 import time
 import warnings
@@ -43,19 +44,20 @@ from posterax.diagnostics import (
 from posterax.estimators.common import (
     INFERENCE_DATA_STREAM,
     PREDICT_STREAM,
-    check_method,
     check_predict_input,
     stream_key,
 )
 from posterax.estimators.network_fitters import (
     LIKELIHOODS,
     fit_network_posterior,
+    fit_settings,
     is_sampled,
     n_outputs,
 )
 from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod
+from posterax.methods import Method, method_key, resolve_method
 from posterax.models import MLP
 from posterax.models.mlp import ACTIVATIONS
 from posterax.networks import as_network
@@ -122,6 +124,37 @@ def _check_prior_scales(
     return tuple(float(s) for s in scales)
 
 
+# The estimator parameters that a method object replaces (kept for method strings while callers
+# move over to method objects).
+_PER_METHOD_PARAMS = (
+    "num_warmup",
+    "num_samples",
+    "num_chains",
+    "target_accept_prob",
+    "max_tree_depth",
+    "optimizer",
+    "learning_rate",
+    "num_epochs",
+    "batch_size",
+    "validation_fraction",
+    "patience",
+    "n_members",
+    "dropout_rate",
+    "rank",
+    "step_size",
+    "thinning",
+    "preconditioner",
+    "num_cycles",
+    "hessian_structure",
+    "subset_of_weights",
+    "pred_type",
+    "swa_learning_rate",
+    "num_collections",
+    "collect_every",
+    "max_rank",
+)
+
+
 def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and sds (1 for a constant column), computed on each column divided by its
     largest |value|: values near the float64 maximum do not overflow when squared, and a constant
@@ -155,7 +188,11 @@ class _BayesianNetwork(BaseEstimator):
 
     def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> None:
         where = self._where
-        method = check_method(self.method, NetworkMethod, where)
+        method_object = resolve_method(self.method, self, where)
+        if isinstance(self.method, Method):
+            self._warn_ignored_settings(where)
+        method = NetworkMethod(method_key(method_object))
+        settings = fit_settings(self, method_object)
         likelihood = check_choice(
             self.likelihood, name="likelihood", where=where, allowed=LIKELIHOODS
         )
@@ -180,7 +217,7 @@ class _BayesianNetwork(BaseEstimator):
             Xs = (X_arr - self.x_mean_) / self.x_scale_
         start = time.perf_counter()
         self.posterior_ = fit_network_posterior(
-            self, method, network, scales, self._task, likelihood, Xs, target, key, where
+            settings, method, network, scales, self._task, likelihood, Xs, target, key, where
         )
         self.fit_seconds_ = time.perf_counter() - start
         # Function-space diagnostics at up to 50 training inputs.
@@ -218,6 +255,33 @@ class _BayesianNetwork(BaseEstimator):
         if self._builtin_network(where) is not None:
             return check_features(X, where=where)
         return check_batch(X, where=where)
+
+    def _warn_ignored_settings(self, where: str) -> None:
+        """With a method object, the estimator's own per-method parameters are not used: say so
+        when one was changed from its default."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        changed = [
+            name
+            for name in _PER_METHOD_PARAMS
+            if name in defaults
+            and getattr(self, name) is not defaults[name].default
+            and getattr(self, name) != defaults[name].default
+        ]
+        if changed:
+            warnings.warn(
+                f"{where}: method={type(self.method).__name__}(...) holds its own settings, so "
+                f"the estimator's {', '.join(map(repr, changed))} are ignored. Set them on the "
+                "method object instead (e.g. px.methods.NUTS(num_warmup=500) or "
+                "px.methods.MAP(training=px.methods.Training(num_epochs=200))).",
+                UserWarning,
+                stacklevel=4,
+            )
+
+    def _prediction_draws(self) -> Any:
+        """Posterior draws used at prediction by VI, MC dropout, SWAG and Laplace: the method's
+        ``num_samples``."""
+        method = resolve_method(self.method, self, f"{type(self).__name__}.predict")
+        return method.settings().get("num_samples", getattr(self, "num_samples", 1000))
 
     def _record_inputs(self, X: Any, X_arr: np.ndarray) -> None:
         """``n_features_in_`` (scikit-learn) for tables; ``input_shape_`` for the user's network,
@@ -325,7 +389,7 @@ class _BayesianNetwork(BaseEstimator):
         entries = 2 if self._task == "regression" else max(2, len(getattr(self, "classes_", ())))
         return summary_bytes_per_row(
             summary or Summary("quantiles", (0.025, 0.975)),
-            n_draws or self.posterior_.num_draws or int(self.num_samples),
+            n_draws or self.posterior_.num_draws or self._prediction_draws(),
             entries,
             hidden,
             all_draws=draws_at_once() if all_draws is None else all_draws,
@@ -346,7 +410,9 @@ class _BayesianNetwork(BaseEstimator):
             rng_key = stream_key(self, PREDICT_STREAM, "predict")
         if n_samples is None and self.posterior_.distribution is not None:
             n_samples = check_positive_int(
-                self.num_samples, name="num_samples", where=f"{type(self).__name__}.predict"
+                self._prediction_draws(),
+                name="num_samples",
+                where=f"{type(self).__name__}.predict",
             )
         if summary is None:
             return predictive_samples(self.posterior_, jnp.asarray(Xs), rng_key, n_samples)

@@ -31,11 +31,14 @@ from posterax import storage
 from posterax.base import Posterior
 from posterax.estimators.persistence_networks import (
     NETWORK_ESTIMATORS,
+    method_from_dict,
+    method_to_dict,
     network_state,
     plain_param,
     restore_network,
 )
 from posterax.inference.exact import NormalInverseGammaPosterior
+from posterax.methods import Method
 from posterax.models import GaussianLikelihood, linear_apply
 from posterax.models.priors import prior_from_dict
 
@@ -50,7 +53,9 @@ _FIX = "Re-save the model from its source."
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for key, value in params.items():
-        if hasattr(value, "to_dict"):
+        if isinstance(value, Method):
+            out[key] = method_to_dict(value)
+        elif hasattr(value, "to_dict"):
             out[key] = {"__prior__": value.to_dict()}
         else:
             out[key] = plain_param(key, value)
@@ -58,10 +63,12 @@ def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _restore_params(params: dict[str, Any]) -> dict[str, Any]:
-    return {
-        key: prior_from_dict(value["__prior__"]) if isinstance(value, dict) else value
-        for key, value in params.items()
-    }
+    def restore(value: Any) -> Any:
+        if isinstance(value, dict) and "__method__" in value:
+            return method_from_dict(value)
+        return prior_from_dict(value["__prior__"]) if isinstance(value, dict) else value
+
+    return {key: restore(value) for key, value in params.items()}
 
 
 def _posterior_arrays(posterior: Posterior) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -100,7 +107,7 @@ def _linear_state(estimator: Any) -> tuple[dict, dict, dict, dict[str, np.ndarra
     }
     if hasattr(estimator, "feature_names_in_"):
         fitted["feature_names_in_"] = [str(n) for n in estimator.feature_names_in_]
-    return _jsonable_params(estimator.get_params()), fitted, posterior_meta, arrays
+    return _jsonable_params(estimator.get_params(deep=False)), fitted, posterior_meta, arrays
 
 
 def save_estimator(estimator: Any, path: Any, *, overwrite: bool = False) -> None:

@@ -27,6 +27,7 @@ from posterax.inference.laplace.posterior import DiagFactor, FullFactor, KronFac
 from posterax.inference.mc_dropout import DropoutDistribution
 from posterax.inference.swag import SWAGDistribution
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, Unraveler
+from posterax.methods import NETWORK_METHODS, Method, Training
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
 from posterax.networks.mlp import builtin_mlp
 
@@ -89,20 +90,58 @@ def plain_param(name: str, value: Any) -> Any:
     return _plain(name, value)
 
 
-def _params(estimator: Any) -> dict[str, Any]:
-    params = estimator.get_params()
-    if params.get("optimizer") is not None:
-        warnings.warn(
-            "save: a custom optax optimizer cannot be saved; it is stored as optimizer=None. "
-            "The loaded model predicts identically, but refitting it uses Adam(learning_rate).",
-            UserWarning,
-            stacklevel=4,
-        )
+_OPTIMIZER_WARNING = (
+    "save: a custom optax optimizer cannot be saved; it is stored as optimizer=None. The loaded "
+    "model predicts identically, but refitting it uses Adam(learning_rate)."
+)
+
+
+def method_to_dict(method: Method) -> dict[str, Any]:
+    """A method object as JSON: its class name and its parameters (nested ``Training`` too)."""
+    params = {}
+    for name, value in method.get_params(deep=False).items():
+        if isinstance(value, Training):
+            value = {"__training__": _training_dict(value)}
+        params[name] = value if isinstance(value, dict) else _plain(name, value)
+    return {"__method__": type(method).__name__, "params": params}
+
+
+def _training_dict(training: Training) -> dict[str, Any]:
+    params = training.get_params(deep=False)
+    if params["optimizer"] is not None:
+        warnings.warn(_OPTIMIZER_WARNING, UserWarning, stacklevel=5)
         params["optimizer"] = None
+    return {name: _plain(name, value) for name, value in params.items()}
+
+
+def method_from_dict(data: dict[str, Any]) -> Method:
+    """The method object :func:`_method_dict` stored."""
+    cls = {cls.__name__: cls for cls in NETWORK_METHODS.values()}[data["__method__"]]
+    params = {
+        name: Training(**value["__training__"])
+        if isinstance(value, dict)
+        else tuple(value)
+        if isinstance(value, list)
+        else value
+        for name, value in data["params"].items()
+    }
+    return cls(**params)
+
+
+def _params(estimator: Any) -> dict[str, Any]:
+    params = estimator.get_params(deep=False)
+    if params.get("optimizer") is not None:
+        warnings.warn(_OPTIMIZER_WARNING, UserWarning, stacklevel=4)
+        params["optimizer"] = None
+    if isinstance(params.get("method"), Method):
+        params["method"] = method_to_dict(params["method"])
     spec = builtin_mlp(params.get("network"))
     if spec is not None:  # the built-in MLP: stored as the hidden / activation it means
         params.update(network=None, hidden=spec.hidden, activation=spec.activation)
-    return {name: plain_param(name, value) for name, value in params.items()}
+    return {
+        name: value if name == "method" and isinstance(value, dict) else plain_param(name, value)
+        for name, value in params.items()
+    }
 
 
 def _split_info(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -257,7 +296,14 @@ def network_state(
 
 def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
     """A fitted ``cls`` from what :func:`network_state` stored."""
-    params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
+    params = {
+        k: tuple(v)
+        if isinstance(v, list)
+        else method_from_dict(v)
+        if isinstance(v, dict) and "__method__" in v
+        else v
+        for k, v in meta["params"].items()
+    }
     estimator = cls(**params)
     fitted, spec = meta["fitted"], meta["posterior"]
     stored_arrays = {k[len("fitted/") :]: v for k, v in arrays.items() if k.startswith("fitted/")}
@@ -306,4 +352,11 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
     return estimator
 
 
-__all__ = ["NETWORK_ESTIMATORS", "network_state", "plain_param", "restore_network"]
+__all__ = [
+    "NETWORK_ESTIMATORS",
+    "method_from_dict",
+    "method_to_dict",
+    "network_state",
+    "plain_param",
+    "restore_network",
+]

@@ -1,0 +1,86 @@
+"""Methods as values: an object holding one method's settings, as an optax optimiser holds its
+hyperparameters.
+
+Every method class follows scikit-learn's ``get_params`` / ``set_params`` (it is a
+``BaseEstimator`` for that contract only), so ``sklearn.base.clone``,
+``est.set_params(method__num_members=3)`` and ``GridSearchCV(est, {"method__num_members": [2,
+5]})`` work on the estimators that hold them. A method's settings are checked when it is fitted,
+with errors naming the parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sklearn.base import BaseEstimator
+
+
+class Method(BaseEstimator):
+    """Base of every method object; ``name`` is the string that means its defaults."""
+
+    name: ClassVar[str]
+    sampled: ClassVar[bool] = False  # MCMC chains (R-hat / ESS apply)
+
+    def settings(self) -> dict[str, Any]:
+        """The flat settings the fit functions read (the names of the estimator parameters
+        they replace)."""
+        return dict(self.get_params(deep=False))
+
+
+class Training(BaseEstimator):
+    """Optimisation settings shared by the trained methods (MAP, ensembles, VI, MC dropout,
+    SWAG, Laplace's MAP).
+
+    Parameters
+    ----------
+    optimizer : optax.GradientTransformation, optional
+        Default ``optax.adam(learning_rate)``.
+    learning_rate : float
+    num_epochs : int or "auto"
+        ``"auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs).
+    batch_size : int
+        Minibatch size (clipped to the data with a warning).
+    validation_fraction : float, optional
+        Share of the rows held out for early stopping (best parameters kept).
+    patience : int
+        Epochs without improvement before stopping.
+
+    Examples
+    --------
+    >>> import posterax as px
+    >>> px.methods.MAP(training=px.methods.Training(num_epochs=200, learning_rate=1e-2))
+    MAP(training=Training(learning_rate=0.01, num_epochs=200))
+    """
+
+    def __init__(
+        self,
+        optimizer: Any = None,
+        learning_rate: float = 1e-3,
+        num_epochs: int | str = "auto",
+        batch_size: int = 32,
+        validation_fraction: float | None = None,
+        patience: int = 20,
+    ):
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.num_epochs = num_epochs
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+
+
+class TrainedMethod(Method):
+    """A method that trains the network by minibatch optimisation (``training`` settings)."""
+
+    def settings(self) -> dict[str, Any]:
+        own = {k: v for k, v in self.get_params(deep=False).items() if k != "training"}
+        training = self.training if self.training is not None else Training()
+        if not isinstance(training, Training):
+            raise ValueError(
+                f"The 'training' parameter of px.methods.{type(self).__name__} must be "
+                f"px.methods.Training(...) or None. Got {training!r}."
+            )
+        return {**training.get_params(deep=False), **own}
+
+
+__all__ = ["Method", "TrainedMethod", "Training"]

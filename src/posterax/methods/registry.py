@@ -1,0 +1,100 @@
+"""Strings name a method's defaults through one registry; method objects pass through."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from posterax.methods.base import Method, Training
+from posterax.methods.samplers import MALA, NUTS, SGHMC, SGLD, CyclicalSGMCMC
+from posterax.methods.trained import MAP, SWAG, VI, Ensemble, Laplace, MCDropout
+
+NETWORK_METHODS: dict[str, type[Method]] = {
+    cls.name: cls
+    for cls in (
+        NUTS,
+        MALA,
+        SGLD,
+        SGHMC,
+        CyclicalSGMCMC,
+        MAP,
+        Laplace,
+        VI,
+        MCDropout,
+        Ensemble,
+        SWAG,
+    )
+}
+# Strings that mean a class with one setting fixed.
+ALIASES: dict[str, tuple[type[Method], dict[str, Any]]] = {
+    "vi_lowrank": (VI, {"family": "lowrank"}),
+}
+# Constructor parameters whose estimator parameter has another name.
+_ESTIMATOR_NAMES = {
+    "num_members": "n_members",
+    "structure": "hessian_structure",
+    "subset": "subset_of_weights",
+}
+VI_FAMILIES = ("meanfield", "lowrank")
+
+
+def method_names() -> list[str]:
+    return [*NETWORK_METHODS, *ALIASES]
+
+
+def _from_estimator(cls: type[Method], fixed: dict[str, Any], estimator: Any) -> Method:
+    """The method object a string means, with the estimator's own per-method parameters (the
+    spelling before method objects; kept while callers move over)."""
+    kwargs: dict[str, Any] = {}
+    for name in inspect.signature(cls.__init__).parameters:
+        if name == "self":
+            continue
+        if name == "training":
+            kwargs[name] = Training(
+                **{
+                    p: getattr(estimator, p)
+                    for p in inspect.signature(Training.__init__).parameters
+                    if p != "self" and hasattr(estimator, p)
+                }
+            )
+            continue
+        source = _ESTIMATOR_NAMES.get(name, name)
+        if hasattr(estimator, source):
+            kwargs[name] = getattr(estimator, source)
+    return cls(**{**kwargs, **fixed})
+
+
+def resolve_method(method: Any, estimator: Any, where: str) -> Method:
+    """A method object for ``method`` (a string, or a ``px.methods`` object as it is)."""
+    if isinstance(method, Method):
+        if type(method) not in NETWORK_METHODS.values():
+            raise ValueError(
+                f"The 'method' parameter of {where} must be a network method. Got "
+                f"{type(method).__name__}, which {type(estimator).__name__} does not run."
+            )
+        if isinstance(method, VI) and method.family not in VI_FAMILIES:
+            raise ValueError(
+                f"The 'family' parameter of px.methods.VI must be one of "
+                f"{', '.join(map(repr, VI_FAMILIES))}. Got {method.family!r}."
+            )
+        return method
+    if isinstance(method, str) and method in NETWORK_METHODS:
+        return _from_estimator(NETWORK_METHODS[method], {}, estimator)
+    if isinstance(method, str) and method in ALIASES:
+        cls, fixed = ALIASES[method]
+        return _from_estimator(cls, fixed, estimator)
+    allowed = ", ".join(repr(m) for m in method_names())
+    raise ValueError(
+        f"The 'method' parameter of {where} must be one of {allowed}, or a method object such "
+        f"as px.methods.NUTS(num_chains=4). Got {method!r}."
+    )
+
+
+def method_key(method: Method) -> str:
+    """The string naming what ``method`` runs (``"vi_lowrank"`` for a low-rank VI)."""
+    if isinstance(method, VI) and method.family == "lowrank":
+        return "vi_lowrank"
+    return method.name
+
+
+__all__ = ["NETWORK_METHODS", "method_key", "method_names", "resolve_method"]

@@ -1,0 +1,167 @@
+"""MCMC methods: NUTS, MALA (full batch, exact) and the SG-MCMC samplers (minibatch,
+approximate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from posterax.methods.base import Method
+
+
+class NUTS(Method):
+    """The No-U-Turn Sampler (BlackJAX kernel, Stan-style window adaptation), compiled once.
+
+    Parameters
+    ----------
+    num_warmup, num_samples, num_chains : int
+        Warmup steps, draws per chain, chains (split over the devices).
+    target_accept_prob : float, optional
+        Step-size adaptation target (default 0.8).
+    max_tree_depth : int
+
+    Examples
+    --------
+    >>> import posterax as px
+    >>> px.methods.NUTS(num_warmup=500, num_chains=4)
+    NUTS(num_chains=4, num_warmup=500)
+    """
+
+    name = "nuts"
+    sampled = True
+
+    def __init__(
+        self,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        target_accept_prob: float | None = None,
+        max_tree_depth: int = 10,
+    ):
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.target_accept_prob = target_accept_prob
+        self.max_tree_depth = max_tree_depth
+
+
+class MALA(Method):
+    """Metropolis-adjusted Langevin (BlackJAX), step size tuned to acceptance 0.574 in warmup.
+
+    Parameters
+    ----------
+    num_warmup, num_samples, num_chains, thinning : int
+    target_accept_prob : float, optional
+        Default 0.574 (the optimum for MALA).
+    """
+
+    name = "mala"
+    sampled = True
+
+    def __init__(
+        self,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        target_accept_prob: float | None = None,
+        thinning: int = 1,
+    ):
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.target_accept_prob = target_accept_prob
+        self.thinning = thinning
+
+
+class _SGMCMC(Method):
+    sampled = True
+
+    def __init__(
+        self,
+        step_size: float | None = None,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        thinning: int = 1,
+        batch_size: int = 32,
+    ):
+        self.step_size = step_size
+        self.num_warmup = num_warmup
+        self.num_samples = num_samples
+        self.num_chains = num_chains
+        self.thinning = thinning
+        self.batch_size = batch_size
+
+    def settings(self) -> dict[str, Any]:
+        return {"preconditioner": None, "num_cycles": 1, **super().settings()}
+
+
+class SGLD(_SGMCMC):
+    """Stochastic-gradient Langevin dynamics (BlackJAX), minibatch gradients scaled to the data.
+
+    Parameters
+    ----------
+    step_size : float, optional
+        Default from the data size.
+    num_warmup : int
+        Burn-in steps.
+    num_samples, num_chains, thinning, batch_size : int
+    preconditioner : {None, "rmsprop"}
+        ``"rmsprop"`` is pSGLD (Li et al. 2016).
+    """
+
+    name = "sgld"
+
+    def __init__(
+        self,
+        step_size: float | None = None,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        thinning: int = 1,
+        batch_size: int = 32,
+        preconditioner: str | None = None,
+    ):
+        super().__init__(step_size, num_warmup, num_samples, num_chains, thinning, batch_size)
+        self.preconditioner = preconditioner
+
+
+class SGHMC(_SGMCMC):
+    """Stochastic-gradient Hamiltonian Monte Carlo (BlackJAX); settings as :class:`SGLD`."""
+
+    name = "sghmc"
+
+
+class CyclicalSGMCMC(_SGMCMC):
+    """Cyclical SGLD (Zhang et al. 2020): ``num_cycles`` cosine step-size cycles, each exploring
+    and then collecting ``num_samples / num_cycles`` draws (multimodal posteriors).
+
+    Parameters
+    ----------
+    num_cycles : int
+        ``num_samples`` and ``num_warmup`` must be multiples of it.
+    step_size, num_warmup, num_samples, num_chains, thinning, batch_size, preconditioner
+        As for :class:`SGLD`.
+    """
+
+    name = "csgmcmc"
+
+    def __init__(
+        self,
+        num_cycles: int = 4,
+        step_size: float | None = None,
+        num_warmup: int = 1000,
+        num_samples: int = 1000,
+        num_chains: int = 1,
+        thinning: int = 1,
+        batch_size: int = 32,
+        preconditioner: str | None = None,
+    ):
+        super().__init__(step_size, num_warmup, num_samples, num_chains, thinning, batch_size)
+        self.num_cycles = num_cycles
+        self.preconditioner = preconditioner
+
+    def settings(self) -> dict[str, Any]:
+        return Method.settings(self)
+
+
+__all__ = ["MALA", "NUTS", "SGHMC", "SGLD", "CyclicalSGMCMC"]
