@@ -118,6 +118,7 @@ def test_a_method_object_saves_and_loads(tmp_path):
     reg.save(tmp_path / "model")
     loaded = px.load(tmp_path / "model")
     assert isinstance(loaded.method, px.methods.SWAG)
+
     def plain(params):  # nested objects compare by identity: compare their parameters
         return {k: v for k, v in params.items() if k != "training"}
 
