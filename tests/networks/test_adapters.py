@@ -16,7 +16,7 @@ import posterax as px
 from posterax.inference import NetworkModel, TrainingSettings, fit_map
 from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 from posterax.networks import as_network
-from user_networks import NNXMLP, EqxMLP, LinenMLP, make_network, wave_data
+from user_networks import NNXMLP, EqxMLP, LinenMLP, wave_data
 
 
 def _standardised(X):
@@ -219,13 +219,6 @@ def test_batchnorm_is_refused_with_the_reason():
         _fit(WithBatchNorm(nnx.Rngs(0)))
     with pytest.raises(ValueError, match=r"Equinox state .* not supported yet"):
         _fit(eqx.nn.BatchNorm(1, "batch"))
-
-
-def test_saving_a_user_network_is_refused_before_writing(tmp_path):
-    reg = _fit(make_network("functional", 1, 1))
-    with pytest.raises(ValueError, match=r"built-in MLP for now: .* nothing was written"):
-        reg.save(tmp_path / "model")
-    assert not (tmp_path / "model").exists()
 
 
 @pytest.mark.parametrize("network", [(6,), px.networks.MLP(hidden=(6,), activation="tanh")])

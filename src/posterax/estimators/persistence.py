@@ -278,8 +278,13 @@ def _restore_linear(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
     return estimator
 
 
-def load(path: Any) -> Any:
+def load(path: Any, network: Any = None) -> Any:
     """Load an estimator saved with ``est.save(path)``; it predicts identically.
+
+    A model fitted on a network of your own (Flax, Equinox, ``px.networks.Functional``) is
+    saved as its weights: pass ``network=`` a network of the same structure, built as for the
+    fit (Equinox's ``tree_deserialise_leaves(path, like)`` convention); a different structure
+    is refused with the arrays that differ.
 
     Raises
     ------
@@ -299,9 +304,11 @@ def load(path: Any) -> Any:
     name = meta.get("estimator")
     if name not in registry:
         raise ValueError(f"px.load: unknown estimator {name!r}; known: {sorted(registry)}.")
-    restore = restore_network if name in NETWORK_ESTIMATORS else _restore_linear
     try:
-        estimator = restore(registry[name], meta, arrays)
+        if name in NETWORK_ESTIMATORS:
+            estimator = restore_network(registry[name], meta, arrays, network)
+        else:
+            estimator = _restore_linear(registry[name], meta, arrays)
     except (KeyError, TypeError) as err:
         raise ValueError(
             f"px.load: {str(path)!r} is missing or has malformed entries ({err!r}). Re-save the "

@@ -25,14 +25,20 @@ from posterax.estimators.network_fitters import network_model
 from posterax.inference.laplace import LaplaceGaussian, LinearizedApply
 from posterax.inference.laplace.posterior import DiagFactor, FullFactor, KronFactor, LowRankFactor
 from posterax.inference.mc_dropout import DropoutDistribution
+from posterax.inference.mc_dropout_network import (
+    DropoutOn,
+    NetworkDropoutDistribution,
+    dropout_head,
+)
 from posterax.inference.swag import SWAGDistribution
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, Unraveler
 from posterax.methods import NETWORK_METHODS, Method, Training
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
+from posterax.networks import as_network
 from posterax.networks.mlp import builtin_mlp
 
 NETWORK_ESTIMATORS = ("BayesianRegressor", "BayesianClassifier")
-_SPECIAL_ATTRS = ("posterior_", "classes_", "feature_names_in_")
+_SPECIAL_ATTRS = ("posterior_", "classes_", "feature_names_in_", "input_shape_")
 
 
 def _key(path: tuple[Any, ...]) -> str:
@@ -128,8 +134,10 @@ def method_from_dict(data: dict[str, Any]) -> Method:
     return cls(**params)
 
 
-def _params(estimator: Any) -> dict[str, Any]:
+def _params(estimator: Any, own_network: bool = False) -> dict[str, Any]:
     params = estimator.get_params(deep=False)
+    if own_network:  # saved as weights; px.load(path, network=like) brings the structure
+        params["network"] = None
     if params.get("optimizer") is not None:
         warnings.warn(_OPTIMIZER_WARNING, UserWarning, stacklevel=4)
         params["optimizer"] = None
@@ -199,6 +207,8 @@ def _posterior_state(post: Posterior) -> tuple[str, dict[str, Any], dict[str, An
             "linearized": isinstance(post.apply_fn, LinearizedApply),
         }
         return "laplace", state, extra
+    if isinstance(dist, NetworkDropoutDistribution):
+        return "network_dropout", {"net": dist.net, "extras": dist.extras}, {}
     if isinstance(dist, DropoutDistribution):
         return "dropout", {"net": dist.net, "extras": dist.extras}, {"rate": float(dist.rate)}
     raise TypeError(f"save: cannot store a posterior distribution of type {type(dist).__name__}.")
@@ -229,6 +239,7 @@ def _state_template(
         "meanfield": {"loc": net, "scale": net, "extras": extras},
         "lowrank": {"loc": 0, "diag": 0, "factor": 0, "extras": extras},
         "dropout": {"net": net, "extras": extras},
+        "network_dropout": {"net": net, "extras": extras},
         "swag": {"loc": 0, "diag_var": 0, "deviations": 0, "extras": extras},
     }[kind]
 
@@ -262,13 +273,8 @@ def network_state(
     """``(params, fitted, posterior, arrays)`` of a fitted network estimator for the files."""
     post = estimator.posterior_
     network = post.apply_fn.network  # the fitted network, whatever set_params did since
-    if not isinstance(network, MLP):
-        raise ValueError(
-            f"The estimator passed to save must use the built-in MLP for now: saving a "
-            f"{type(estimator).__name__} fitted on a network of your own ({network.kind}) is not "
-            "supported yet, and nothing was written. Keep the fitted estimator in memory, or "
-            "save your network's weights from est.posterior_ with your framework's tools."
-        )
+    if isinstance(network, DropoutOn):  # MC dropout through the user's dropout layers
+        network = network.network
     kind, state, extra = _posterior_state(post)
     heteroscedastic = isinstance(post.likelihood, HeteroscedasticGaussianLikelihood)
     info, info_arrays = _split_info(post.info)
@@ -276,9 +282,7 @@ def network_state(
         "kind": kind,
         "task": estimator._task,
         "likelihood": "heteroscedastic" if heteroscedastic else "homoscedastic",
-        "hidden": list(network.hidden),
-        "activation": network.activation,
-        "n_outputs": network.n_outputs,
+        **_network_spec(estimator, network),
         "info": info,
         **extra,
     }
@@ -291,11 +295,71 @@ def network_state(
         fitted["classes_dtype"] = classes.dtype.str if classes.dtype != object else "object"
     arrays.update(_flatten("posterior", state))
     arrays.update(info_arrays)
-    return _params(estimator), fitted, posterior, arrays
+    params = _params(estimator, own_network=not isinstance(network, MLP))
+    return params, fitted, posterior, arrays
 
 
-def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    """A fitted ``cls`` from what :func:`network_state` stored."""
+def network_structure(params: Any) -> list[list[Any]]:
+    """Key path, shape and dtype of every leaf: what a network given to ``px.load`` must match
+    (no addresses or reprs, so it compares across processes)."""
+    leaves, _ = jax.tree_util.tree_flatten_with_path(params)
+    return [
+        [jax.tree_util.keystr(path), list(np.shape(leaf)), str(np.asarray(leaf).dtype)]
+        for path, leaf in leaves
+    ]
+
+
+def _network_spec(estimator: Any, network: Any) -> dict[str, Any]:
+    if isinstance(network, MLP):
+        return {
+            "hidden": list(network.hidden),
+            "activation": network.activation,
+            "n_outputs": network.n_outputs,
+        }
+    return {
+        "own_network": {
+            "kind": network.kind,
+            "class": type(network.source).__qualname__,
+            "structure": network_structure(network.initial),
+            "input_shape": list(estimator.input_shape_),
+        }
+    }
+
+
+def _own_network(spec: dict[str, Any], like: Any, where: str = "px.load") -> Any:
+    """The adapter of ``like``, checked against the network the model was saved with."""
+    stored = spec["own_network"]
+    if like is None:
+        raise ValueError(
+            f"The 'network' parameter of {where} is required for this model: it was fitted on a "
+            f"{stored['kind']} network of your own ({stored['class']}), which is saved as its "
+            "weights only. Pass a network of the same structure, e.g. "
+            f"px.load(path, network={stored['class']}(...)), built as for the fit."
+        )
+    example = np.zeros((2, *stored["input_shape"]), dtype=np.float32)
+    adapter = as_network(like, example, jax.random.key(0), where=where)
+    found = network_structure(adapter.initial)
+    if adapter.kind != stored["kind"] or found != stored["structure"]:
+        differ = [
+            f"{a[0]} {a[1]} vs {b[1]}"
+            for a, b in zip(stored["structure"], found, strict=False)
+            if a != b
+        ][:3]
+        raise ValueError(
+            f"The 'network' parameter of {where} must have the structure of the saved network "
+            f"({stored['kind']} {stored['class']}, {len(stored['structure'])} arrays). Got a "
+            f"{adapter.kind} {type(like).__qualname__} with {len(found)} arrays"
+            + (f"; first differences (saved vs given): {'; '.join(differ)}" if differ else "")
+            + ". Build it exactly as for the fit."
+        )
+    return adapter
+
+
+def restore_network(
+    cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray], network_like: Any = None
+) -> Any:
+    """A fitted ``cls`` from what :func:`network_state` stored (``network_like``: a network of
+    the user's, of the saved structure, when the model was fitted on one)."""
     params = {
         k: tuple(v)
         if isinstance(v, list)
@@ -318,10 +382,16 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
     estimator._diagnostic_inputs = jnp.asarray(arrays["fitted/_diagnostic_inputs"])
     estimator._diagnostics = None
 
-    network = MLP(tuple(spec["hidden"]), spec["activation"], int(spec["n_outputs"]))
+    if "own_network" in spec:
+        network = _own_network(spec, network_like)
+        estimator.network = network_like
+        estimator.input_shape_ = tuple(spec["own_network"]["input_shape"])
+        net = network.template()
+    else:
+        network = MLP(tuple(spec["hidden"]), spec["activation"], int(spec["n_outputs"]))
+        net = network.template(estimator.n_features_in_)
     # The weight prior only shapes training, not prediction: a default stands in for it.
     model = network_model(network, spec["task"], spec["likelihood"], WeightPrior())
-    net = network.template(estimator.n_features_in_)
     noise = spec["task"] == "regression" and spec["likelihood"] == "homoscedastic"
     extras = {"sigma": 0} if noise else {}
     kind = spec["kind"]
@@ -338,6 +408,9 @@ def restore_network(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarra
         dist: Any = dataclasses.replace(state["laplace"], unravel=Unraveler.of(net))
         if spec["linearized"]:
             apply_fn = LinearizedApply(model.apply_fn, dist.unravel(dist.map_flat))
+    elif kind == "network_dropout":
+        dist = NetworkDropoutDistribution(state["net"], state["extras"])
+        apply_fn = dropout_head(model.apply_fn)
     elif kind == "meanfield":
         dist = MeanFieldGaussian(state["loc"], state["scale"], state["extras"])
     elif kind == "lowrank":

@@ -13,16 +13,16 @@ NETWORK_METHODS: dict[str, type[Method]] = {
     cls.name: cls
     for cls in (
         NUTS,
+        MAP,
+        VI,
+        MCDropout,
+        Ensemble,
         MALA,
         SGLD,
         SGHMC,
         CyclicalSGMCMC,
-        MAP,
-        Laplace,
-        VI,
-        MCDropout,
-        Ensemble,
         SWAG,
+        Laplace,
     )
 }
 # Strings that mean a class with one setting fixed.
@@ -39,7 +39,12 @@ VI_FAMILIES = ("meanfield", "lowrank")
 
 
 def method_names() -> list[str]:
-    return [*NETWORK_METHODS, *ALIASES]
+    """Every string ``method=`` takes, each alias right after its class's name."""
+    names = []
+    for name, cls in NETWORK_METHODS.items():
+        names.append(name)
+        names.extend(alias for alias, (target, _) in ALIASES.items() if target is cls)
+    return names
 
 
 def _from_estimator(cls: type[Method], fixed: dict[str, Any], estimator: Any) -> Method:

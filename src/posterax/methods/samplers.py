@@ -83,6 +83,7 @@ class _SGMCMC(Method):
         num_chains: int = 1,
         thinning: int = 1,
         batch_size: int = 32,
+        preconditioner: str | None = None,
     ):
         self.step_size = step_size
         self.num_warmup = num_warmup
@@ -90,9 +91,10 @@ class _SGMCMC(Method):
         self.num_chains = num_chains
         self.thinning = thinning
         self.batch_size = batch_size
+        self.preconditioner = preconditioner
 
     def settings(self) -> dict[str, Any]:
-        return {"preconditioner": None, "num_cycles": 1, **super().settings()}
+        return {"num_cycles": 1, **super().settings()}
 
 
 class SGLD(_SGMCMC):
@@ -111,22 +113,10 @@ class SGLD(_SGMCMC):
 
     name = "sgld"
 
-    def __init__(
-        self,
-        step_size: float | None = None,
-        num_warmup: int = 1000,
-        num_samples: int = 1000,
-        num_chains: int = 1,
-        thinning: int = 1,
-        batch_size: int = 32,
-        preconditioner: str | None = None,
-    ):
-        super().__init__(step_size, num_warmup, num_samples, num_chains, thinning, batch_size)
-        self.preconditioner = preconditioner
-
 
 class SGHMC(_SGMCMC):
-    """Stochastic-gradient Hamiltonian Monte Carlo (BlackJAX); settings as :class:`SGLD`."""
+    """Stochastic-gradient Hamiltonian Monte Carlo (BlackJAX); settings as :class:`SGLD`
+    (``preconditioner`` must stay ``None``: RMSprop preconditioning is pSGLD's)."""
 
     name = "sghmc"
 
@@ -156,9 +146,10 @@ class CyclicalSGMCMC(_SGMCMC):
         batch_size: int = 32,
         preconditioner: str | None = None,
     ):
-        super().__init__(step_size, num_warmup, num_samples, num_chains, thinning, batch_size)
+        super().__init__(
+            step_size, num_warmup, num_samples, num_chains, thinning, batch_size, preconditioner
+        )
         self.num_cycles = num_cycles
-        self.preconditioner = preconditioner
 
     def settings(self) -> dict[str, Any]:
         return Method.settings(self)

@@ -1,0 +1,68 @@
+"""A model fitted on a network of your own is saved as its weights (no pickle) and loaded with
+``px.load(path, network=like)``, Equinox's ``tree_deserialise_leaves(path, like)`` convention;
+a network of another structure, or none, is refused with a clear error."""
+
+import warnings
+
+import jax
+import numpy as np
+import pytest
+from flax import nnx
+
+import posterax as px
+from user_networks import NNXMLP, EqxMLP, LinenMLP, functional_mlp, wave_data
+
+SETTINGS = {"num_epochs": 20, "num_samples": 30, "progress_bar": False, "random_state": 0}
+
+
+def _like(kind, dropout=0.0):
+    """A fresh network built as for the fit (other random weights: only the structure counts)."""
+    if kind == "nnx":
+        return NNXMLP(1, 1, nnx.Rngs(5), dropout=dropout)
+    if kind == "equinox":
+        return EqxMLP(1, 1, jax.random.key(5), dropout=dropout)
+    if kind == "linen":
+        return LinenMLP(1)
+    return functional_mlp(1, 1, seed=5)
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [
+        ("nnx", "nuts"),
+        ("nnx", "mc_dropout"),
+        ("equinox", "laplace"),
+        ("linen", "ensemble"),
+        ("functional", "vi"),
+    ],
+)
+def test_round_trip_predicts_identically(kind, method, tmp_path):
+    X, y = wave_data()
+    dropout = 0.1 if method == "mc_dropout" else 0.0
+    network = _like(kind, dropout)
+    extra = {"num_warmup": 50, "hessian_structure": "full", "n_members": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reg = px.BayesianRegressor(network=network, method=method, **SETTINGS, **extra).fit(X, y)
+    reg.save(tmp_path / "model")
+    loaded = px.load(tmp_path / "model", network=_like(kind, dropout))
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    np.testing.assert_array_equal(
+        np.stack(loaded.predict_interval(X)), np.stack(reg.predict_interval(X))
+    )
+    assert loaded.input_shape_ == (1,)
+
+
+def test_loading_without_or_with_another_network_is_refused(tmp_path):
+    X, y = wave_data()
+    reg = px.BayesianRegressor(network=_like("nnx"), method="map", **SETTINGS).fit(X, y)
+    reg.save(tmp_path / "model")
+    with pytest.raises(
+        ValueError, match=r"'network' parameter of px.load is required .*\(NNXMLP\)"
+    ):
+        px.load(tmp_path / "model")
+    wider = NNXMLP(1, 1, nnx.Rngs(0), width=16)
+    with pytest.raises(ValueError, match=r"structure of the saved network .* \[8\] vs \[16\]"):
+        px.load(tmp_path / "model", network=wider)
+    with pytest.raises(ValueError, match=r"structure of the saved network .* equinox"):
+        px.load(tmp_path / "model", network=_like("equinox"))
