@@ -26,6 +26,17 @@ class NNXMLP(nnx.Module):
         return self.l2(h)
 
 
+class Shifted(nnx.Module):
+    """A linear layer plus a constant the user keeps in an nnx.Variable (not trained)."""
+
+    def __init__(self, shift, rngs):
+        self.lin = nnx.Linear(1, 1, rngs=rngs)
+        self.shift = nnx.Variable(jnp.asarray(shift, jnp.float32))
+
+    def __call__(self, x):
+        return self.lin(x) + self.shift[...]
+
+
 class LinenMLP(nn.Module):
     n_out: int
     width: int = 8

@@ -165,3 +165,22 @@ def test_linear_regression_takes_nuts_and_map_objects(seed_data):
         ValueError, match=r"'method' parameter of BayesianLinearRegression .* Ensemble"
     ):
         px.BayesianLinearRegression(method=px.methods.Ensemble()).fit(X, y)
+
+
+def test_errors_about_a_method_objects_settings_use_its_own_names():
+    X, y = _wave()
+    with pytest.raises(ValueError, match=r"'num_members' parameter of px.methods.Ensemble"):
+        px.BayesianRegressor(method=px.methods.Ensemble(num_members=0), **SHARED).fit(X, y)
+    with pytest.raises(ValueError, match=r"'structure' parameter of px.methods.Laplace"):
+        px.BayesianRegressor(method=px.methods.Laplace(structure="block"), **SHARED).fit(X, y)
+    training = px.methods.Training(num_epochs=0)
+    with pytest.raises(ValueError, match=r"'num_epochs' parameter of px.methods.Training"):
+        px.BayesianRegressor(method=px.methods.MAP(training=training), **SHARED).fit(X, y)
+
+
+def test_nested_training_parameters_start_from_the_defaults():
+    method = px.methods.MAP().set_params(training__num_epochs=3)
+    assert method.training.num_epochs == 3 and method.training.batch_size == 32
+    est = px.BayesianRegressor(method="map")
+    with pytest.raises(ValueError, match=r"'method' parameter .* string 'map': nested"):
+        est.set_params(method__training__num_epochs=3)

@@ -16,7 +16,7 @@ import posterax as px
 from posterax.inference import NetworkModel, TrainingSettings, fit_map
 from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 from posterax.networks import as_network
-from user_networks import NNXMLP, EqxMLP, LinenMLP, wave_data
+from user_networks import NNXMLP, EqxMLP, LinenMLP, Shifted, wave_data
 
 
 def _standardised(X):
@@ -232,3 +232,45 @@ def test_the_builtin_mlp_given_as_network_saves_and_loads(network, tmp_path):
     loaded = px.load(tmp_path / "model")
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
     assert loaded.hidden == (6,) or list(loaded.hidden) == [6]
+
+
+def test_networks_differing_only_in_constants_are_different_networks():
+    """Constants are baked into the compiled programs: two such networks must never share one."""
+    example = np.zeros((2, 1), np.float32)
+    a = as_network(Shifted(0.0, nnx.Rngs(0)), example, jax.random.key(0), where="t")
+    b = as_network(Shifted(100.0, nnx.Rngs(0)), example, jax.random.key(0), where="t")
+    assert a != b and hash(a) != hash(b)
+    run = jax.jit(lambda net, x: net(net.initial, x), static_argnums=0)
+    np.testing.assert_allclose(run(b, example) - run(a, example), 100.0, rtol=1e-6)
+
+
+def test_a_network_must_keep_the_batch_axis():
+    mean_over_batch = px.networks.Functional(
+        lambda p, x: jnp.mean(x @ p["w"], axis=0, keepdims=True), {"w": jnp.ones((1, 1))}
+    )
+    with pytest.raises(ValueError, match=r"one row of outputs per example. Got .* \(1, 1\)"):
+        _fit(mean_over_batch)
+
+
+def test_dropout_that_cannot_run_with_our_key_is_refused_before_training():
+    class NoRngs(nnx.Module):
+        def __init__(self, rngs):
+            self.lin = nnx.Linear(1, 1, rngs=rngs)
+            self.drop = nnx.Dropout(0.5)  # no rngs: cannot draw masks
+
+        def __call__(self, x):
+            return self.drop(self.lin(x))
+
+    with pytest.raises(ValueError, match=r"'network' parameter .* dropout layers with a key"):
+        _fit(NoRngs(nnx.Rngs(0)), method="mc_dropout")
+
+
+def test_equinox_dropout_built_in_inference_mode_still_draws():
+    """MC dropout switches the user's dropout on, whatever mode the module was left in."""
+    X, y = wave_data()
+    net = eqx.nn.inference_mode(EqxMLP(1, 1, jax.random.key(0), dropout=0.2))
+    reg = px.BayesianRegressor(
+        network=net, method="mc_dropout", num_epochs=5, num_samples=20, progress_bar=False
+    ).fit(X, y)
+    draws = np.asarray(reg.predict_samples(X[:5]).mean)
+    assert np.std(draws, axis=0).min() > 0  # the draws differ

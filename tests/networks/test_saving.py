@@ -10,7 +10,7 @@ import pytest
 from flax import nnx
 
 import posterax as px
-from user_networks import NNXMLP, EqxMLP, LinenMLP, functional_mlp, wave_data
+from user_networks import NNXMLP, EqxMLP, LinenMLP, Shifted, functional_mlp, wave_data
 
 SETTINGS = {"num_epochs": 20, "num_samples": 30, "progress_bar": False, "random_state": 0}
 
@@ -66,3 +66,17 @@ def test_loading_without_or_with_another_network_is_refused(tmp_path):
         px.load(tmp_path / "model", network=wider)
     with pytest.raises(ValueError, match=r"structure of the saved network .* equinox"):
         px.load(tmp_path / "model", network=_like("equinox"))
+
+
+def test_loading_with_other_constants_or_into_the_builtin_mlp_is_refused(tmp_path):
+    X, y = wave_data()
+    reg = px.BayesianRegressor(network=Shifted(1.0, nnx.Rngs(0)), method="map", **SETTINGS)
+    reg.fit(X, y).save(tmp_path / "own")
+    loaded = px.load(tmp_path / "own", network=Shifted(1.0, nnx.Rngs(3)))
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    with pytest.raises(ValueError, match=r"non-trainable variables the saved network had"):
+        px.load(tmp_path / "own", network=Shifted(2.0, nnx.Rngs(0)))
+    builtin = px.BayesianRegressor(hidden=(4,), method="map", **SETTINGS).fit(X, y)
+    builtin.save(tmp_path / "builtin")
+    with pytest.raises(ValueError, match=r"only for models fitted on a network of your own"):
+        px.load(tmp_path / "builtin", network=_like("nnx"))

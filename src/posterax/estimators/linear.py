@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 import types
+import warnings
 from typing import Any
 
 import jax.numpy as jnp
@@ -164,6 +166,20 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
     def _nuts_source(self) -> Any:
         """Where NUTS reads its settings: the method object, or this estimator for 'nuts'."""
         if isinstance(self.method, NUTS):
+            defaults = inspect.signature(type(self).__init__).parameters
+            changed = [
+                name
+                for name in ("num_warmup", "num_samples", "num_chains", "target_accept_prob")
+                if getattr(self, name) != defaults[name].default
+            ]
+            if changed:
+                warnings.warn(
+                    "BayesianLinearRegression.fit: method=NUTS(...) holds its own settings, so "
+                    f"the estimator's {', '.join(map(repr, changed))} are ignored. Set them on "
+                    "the method object (e.g. px.methods.NUTS(num_warmup=500)).",
+                    UserWarning,
+                    stacklevel=4,
+                )
             shared = {"progress_bar": self.progress_bar}
             return types.SimpleNamespace(**self.method.settings(), **shared)
         return self

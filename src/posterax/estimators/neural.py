@@ -57,7 +57,7 @@ from posterax.estimators.network_fitters import (
 from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod
-from posterax.methods import Method, method_key, resolve_method
+from posterax.methods import Method, in_method_terms, method_key, resolve_method
 from posterax.models import MLP
 from posterax.models.mlp import ACTIVATIONS
 from posterax.networks import as_network
@@ -216,9 +216,14 @@ class _BayesianNetwork(BaseEstimator):
             self.x_mean_, self.x_scale_ = _standardiser(X_arr)
             Xs = (X_arr - self.x_mean_) / self.x_scale_
         start = time.perf_counter()
-        self.posterior_ = fit_network_posterior(
-            settings, method, network, scales, self._task, likelihood, Xs, target, key, where
-        )
+        try:
+            self.posterior_ = fit_network_posterior(
+                settings, method, network, scales, self._task, likelihood, Xs, target, key, where
+            )
+        except ValueError as error:
+            if not isinstance(self.method, Method):
+                raise
+            raise ValueError(in_method_terms(str(error), self.method, where)) from None
         self.fit_seconds_ = time.perf_counter() - start
         # Function-space diagnostics at up to 50 training inputs.
         idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))
@@ -232,6 +237,19 @@ class _BayesianNetwork(BaseEstimator):
             fs["max_r_hat"], fs["min_ess_bulk"], diag["divergences"], where="function space"
         )
         warn_if_not_converged(problems, stacklevel=4, sampler=method.value.upper())
+
+    def set_params(self, **params: Any) -> Any:
+        """As scikit-learn's; nested ``method__*`` parameters need a method object."""
+        nested = [k for k in params if k.startswith("method__")]
+        method = params.get("method", self.method)
+        if nested and isinstance(method, str):
+            raise ValueError(
+                f"The 'method' parameter of {type(self).__name__} is the string {method!r}: "
+                f"nested parameters such as {nested[0]!r} need a method object. Got "
+                f"method={method!r}. Pass e.g. method=px.methods.Ensemble(num_members=5), then "
+                "set method__num_members."
+            )
+        return super().set_params(**params)
 
     def _builtin_network(self, where: str) -> tuple[tuple[int, ...], str] | None:
         """``(hidden, activation)`` of the built-in MLP, or ``None`` for the user's network."""
@@ -291,6 +309,8 @@ class _BayesianNetwork(BaseEstimator):
             validate_data(self, X, reset=True, skip_check_array=True)
             return
         self.input_shape_ = tuple(X_arr.shape[1:])
+        if hasattr(self, "feature_names_in_"):  # from an earlier fit on a table
+            del self.feature_names_in_
         if X_arr.ndim == 2:
             self.n_features_in_ = X_arr.shape[1]
         elif hasattr(self, "n_features_in_"):

@@ -321,6 +321,7 @@ def _network_spec(estimator: Any, network: Any) -> dict[str, Any]:
             "kind": network.kind,
             "class": type(network.source).__qualname__,
             "structure": network_structure(network.initial),
+            "constants": network.constants_digest,
             "input_shape": list(estimator.input_shape_),
         }
     }
@@ -351,6 +352,13 @@ def _own_network(spec: dict[str, Any], like: Any, where: str = "px.load") -> Any
             f"{adapter.kind} {type(like).__qualname__} with {len(found)} arrays"
             + (f"; first differences (saved vs given): {'; '.join(differ)}" if differ else "")
             + ". Build it exactly as for the fit."
+        )
+    if adapter.constants_digest != stored.get("constants", ""):
+        raise ValueError(
+            f"The 'network' parameter of {where} must hold the non-trainable variables the saved "
+            f"network had (constants such as nnx.Variable values, which are part of the "
+            f"function and not saved as weights). Got a {type(like).__qualname__} whose "
+            "constants differ. Build it exactly as for the fit, with the same constants."
         )
     return adapter
 
@@ -388,6 +396,12 @@ def restore_network(
         estimator.input_shape_ = tuple(spec["own_network"]["input_shape"])
         net = network.template()
     else:
+        if network_like is not None:
+            raise ValueError(
+                "The 'network' parameter of px.load is only for models fitted on a network of "
+                "your own; this model uses the built-in MLP. Got "
+                f"{type(network_like).__qualname__}. Call px.load(path) without network=."
+            )
         network = MLP(tuple(spec["hidden"]), spec["activation"], int(spec["n_outputs"]))
         net = network.template(estimator.n_features_in_)
     # The weight prior only shapes training, not prediction: a default stands in for it.

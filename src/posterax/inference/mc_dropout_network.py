@@ -74,11 +74,18 @@ def check_dropout_network(apply_fn: Any) -> None:
     network = getattr(apply_fn, "network", None)
     if not getattr(network, "has_dropout", False):
         kind = getattr(network, "kind", type(network).__name__)
+        unsupported = (
+            " (MC dropout through a Linen or Functional network's own dropout is not supported "
+            "yet: write it in NNX or Equinox)"
+            if kind in ("linen", "functional")
+            else ""
+        )
         raise ValueError(
-            "The 'network' parameter must contain dropout layers for method='mc_dropout' "
-            "(nnx.Dropout in a Flax NNX module, eqx.nn.Dropout in an Equinox module, which "
-            f"MC dropout keeps on at prediction). Got a {kind} network without any. Add a "
-            "dropout layer, or use another method (e.g. 'ensemble' or 'laplace')."
+            "The 'network' parameter of the estimator must contain dropout layers for "
+            "method='mc_dropout' (nnx.Dropout in a Flax NNX module, eqx.nn.Dropout in an "
+            f"Equinox module, which MC dropout keeps on at prediction). Got a {kind} network "
+            f"without any{unsupported}. Add a dropout layer, or use another method (e.g. "
+            "'ensemble' or 'laplace')."
         )
 
 

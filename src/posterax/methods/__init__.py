@@ -4,7 +4,13 @@ scikit-learn's ``get_params`` / ``set_params``; ``method="nuts"`` (a string) mea
 with its defaults."""
 
 from posterax.methods.base import Method, Training
-from posterax.methods.registry import NETWORK_METHODS, method_key, method_names, resolve_method
+from posterax.methods.registry import (
+    NETWORK_METHODS,
+    in_method_terms,
+    method_key,
+    method_names,
+    resolve_method,
+)
 from posterax.methods.samplers import MALA, NUTS, SGHMC, SGLD, CyclicalSGMCMC
 from posterax.methods.trained import MAP, SWAG, VI, Ensemble, Laplace, MCDropout
 
@@ -23,6 +29,7 @@ __all__ = [
     "MCDropout",
     "Method",
     "Training",
+    "in_method_terms",
     "method_key",
     "method_names",
     "resolve_method",

@@ -72,6 +72,12 @@ class Training(BaseEstimator):
 class TrainedMethod(Method):
     """A method that trains the network by minibatch optimisation (``training`` settings)."""
 
+    def set_params(self, **params: Any) -> TrainedMethod:
+        """As scikit-learn's; ``training__*`` on ``training=None`` starts from ``Training()``."""
+        if self.training is None and any(k.startswith("training__") for k in params):
+            self.training = Training()
+        return super().set_params(**params)
+
     def settings(self) -> dict[str, Any]:
         own = {k: v for k, v in self.get_params(deep=False).items() if k != "training"}
         training = self.training if self.training is not None else Training()

@@ -95,6 +95,22 @@ def resolve_method(method: Any, estimator: Any, where: str) -> Method:
     )
 
 
+def in_method_terms(message: str, method: Method, where: str) -> str:
+    """An error about the settings of ``method`` (an object), raised by a fit function in the
+    estimator's terms (``'n_members' parameter of BayesianRegressor.fit``), restated in the
+    method's terms (``'num_members' parameter of px.methods.Ensemble``)."""
+    owners: dict[str, str] = {name: type(method).__name__ for name in method.get_params(False)}
+    owners.update({name: "Training" for name in Training().get_params(False)})
+    for own, owner in owners.items():
+        legacy = _ESTIMATOR_NAMES.get(own, own)
+        message = message.replace(
+            f"The '{legacy}' parameter of {where}", f"The '{own}' parameter of px.methods.{owner}"
+        )
+        if legacy != own:
+            message = message.replace(f"{legacy}=", f"{own}=")
+    return message
+
+
 def method_key(method: Method) -> str:
     """The string naming what ``method`` runs (``"vi_lowrank"`` for a low-rank VI)."""
     if isinstance(method, VI) and method.family == "lowrank":
@@ -102,4 +118,4 @@ def method_key(method: Method) -> str:
     return method.name
 
 
-__all__ = ["NETWORK_METHODS", "method_key", "method_names", "resolve_method"]
+__all__ = ["NETWORK_METHODS", "in_method_terms", "method_key", "method_names", "resolve_method"]

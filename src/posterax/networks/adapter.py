@@ -64,6 +64,8 @@ class NetworkAdapter:
     )
     source: Any = dataclasses.field(default=None, compare=False, repr=False)
     has_dropout: bool = False
+    # Digest of non-trainable constants baked into ``forward`` (NNX variables), "" if none.
+    constants_digest: str = dataclasses.field(default="", compare=False, repr=False)
 
     def apply(
         self,
@@ -164,6 +166,27 @@ def check_outputs(
             f"{type(error).__name__}: {error}. Check the input shape the network expects "
             "(Equinox networks see one example at a time; posterax vmaps over the batch)."
         ) from error
+    if adapter.has_dropout:  # MC dropout runs it in training mode with a key: check that too
+        try:
+            jax.eval_shape(
+                lambda p, x, k: adapter.apply(p, x, key=k, train=True),
+                adapter.initial,
+                example,
+                jax.random.key(0),
+            )
+        except Exception as error:
+            raise ValueError(
+                f"The 'network' parameter of {where} must run its dropout layers with a key from "
+                f"posterax: calling the {adapter.kind} network in training mode failed with "
+                f"{type(error).__name__}: {error}. Build nnx.Dropout with rngs=nnx.Rngs(...); "
+                "give an Equinox module's __call__ a key=None argument passed to its dropout."
+            ) from error
+    if out.shape[0] != example.shape[0]:
+        raise ValueError(
+            f"The 'network' parameter of {where} must return one row of outputs per example. "
+            f"Got outputs of shape {tuple(out.shape)} for a batch of {example.shape[0]}. Keep "
+            "the batch axis first and do not reduce over it."
+        )
     if out.shape[1] != n_outputs:
         raise ValueError(
             f"The 'network' parameter of {where} must output {n_outputs} value(s) per example "

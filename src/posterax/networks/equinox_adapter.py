@@ -33,6 +33,7 @@ def equinox_adapter(module: Any, *, where: str) -> NetworkAdapter:
     def forward(params: Any, x: jax.Array, key: Any, train: bool) -> jax.Array:
         model = eqx.combine(params, static)
         if train and key is not None and has_dropout:
+            model = eqx.nn.inference_mode(model, value=False)  # even if built with inference=True
             keys = jax.random.split(key, x.shape[0])
             return jax.vmap(lambda xi, ki: model(xi, key=ki))(x, keys)
         if has_dropout:

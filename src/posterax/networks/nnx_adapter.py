@@ -45,6 +45,13 @@ def nnx_adapter(module: Any, *, where: str) -> NetworkAdapter:
     if len(jax.tree_util.tree_leaves(initial)) != params_def.num_leaves:  # pragma: no cover
         raise AssertionError("nnx.to_pure_dict changed the number of leaves")
     rest_leaves, rest_def = jax.tree_util.tree_flatten(rest)
+    # Non-trainable variables (constants the user set) are baked into the programs: they belong
+    # to the network's identity (compile caches) and to what a saved model must match.
+    constants = [
+        leaf
+        for leaf in rest_leaves
+        if not jnp.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key)
+    ]
     has_dropout = any(isinstance(m, nnx.Dropout) for _, m in nnx.iter_modules(module))
 
     def merged(params: Any, key: Any = None):
@@ -70,10 +77,11 @@ def nnx_adapter(module: Any, *, where: str) -> NetworkAdapter:
     return NetworkAdapter(
         kind="nnx",
         static_key=graphdef,
-        digest=params_digest(initial),
+        digest=params_digest((initial, constants)),
         initial=initial,
         forward=forward,
         to_user=lambda params: merged(params),
+        constants_digest=params_digest(constants),
         source=module,
         has_dropout=has_dropout,
     )
