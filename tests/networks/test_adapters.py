@@ -16,6 +16,8 @@ import posterax as px
 from posterax.inference import NetworkModel, TrainingSettings, fit_map
 from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 from posterax.networks import as_network
+from posterax.networks.adapter import widest_activation
+from posterax.predictive.chunking import PROBS
 from user_networks import NNXMLP, EqxMLP, LinenMLP, Shifted, wave_data
 
 
@@ -149,6 +151,14 @@ def test_images_pass_through_untouched():
     ).fit(images[:200], labels[:200])
     assert clf.input_shape_ == (8, 8, 1)
     assert np.mean(clf.predict(images[200:]) == labels[200:]) > 0.9
+    # The memory plan sees the conv layer's 8 x 8 x 4 activations per row, and predictions in
+    # chunks of a few rows equal the unchunked ones.
+    assert widest_activation(clf.posterior_.apply_fn.network, (8, 8, 1)) == 8 * 8 * 4
+    whole = clf.predict_proba(images[200:])
+    leaves = jax.tree_util.tree_leaves(clf.posterior_.mean())
+    draws_bytes = 1000 * 4 * sum(leaf.size for leaf in leaves)  # the parameter draws
+    clf.set_params(max_memory=draws_bytes + 2 * 7 * clf._prediction_bytes_per_row(PROBS))
+    np.testing.assert_allclose(clf.predict_proba(images[200:]), whole, rtol=1e-5, atol=1e-7)
     with pytest.raises(ValueError, match=r"'X' parameter .* input shape seen at fit time"):
         clf.predict(images[200:, :, :4])
 

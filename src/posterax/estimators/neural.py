@@ -61,7 +61,7 @@ from posterax.methods import Method, in_method_terms, method_key, resolve_method
 from posterax.models import MLP
 from posterax.models.mlp import ACTIVATIONS
 from posterax.networks import as_network
-from posterax.networks.adapter import check_outputs
+from posterax.networks.adapter import NetworkAdapter, check_outputs, widest_activation
 from posterax.networks.mlp import builtin_mlp
 from posterax.predictive import (
     predictive_samples,
@@ -405,7 +405,11 @@ class _BayesianNetwork(BaseEstimator):
         """float32 bytes one input row costs the chunk program of ``summary`` (default: mixture
         quantiles, the most): every draw's outputs and the activations of the draws in flight."""
         network = getattr(self.posterior_.apply_fn, "network", None)
-        hidden = tuple(getattr(network, "hidden", ())) or (64,)  # a custom apply_fn: a guess
+        network = getattr(network, "network", network)  # through MC dropout's DropoutOn
+        if isinstance(network, NetworkAdapter):  # the user's network: its widest array
+            hidden: tuple[int, ...] = (widest_activation(network, tuple(self.input_shape_)),)
+        else:
+            hidden = tuple(getattr(network, "hidden", ())) or (64,)  # a custom apply_fn: a guess
         entries = 2 if self._task == "regression" else max(2, len(getattr(self, "classes_", ())))
         return summary_bytes_per_row(
             summary or Summary("quantiles", (0.025, 0.975)),

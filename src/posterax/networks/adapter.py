@@ -9,6 +9,7 @@ for another one.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Callable
 from typing import Any
@@ -107,6 +108,26 @@ class NetworkAdapter:
         return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.initial)))
 
 
+@functools.lru_cache(maxsize=64)
+def widest_activation(adapter: NetworkAdapter, input_shape: tuple[int, ...]) -> int:
+    """Values per input row of the largest array the network computes in evaluation mode (its
+    input and output included): what the memory budget of chunked prediction plans for."""
+    example = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+    jaxpr = jax.make_jaxpr(lambda p, x: adapter.apply(p, x))(adapter.initial, example)
+    sizes = [int(np.prod(input_shape))]
+
+    def visit(closed_or_open: Any) -> None:
+        inner = getattr(closed_or_open, "jaxpr", closed_or_open)
+        for eqn in inner.eqns:
+            sizes.extend(int(np.prod(v.aval.shape)) for v in eqn.outvars if hasattr(v, "aval"))
+            for param in eqn.params.values():
+                if hasattr(param, "eqns") or hasattr(getattr(param, "jaxpr", None), "eqns"):
+                    visit(param)
+
+    visit(jaxpr)
+    return max(sizes)
+
+
 def as_network(network: Any, example: np.ndarray, rng_key: PRNGKey, *, where: str) -> Any:
     """The :class:`NetworkAdapter` of a user's network (``example``: a few input rows, used to
     initialise a Linen module and to check that the network runs on the data)."""
@@ -195,4 +216,4 @@ def check_outputs(
         )
 
 
-__all__ = ["NetworkAdapter", "as_network", "check_outputs", "params_digest"]
+__all__ = ["NetworkAdapter", "as_network", "check_outputs", "params_digest", "widest_activation"]
