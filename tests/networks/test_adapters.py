@@ -18,7 +18,7 @@ from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 from posterax.networks import as_network
 from posterax.networks.adapter import widest_activation
 from posterax.predictive.chunking import PROBS
-from user_networks import NNXMLP, EqxMLP, LinenMLP, Shifted, wave_data
+from user_networks import NNXMLP, EqxMLP, LinenMLP, Shifted, blob_data, wave_data
 
 
 def _standardised(X):
@@ -284,3 +284,63 @@ def test_equinox_dropout_built_in_inference_mode_still_draws():
     ).fit(X, y)
     draws = np.asarray(reg.predict_samples(X[:5]).mean)
     assert np.std(draws, axis=0).min() > 0  # the draws differ
+
+
+def test_last_layer_laplace_on_a_user_network_equals_the_builtin_mlps():
+    """The last layer found by tracing the NNX network is the built-in MLP's last layer: on the
+    same MAP weights the last-layer Laplace evidence and tuned hyperparameters agree."""
+    from posterax.inference.laplace import fit_laplace
+    from posterax.networks.last_layer import last_layer_mask
+
+    X, y = wave_data()
+    X = jnp.asarray(_standardised(X), jnp.float32)
+    y = jnp.asarray(y, jnp.float32)
+    mlp = MLP((8,), "tanh", 1)
+    prior = WeightPrior("normal", (1.0,))
+    builtin = NetworkModel(RegressionHead(mlp), GaussianLikelihood(), prior)
+    settings = TrainingSettings(optax.adam(1e-2), num_epochs=40, batch_size=16, progress_bar=False)
+    start = mlp.init(jax.random.key(3), 1)
+    map_post = fit_map(jax.random.key(1), builtin, lambda k: start, X, y, settings)
+    trained = map_post.mean()
+    adapter = as_network(
+        _nnx_from(NNXMLP(1, 1, nnx.Rngs(0)), trained["net"]),
+        np.asarray(X[:2]),
+        jax.random.key(0),
+        where="test",
+    )
+    mask = last_layer_mask(adapter, (1,), "test")
+    assert mask == {"l1": {"bias": False, "kernel": False}, "l2": {"bias": True, "kernel": True}}
+    own = NetworkModel(RegressionHead(adapter), GaussianLikelihood(), prior)
+    common = {"hessian_structure": "full", "pred_type": "glm"}
+    ref = fit_laplace(builtin, trained, X, y, subset_of_weights="last_layer", **common)
+    got = fit_laplace(
+        own,
+        {**trained, "net": adapter.initial},
+        X,
+        y,
+        subset_of_weights="subnetwork",
+        subnetwork_mask=mask,
+        **common,
+    )
+    for key in ("log_marginal_likelihood", "prior_precision", "sigma"):
+        np.testing.assert_allclose(got.info[key], ref.info[key], rtol=1e-4, err_msg=key)
+    assert got.info["n_laplace_params"] == ref.info["n_laplace_params"] == 9
+
+
+def test_last_layer_laplace_on_user_networks_of_every_framework():
+    X, y = blob_data()
+    for network in (NNXMLP(2, 3, nnx.Rngs(0)), EqxMLP(2, 3, jax.random.key(0)), LinenMLP(3)):
+        clf = px.BayesianClassifier(
+            network=network,
+            method=px.methods.Laplace(
+                structure="full",
+                subset="last_layer",
+                training=px.methods.Training(num_epochs=100, learning_rate=1e-2),
+            ),
+            progress_bar=False,
+            random_state=0,
+        ).fit(X, y)
+        laplace = clf.diagnostics()["laplace"]
+        assert laplace["subset_of_weights"] == "last_layer"
+        assert laplace["n_laplace_params"] == 8 * 3 + 3  # the 8 -> 3 output layer
+        assert np.mean(clf.predict(X) == y) > 0.9

@@ -50,6 +50,8 @@ from posterax.models import (
     WeightPrior,
 )
 from posterax.models.weight_prior import FAMILIES
+from posterax.networks.adapter import NetworkAdapter
+from posterax.networks.last_layer import last_layer_mask
 from posterax.types import PRNGKey
 
 LIKELIHOODS = ("homoscedastic", "heteroscedastic")
@@ -387,13 +389,18 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     rank = check_positive_int(est.rank, name="rank", where=where)
     map_key, laplace_key = jax.random.split(key)
     map_post = _trained(fit_map)(est, network, model, scales, Xs, target, map_key, where)
+    mask, laplace_subset = None, subset
+    if subset == "last_layer" and isinstance(network, NetworkAdapter):
+        # A user's network: its last layer found from the computation (any framework).
+        mask, laplace_subset = last_layer_mask(network, tuple(Xs.shape[1:]), where), "subnetwork"
     post = fit_laplace(
         model,
         map_post,
         jnp.asarray(Xs, dtype=jnp.float32),
         jnp.asarray(target),
         hessian_structure=structure,
-        subset_of_weights=subset,
+        subset_of_weights=laplace_subset,
+        subnetwork_mask=mask,
         pred_type=pred_type,
         tune="marglik",
         rank=rank,
@@ -403,6 +410,7 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     )
     # The MAP's training record (epochs, losses) beside the Laplace fit's own info.
     post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})
+    post.info["subset_of_weights"] = subset
     return post
 
 
