@@ -131,7 +131,7 @@ def test_estimator_settings_ignored_beside_a_method_object_are_flagged():
     est = px.BayesianRegressor(method=px.methods.MAP(), num_epochs=3, n_members=2, **SHARED)
     with pytest.warns(
         UserWarning,
-        match=r"holds its own settings, so the estimator's 'num_epochs', 'n_members' are ignored",
+        match=r"holds its own settings, so the estimator's 'n_members', 'num_epochs' are ignored",
     ):
         est.fit(X, y)
 

@@ -58,6 +58,7 @@ from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod
 from posterax.methods import Method, in_method_terms, method_key, resolve_method
+from posterax.methods.registry import estimator_parameter_names
 from posterax.models import MLP
 from posterax.models.mlp import ACTIVATIONS
 from posterax.networks import as_network
@@ -126,33 +127,7 @@ def _check_prior_scales(
 
 # The estimator parameters that a method object replaces (kept for method strings while callers
 # move over to method objects).
-_PER_METHOD_PARAMS = (
-    "num_warmup",
-    "num_samples",
-    "num_chains",
-    "target_accept_prob",
-    "max_tree_depth",
-    "optimizer",
-    "learning_rate",
-    "num_epochs",
-    "batch_size",
-    "validation_fraction",
-    "patience",
-    "n_members",
-    "dropout_rate",
-    "rank",
-    "step_size",
-    "thinning",
-    "preconditioner",
-    "num_cycles",
-    "hessian_structure",
-    "subset_of_weights",
-    "pred_type",
-    "swa_learning_rate",
-    "num_collections",
-    "collect_every",
-    "max_rank",
-)
+_PER_METHOD_PARAMS = estimator_parameter_names()
 
 
 def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

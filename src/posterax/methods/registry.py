@@ -95,6 +95,17 @@ def resolve_method(method: Any, estimator: Any, where: str) -> Method:
     )
 
 
+def estimator_parameter_names() -> tuple[str, ...]:
+    """The estimator parameters that method objects replace (their names on the estimator)."""
+    names: list[str] = []
+    for cls in (*NETWORK_METHODS.values(), Training):
+        for name in inspect.signature(cls.__init__).parameters:
+            legacy = _ESTIMATOR_NAMES.get(name, name)
+            if name not in ("self", "training", "family") and legacy not in names:
+                names.append(legacy)
+    return tuple(names)
+
+
 def in_method_terms(message: str, method: Method, where: str) -> str:
     """An error about the settings of ``method`` (an object), raised by a fit function in the
     estimator's terms (``'n_members' parameter of BayesianRegressor.fit``), restated in the
@@ -118,4 +129,11 @@ def method_key(method: Method) -> str:
     return method.name
 
 
-__all__ = ["NETWORK_METHODS", "in_method_terms", "method_key", "method_names", "resolve_method"]
+__all__ = [
+    "NETWORK_METHODS",
+    "estimator_parameter_names",
+    "in_method_terms",
+    "method_key",
+    "method_names",
+    "resolve_method",
+]
