@@ -30,6 +30,7 @@ from blackjax.adaptation.staged_adaptation import build_schedule
 from blackjax.adaptation.window_adaptation import base as window_adaptation_base
 from numpyro import handlers
 from numpyro.distributions import transforms
+from numpyro.infer.initialization import init_to_feasible, init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from posterax.inference.devices import (
@@ -69,6 +70,7 @@ class NUTSSettings:
     max_tree_depth: int = 10
     init_radius: float = 2.0
     progress_bar: bool = False
+    dense_mass: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,27 +111,57 @@ def _adaptation(settings: NUTSSettings):
     with warnings.catch_warnings():
         # Deprecated in BlackJAX 1.7 in favour of staged_adaptation recipes; pinned <1.8.
         warnings.simplefilter("ignore", DeprecationWarning)
-        return window_adaptation_base(True, settings.target_accept_prob)
+        return window_adaptation_base(not settings.dense_mass, settings.target_accept_prob)
 
 
-def _chain_start(logdensity, template, settings: NUTSSettings, key):
-    """One chain's carry (NUTS state, adaptation state, step size, inverse mass) and its keys."""
-    key_init, key_run = jax.random.split(key)
+MAX_START_TRIES = 100
+"""Uniform starts drawn per chain until one has a finite log density and gradient (NumPyro's
+``find_valid_initial_params`` tries as often)."""
+
+
+def _uniform_draw(template, radius: float, key):
+    """Every coordinate uniform in ``[-radius, radius]`` (NumPyro's ``init_to_uniform``)."""
     leaves, treedef = jax.tree_util.tree_flatten(template)
-    init_keys = jax.random.split(key_init, len(leaves))
-    position = jax.tree_util.tree_unflatten(
-        treedef,
-        [
-            jax.random.uniform(
-                k,
-                jnp.shape(leaf),
-                jnp.result_type(float),
-                -settings.init_radius,
-                settings.init_radius,
-            )
-            for k, leaf in zip(init_keys, leaves, strict=True)
-        ],
+    keys = jax.random.split(key, len(leaves))
+    draws = [
+        jax.random.uniform(k, jnp.shape(leaf), jnp.result_type(float), -radius, radius)
+        for k, leaf in zip(keys, leaves, strict=True)
+    ]
+    return jax.tree_util.tree_unflatten(treedef, draws)
+
+
+def _uniform_start(logdensity, template, radius: float, key):
+    """A uniform start where the log density and its gradient are finite: the first draw, or a
+    redraw (up to ``MAX_START_TRIES``) where it is not. A time series whose recursion
+    overflows from a start outside the stationary region would otherwise leave that chain
+    stuck with a zero step size."""
+
+    def finite(position):
+        value, grad = jax.value_and_grad(logdensity)(position)
+        leaves = [value, *jax.tree_util.tree_leaves(grad)]
+        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in leaves]))
+
+    def retry(carry):
+        tries, _, _ = carry
+        position = _uniform_draw(template, radius, jax.random.fold_in(key, tries))
+        return tries + 1, position, finite(position)
+
+    first = _uniform_draw(template, radius, key)
+    _, position, _ = jax.lax.while_loop(
+        lambda carry: (carry[0] < MAX_START_TRIES) & ~carry[2],
+        retry,
+        (jnp.int32(1), first, finite(first)),
     )
+    return position
+
+
+def _chain_start(logdensity, template, settings: NUTSSettings, key, position=None):
+    """One chain's carry (NUTS state, adaptation state, step size, inverse mass) and its keys;
+    the chain starts at ``position`` when given, else uniformly in ``[-init_radius,
+    init_radius]``."""
+    key_init, key_run = jax.random.split(key)
+    if position is None:
+        position = _uniform_start(logdensity, template, settings.init_radius, key_init)
     adapt_init, _, _ = _adaptation(settings)
     state = blackjax.nuts.init(position, logdensity)
     adapt_state = adapt_init(position, 1.0)
@@ -202,14 +234,20 @@ def _compiled_program(
 
         return logdensity
 
-    def start(rng_key, data):
+    def start(rng_key, data, positions):
         template = jax.tree_util.tree_unflatten(treedef, [jnp.zeros(s) for s in shapes])
         keys = jax.random.split(rng_key, settings.num_chains)
+        if positions is None:
 
-        def chain(key, data, index):
-            return _chain_start(bound(data), template, settings, key)
+            def chain(key, data, index):
+                return _chain_start(bound(data), template, settings, key)
 
-        return run_items(chain, mesh, vectorized, 1)(keys, data)
+            return run_items(chain, mesh, vectorized, 1)(keys, data)
+
+        def chain_from(key, position, data, index):
+            return _chain_start(bound(data), template, settings, key, position)
+
+        return run_items(chain_from, mesh, vectorized, 2)(keys, positions, data)
 
     def advance(carry, keys, steps, data):
         TRACE_COUNTS["nuts_program"] += 1  # runs at trace time only
@@ -222,7 +260,24 @@ def _compiled_program(
     return jax.jit(start), jax.jit(advance)
 
 
-def _run(programs, rng_key, data, settings: NUTSSettings, checkpoint: Checkpointing | None, ident):
+def _settings_fingerprint(settings: NUTSSettings) -> dict[str, Any]:
+    """Settings as checkpoints record them; options left at their defaults are omitted, so a
+    checkpoint written before an option existed still resumes."""
+    fields = settings_fingerprint(settings)
+    if not settings.dense_mass:
+        del fields["dense_mass"]
+    return fields
+
+
+def _run(
+    programs,
+    rng_key,
+    data,
+    settings: NUTSSettings,
+    checkpoint: Checkpointing | None,
+    ident,
+    initial_positions=None,
+):
     """All steps at once, or in checkpointed segments; positions and stats of the draws."""
     start, advance = programs
     total = settings.num_warmup + settings.num_samples
@@ -230,17 +285,19 @@ def _run(programs, rng_key, data, settings: NUTSSettings, checkpoint: Checkpoint
         np.arange(total, dtype=np.int32),
         *_schedule(settings.num_warmup, settings.num_samples),
     )
-    carry, keys = start(rng_key, data)
+    carry, keys = start(rng_key, data, initial_positions)
     if checkpoint is None:
         _, outputs = advance(carry, keys, steps, data)
         return jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
     fingerprint = {
         "sampler": "nuts",
-        "settings": settings_fingerprint(settings),
+        "settings": _settings_fingerprint(settings),
         "logdensity": ident,
         "data": data_fingerprint(data),
         "rng_key": key_fingerprint(rng_key),
     }
+    if initial_positions is not None:
+        fingerprint["initial_positions"] = data_fingerprint(initial_positions)
     store = open_store(checkpoint, fingerprint, where="sample_nuts")
     one_step = jax.eval_shape(
         advance, carry, keys[:, :1], jax.tree_util.tree_map(lambda a: a[:1], steps), data
@@ -278,14 +335,20 @@ def sample_nuts(
     progress_bar: bool | None = None,
     devices: Any = None,
     checkpoint: Checkpointing | None = None,
+    dense_mass: bool = False,
+    init_radius: float = 2.0,
+    initial_positions: ArrayTree | None = None,
 ) -> tuple[ArrayTree, dict[str, np.ndarray], float]:
     """Run NUTS on ``logdensity_fn(position, *data)`` (unconstrained ``position``).
 
     ``logdensity_fn`` must be hashable and stable across calls (a module-level function or a
     frozen dataclass) for the compiled program to be reused. ``position_template`` gives the
-    structure and shapes of ``position``; chains start uniformly in ``[-2, 2]`` per coordinate
-    (NumPyro's default). Chains are split over ``devices`` (``None``: all local devices; an
-    int: the first n; see :mod:`posterax.inference.devices`). With ``checkpoint``
+    structure and shapes of ``position``; chains start uniformly in ``[-init_radius,
+    init_radius]`` per coordinate (NumPyro's default, radius 2), or at ``initial_positions``
+    (the template's structure with a leading chain axis). ``dense_mass`` adapts a dense mass
+    matrix over all coordinates (Stan's ``metric=dense_e``) instead of a diagonal one. Chains
+    are split over ``devices`` (``None``: all local devices; an int: the first n; see
+    :mod:`posterax.inference.devices`). With ``checkpoint``
     (:class:`~posterax.inference.resumable.Checkpointing`) the run saves its state every
     ``checkpoint.every`` steps and, with ``resume=True``, continues a killed run to the draws
     an uninterrupted run gives. Returns positions ``(chains, draws, ...)``, sample stats and
@@ -298,8 +361,9 @@ def sample_nuts(
         num_chains,
         float(target_accept_prob),
         max_tree_depth,
-        2.0,
+        float(init_radius),
         bool(progress_bar),
+        bool(dense_mass),
     )
     leaves, treedef = jax.tree_util.tree_flatten(position_template)
     template_def = (treedef, tuple(tuple(np.shape(leaf)) for leaf in leaves))
@@ -311,8 +375,18 @@ def sample_nuts(
     with scan_progress(progress_bar, per_device * (num_warmup + num_samples), "NUTS"):
         data = tuple(jnp.asarray(d) if isinstance(d, np.ndarray) else d for d in data)
         data = replicated(mesh, data)
+        if initial_positions is not None:
+            initial_positions = split_leading(
+                mesh, jax.tree_util.tree_map(jnp.asarray, initial_positions)
+            )
         positions, stats = _run(
-            programs, rng_key, data, settings, checkpoint, identity(logdensity_fn)
+            programs,
+            rng_key,
+            data,
+            settings,
+            checkpoint,
+            identity(logdensity_fn),
+            initial_positions,
         )
         positions = split_leading(mesh, positions)
         jax.block_until_ready(positions)
@@ -353,24 +427,87 @@ def _is_array(value: Any) -> bool:
     return isinstance(value, np.ndarray | jax.Array)
 
 
+def _latent_sites(logdensity: _NumPyroLogDensity, args, array_kwargs, substitute_fn, key):
+    """The model's latent sample sites, each valued by ``substitute_fn`` (a NumPyro init
+    strategy) rather than by sampling its distribution: improper priors
+    (``ImproperUniform``) have no sampler."""
+    model = handlers.substitute(
+        handlers.seed(logdensity.model, rng_seed=key), substitute_fn=substitute_fn
+    )
+    trace = handlers.trace(model).get_trace(*args, **logdensity.kwargs(array_kwargs))
+    return {
+        name: site
+        for name, site in trace.items()
+        if site["type"] == "sample" and not site["is_observed"]
+    }
+
+
+def _unconstrained(sites) -> dict[str, jax.Array]:
+    return {
+        name: transforms.biject_to(site["fn"].support).inv(site["value"])
+        for name, site in sites.items()
+    }
+
+
 def _numpyro_template(logdensity: _NumPyroLogDensity, args, array_kwargs) -> ArrayTree:
-    """Unconstrained shapes of a NumPyro model's latent sites.
+    """Unconstrained shapes of a NumPyro model's latent sites; refuses discrete ones by name.
 
     Traced abstractly (``jax.eval_shape``): running the model eagerly would compile every
     operation on first use (about a second for the seed linear regression).
     """
+    discrete: list[str] = []
 
     def unconstrained(args, array_kwargs):
-        model = handlers.seed(logdensity.model, rng_seed=0)
-        trace = handlers.trace(model).get_trace(*args, **logdensity.kwargs(array_kwargs))
-        return {
-            name: transforms.biject_to(site["fn"].support).inv(site["value"])
-            for name, site in trace.items()
-            if site["type"] == "sample" and not site["is_observed"]
-        }
+        sites = _latent_sites(logdensity, args, array_kwargs, init_to_feasible, 0)
+        discrete.extend(n for n, site in sites.items() if site["fn"].support.is_discrete)
+        return _unconstrained({n: v for n, v in sites.items() if n not in discrete})
 
     shapes = jax.eval_shape(unconstrained, args, array_kwargs)
+    if discrete:
+        raise ValueError(
+            f"The 'model' parameter of run_nuts has discrete latent sites {discrete}; NUTS "
+            "samples continuous parameters only. Sum the discrete variables out in the model "
+            "(e.g. a mixture written with logsumexp and numpyro.factor), or observe them."
+        )
     return jax.tree_util.tree_map(lambda s: np.zeros(s.shape), shapes)
+
+
+def _uniform_radius(init_strategy: Any) -> float | None:
+    """The radius when ``init_strategy`` is NumPyro's ``init_to_uniform`` (the default: the
+    compiled program draws those starts itself), else ``None``."""
+    if init_strategy is None or init_strategy is init_to_uniform:
+        return 2.0
+    if isinstance(init_strategy, functools.partial) and init_strategy.func is init_to_uniform:
+        if not init_strategy.args and set(init_strategy.keywords) <= {"radius"}:
+            return float(init_strategy.keywords.get("radius", 2.0))
+    return None
+
+
+def _strategy_starts(
+    logdensity: _NumPyroLogDensity, init_strategy, rng_key, num_chains: int, args, array_kwargs
+) -> dict[str, jax.Array]:
+    """One unconstrained start per chain from a NumPyro init strategy (``init_to_median``,
+    ``init_to_value``, ...), each chain with its own key."""
+    if not callable(init_strategy):
+        raise TypeError(
+            "The 'init_strategy' parameter of run_nuts must be a NumPyro init strategy such as "
+            "numpyro.infer.init_to_median or numpyro.infer.init_to_value(values={...}); got "
+            f"{type(init_strategy).__name__}."
+        )
+
+    def one(key):
+        return _unconstrained(_latent_sites(logdensity, args, array_kwargs, init_strategy, key))
+
+    keys = jax.random.split(jax.random.fold_in(rng_key, 1), num_chains)
+    starts = jax.jit(jax.vmap(one))(keys)
+    bad = [name for name, v in starts.items() if not bool(jnp.all(jnp.isfinite(v)))]
+    if bad:
+        raise ValueError(
+            f"The 'init_strategy' parameter of run_nuts gave non-finite starts for sites {bad} "
+            "(outside their support?). Give values inside each site's support, or use "
+            "numpyro.infer.init_to_uniform."
+        )
+    return starts
 
 
 @functools.lru_cache(maxsize=64)
@@ -395,6 +532,8 @@ def run_nuts(
     max_tree_depth: int = 10,
     progress_bar: bool | None = None,
     devices: Any = None,
+    dense_mass: bool = False,
+    init_strategy: Callable[..., Any] | None = None,
     **model_kwargs: Any,
 ) -> NUTSResult:
     """Sample any NumPyro model with NUTS through the compile-once driver.
@@ -412,6 +551,19 @@ def run_nuts(
         Default: shown only when stderr is a terminal.
     devices : None, int or list of jax.Device
         Chains are split over these (default: all local devices).
+    dense_mass : bool
+        Adapt a dense mass matrix over all unconstrained coordinates (Stan's ``dense_e``;
+        helps strongly correlated posteriors, costs a Cholesky per step) instead of a diagonal.
+    init_strategy : NumPyro init strategy, optional
+        Where chains start. Default: ``init_to_uniform`` (uniform in ``[-2, 2]`` in
+        unconstrained space, drawn inside the compiled program). ``init_to_median``,
+        ``init_to_mean``, ``init_to_sample`` or ``init_to_value(values={...})`` give one start
+        per chain, each from its own key.
+
+    The model may use anything NumPyro's NUTS takes for continuous latent sites: improper
+    priors (``ImproperUniform``), constraints that depend on other sites,
+    ``numpyro.factor``, ``numpyro.deterministic`` and plates. Discrete latent sites are refused
+    with an error naming them.
 
     Returns
     -------
@@ -436,6 +588,12 @@ def run_nuts(
     args = tuple(jnp.asarray(a) if _is_array(a) else a for a in model_args)
     logdensity = _NumPyroLogDensity(model, static, array_names)
     template = _numpyro_template(logdensity, args, array_kwargs)
+    radius = _uniform_radius(init_strategy)
+    starts = None
+    if radius is None:
+        starts = _strategy_starts(
+            logdensity, init_strategy, rng_key, num_chains, args, array_kwargs
+        )
     positions, sample_stats, seconds = sample_nuts(
         rng_key,
         logdensity,
@@ -448,6 +606,9 @@ def run_nuts(
         max_tree_depth=max_tree_depth,
         progress_bar=progress_bar,
         devices=devices,
+        dense_mass=dense_mass,
+        init_radius=2.0 if radius is None else radius,
+        initial_positions=starts,
     )
     samples = _constrainer(logdensity)(positions, args, array_kwargs)
     return NUTSResult(dict(samples), sample_stats, seconds)
