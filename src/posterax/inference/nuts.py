@@ -499,13 +499,23 @@ def _strategy_starts(
         return _unconstrained(_latent_sites(logdensity, args, array_kwargs, init_strategy, key))
 
     keys = jax.random.split(jax.random.fold_in(rng_key, 1), num_chains)
-    starts = jax.jit(jax.vmap(one))(keys)
+    fix = (
+        "Give values inside each site's support (init_to_value takes constrained values), or "
+        "use numpyro.infer.init_to_uniform."
+    )
+    try:
+        starts = jax.jit(jax.vmap(one))(keys)
+    except ValueError as error:  # NumPyro's argument validation on a start outside the support
+        raise ValueError(
+            f"The 'init_strategy' parameter of run_nuts gave a start the model refuses "
+            f"({str(error).splitlines()[0]}). "
+            + fix
+        ) from error
     bad = [name for name, v in starts.items() if not bool(jnp.all(jnp.isfinite(v)))]
     if bad:
         raise ValueError(
             f"The 'init_strategy' parameter of run_nuts gave non-finite starts for sites {bad} "
-            "(outside their support?). Give values inside each site's support, or use "
-            "numpyro.infer.init_to_uniform."
+            f"(outside their support?). {fix}"
         )
     return starts
 
