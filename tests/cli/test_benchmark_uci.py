@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from browser import check_rendered
 from posterax.cli.benchmark_uci import published_tables, run_uci_benchmark, score_split
 from posterax.data.uci import find_uci_dir
 
@@ -141,5 +142,6 @@ def test_report_of_a_benchmark_directory(tiny_uci, tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 0
     html = (tmp_path / "report.html").read_text()
     assert "UCI regression" in html and "<img" in html and "Versions" in html
+    check_rendered(tmp_path / "report.html")
     assert main(["report", str(tmp_path / "results")]) == 1
     assert "holds no run to report" in capsys.readouterr().err

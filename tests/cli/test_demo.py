@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from browser import check_rendered
 from posterax.cli.main import main
 
 
@@ -34,6 +35,11 @@ def test_report_is_self_contained(demo_dir):
     assert len(images) >= 3
     assert all(base64.b64decode(img)[:8] == b"\x89PNG\r\n\x1a\n" for img in images)
     assert "http://" not in html and "https://" not in html  # opens offline
+
+
+def test_demo_report_renders_in_a_browser(demo_dir):
+    out = check_rendered(demo_dir / "report.html")
+    assert len(out.images) >= 5  # every figure the demo wrote, each drawn at its own size
 
 
 def test_metrics_json(demo_dir, seed_data):
