@@ -165,10 +165,10 @@ def test_first_start_kept_when_finite_redrawn_when_not():
     template = {"x": np.zeros(())}
     key = jax.random.key(0)
     first = nuts._uniform_draw(template, 2.0, key)
-    kept = nuts._uniform_start(lambda p: -(p["x"] ** 2), template, 2.0, key)
+    kept = nuts._finite_start(lambda p: -(p["x"] ** 2), template, 2.0, key).position
     assert float(kept["x"]) == float(first["x"])
     # Infinite unless x > 1.5: the start must be redrawn into that region.
-    start = nuts._uniform_start(
+    start = nuts._finite_start(
         lambda p: jax.numpy.where(p["x"] > 1.5, -(p["x"] ** 2), -jax.numpy.inf), template, 2.0, key
     )
-    assert float(start["x"]) > 1.5
+    assert float(start.position["x"]) > 1.5

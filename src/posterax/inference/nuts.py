@@ -130,29 +130,32 @@ def _uniform_draw(template, radius: float, key):
     return jax.tree_util.tree_unflatten(treedef, draws)
 
 
-def _uniform_start(logdensity, template, radius: float, key):
-    """A uniform start where the log density and its gradient are finite: the first draw, or a
-    redraw (up to ``MAX_START_TRIES``) where it is not. A time series whose recursion
-    overflows from a start outside the stationary region would otherwise leave that chain
-    stuck with a zero step size."""
+def _finite_start(logdensity, template, radius: float, key):
+    """The NUTS state at a uniform start where the log density and its gradient are finite:
+    the first draw, or a redraw (up to ``MAX_START_TRIES``) where it is not. A time series
+    whose recursion overflows from a start outside the stationary region would otherwise
+    leave that chain stuck with a zero step size. One copy of the gradient in the program:
+    every try is a ``nuts.init`` inside the loop."""
 
-    def finite(position):
-        value, grad = jax.value_and_grad(logdensity)(position)
-        leaves = [value, *jax.tree_util.tree_leaves(grad)]
+    def state_at(tries):
+        k = jax.lax.cond(tries == 0, lambda: key, lambda: jax.random.fold_in(key, tries))
+        return blackjax.nuts.init(_uniform_draw(template, radius, k), logdensity)
+
+    def finite(state):
+        leaves = [state.logdensity, *jax.tree_util.tree_leaves(state.logdensity_grad)]
         return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in leaves]))
 
-    def retry(carry):
-        tries, _, _ = carry
-        position = _uniform_draw(template, radius, jax.random.fold_in(key, tries))
-        return tries + 1, position, finite(position)
+    def more(carry):
+        tries, state = carry
+        return (tries == 0) | ((tries < MAX_START_TRIES) & ~finite(state))
 
-    first = _uniform_draw(template, radius, key)
-    _, position, _ = jax.lax.while_loop(
-        lambda carry: (carry[0] < MAX_START_TRIES) & ~carry[2],
-        retry,
-        (jnp.int32(1), first, finite(first)),
-    )
-    return position
+    def step(carry):
+        tries, _ = carry
+        return tries + 1, state_at(tries)
+
+    shapes = jax.eval_shape(lambda: blackjax.nuts.init(template, logdensity))
+    empty = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+    return jax.lax.while_loop(more, step, (jnp.int32(0), empty))[1]
 
 
 def _chain_start(logdensity, template, settings: NUTSSettings, key, position=None):
@@ -161,9 +164,11 @@ def _chain_start(logdensity, template, settings: NUTSSettings, key, position=Non
     init_radius]``."""
     key_init, key_run = jax.random.split(key)
     if position is None:
-        position = _uniform_start(logdensity, template, settings.init_radius, key_init)
+        state = _finite_start(logdensity, template, settings.init_radius, key_init)
+        position = state.position
+    else:
+        state = blackjax.nuts.init(position, logdensity)
     adapt_init, _, _ = _adaptation(settings)
-    state = blackjax.nuts.init(position, logdensity)
     adapt_state = adapt_init(position, 1.0)
     carry = (state, adapt_state, adapt_state.step_size, adapt_state.inverse_mass_matrix)
     return carry, jax.random.split(key_run, settings.num_warmup + settings.num_samples)
@@ -224,8 +229,9 @@ def _compiled_program(
     mesh: Any = None,
     vectorized: bool = True,
 ) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """The jitted ``start(rng_key, data)`` and ``advance(carry, keys, steps, data)`` per
-    (log-density, parameter structure, settings, device mesh)."""
+    """The jitted ``start(rng_key, data, positions)``, ``advance(carry, keys, steps, data)``
+    and ``whole`` (both in one program) per (log-density, parameter structure, settings,
+    device mesh)."""
     treedef, shapes = template_def
 
     def bound(data):
@@ -257,7 +263,14 @@ def _compiled_program(
 
         return run_items(chain, mesh, vectorized, 2)(carry, keys, steps, data)
 
-    return jax.jit(start), jax.jit(advance)
+    def whole(rng_key, data, positions, steps):
+        """Start and every step in one program (a run without checkpoints): one compile
+        instead of two, and the warmup draws dropped inside it."""
+        carry, keys = start(rng_key, data, positions)
+        _, outputs = advance(carry, keys, steps, data)
+        return jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
+
+    return jax.jit(start), jax.jit(advance), jax.jit(whole)
 
 
 def _settings_fingerprint(settings: NUTSSettings) -> dict[str, Any]:
@@ -279,16 +292,15 @@ def _run(
     initial_positions=None,
 ):
     """All steps at once, or in checkpointed segments; positions and stats of the draws."""
-    start, advance = programs
+    start, advance, whole = programs
     total = settings.num_warmup + settings.num_samples
     steps = (
         np.arange(total, dtype=np.int32),
         *_schedule(settings.num_warmup, settings.num_samples),
     )
-    carry, keys = start(rng_key, data, initial_positions)
     if checkpoint is None:
-        _, outputs = advance(carry, keys, steps, data)
-        return jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
+        return whole(rng_key, data, initial_positions, steps)
+    carry, keys = start(rng_key, data, initial_positions)
     fingerprint = {
         "sampler": "nuts",
         "settings": _settings_fingerprint(settings),
@@ -508,8 +520,7 @@ def _strategy_starts(
     except ValueError as error:  # NumPyro's argument validation on a start outside the support
         raise ValueError(
             f"The 'init_strategy' parameter of run_nuts gave a start the model refuses "
-            f"({str(error).splitlines()[0]}). "
-            + fix
+            f"({str(error).splitlines()[0]}). " + fix
         ) from error
     bad = [name for name, v in starts.items() if not bool(jnp.all(jnp.isfinite(v)))]
     if bad:
