@@ -6,8 +6,11 @@ Independent items go through ``shard_map`` rather than a sharded ``vmap``: each 
 runs its own chains' while loops (NUTS trees end when that device's chains are done, not when
 the slowest chain anywhere is), and nothing is communicated until the draws are gathered.
 
-Several hosts: call ``jax.distributed.initialize()`` first (JAX's documented multi-process
-set-up); ``devices=None`` then means this process's local devices.
+Several processes (JAX's multi-controller runtime): every process runs the same script with
+the same data after ``jax.distributed.initialize(...)``. ``devices=None`` then means every
+process's devices; data and keys become global arrays made from each process's copy
+(``jax.make_array_from_process_local_data``), and results are gathered back so that every
+process holds all of them (:func:`gathered`).
 """
 
 from __future__ import annotations
@@ -27,9 +30,10 @@ AXIS = "shard"
 
 
 def resolve_devices(devices: Any, *, where: str) -> tuple[jax.Device, ...]:
-    """``None`` -> every local device; an int ``n`` -> the first ``n``; a sequence of
-    ``jax.Device`` -> those. Anything else is refused by name."""
-    local = tuple(jax.local_devices())
+    """``None`` -> every device (every process's, under the multi-process runtime; this
+    process's otherwise); an int ``n`` -> the first ``n``; a sequence of ``jax.Device`` ->
+    those. Anything else is refused by name."""
+    local = tuple(jax.devices())
     if devices is None:
         return local
     if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
@@ -138,10 +142,38 @@ def items_per_device(n_items: int, mesh: Mesh | None, vectorized: bool) -> int:
     return 1 if vectorized else n_items // (1 if mesh is None else mesh.size)
 
 
+def spans_processes(mesh: Mesh | None) -> bool:
+    """Whether ``mesh`` has devices of other processes (JAX's multi-controller runtime)."""
+    return mesh is not None and any(
+        d.process_index != jax.process_index() for d in mesh.devices.flat
+    )
+
+
+def _global(mesh: Mesh, spec: P, tree: Any) -> Any:
+    """Every process holds the whole of ``tree`` (the same script on the same data): global
+    arrays of the same shape, each process filling its own devices' parts from its copy."""
+    sharding = NamedSharding(mesh, spec)
+
+    def one(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            return jax.device_put(leaf, sharding)  # already global
+        if jax.dtypes.issubdtype(getattr(leaf, "dtype", None), jax.dtypes.prng_key):
+            data = np.asarray(jax.random.key_data(leaf))
+            impl = jax.random.key_impl(leaf)
+            raw = jax.make_array_from_callback(data.shape, sharding, lambda i: data[i])
+            return jax.random.wrap_key_data(raw, impl=impl)
+        host = np.asarray(leaf)
+        return jax.make_array_from_callback(host.shape, sharding, lambda i: host[i])
+
+    return jax.tree_util.tree_map(one, tree)
+
+
 def replicated(mesh: Mesh | None, tree: Any) -> Any:
     """``tree`` placed whole on every device of ``mesh`` (unchanged without a mesh)."""
     if mesh is None:
         return tree
+    if spans_processes(mesh):
+        return _global(mesh, P(), tree)
     return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
@@ -149,7 +181,25 @@ def split_leading(mesh: Mesh | None, tree: Any) -> Any:
     """``tree``'s leaves split along their leading axis over ``mesh``."""
     if mesh is None:
         return tree
+    if spans_processes(mesh):
+        return _global(mesh, P(AXIS), tree)
     return jax.device_put(tree, NamedSharding(mesh, P(AXIS)))
+
+
+def gathered(tree: Any) -> Any:
+    """Results of a program that spans processes, whole in every process (as arrays on this
+    process's first device); everything else unchanged."""
+    from jax.experimental import multihost_utils
+
+    def one(leaf):
+        if isinstance(leaf, jax.Array) and not leaf.is_fully_addressable:
+            if jax.dtypes.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+                data = multihost_utils.process_allgather(jax.random.key_data(leaf), tiled=True)
+                return jax.random.wrap_key_data(data, impl=jax.random.key_impl(leaf))
+            return jnp.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+        return leaf
+
+    return jax.tree_util.tree_map(one, tree)
 
 
 def constrain_rows(mesh: Mesh | None, tree: Any) -> Any:
@@ -163,12 +213,14 @@ def constrain_rows(mesh: Mesh | None, tree: Any) -> Any:
 __all__ = [
     "AXIS",
     "constrain_rows",
+    "gathered",
     "items_per_device",
     "map_items",
     "mesh_for",
     "replicated",
     "resolve_devices",
     "run_items",
+    "spans_processes",
     "split_items",
     "split_leading",
     "vectorize_items",

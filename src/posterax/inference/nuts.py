@@ -34,11 +34,13 @@ from numpyro.infer.initialization import init_to_feasible, init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
 from posterax.inference.devices import (
+    gathered,
     items_per_device,
     mesh_for,
     replicated,
     resolve_devices,
     run_items,
+    spans_processes,
     split_leading,
     vectorize_items,
 )
@@ -290,13 +292,16 @@ def _run(
     checkpoint: Checkpointing | None,
     ident,
     initial_positions=None,
+    place=lambda tree: tree,
 ):
     """All steps at once, or in checkpointed segments; positions and stats of the draws."""
     start, advance, whole = programs
     total = settings.num_warmup + settings.num_samples
-    steps = (
-        np.arange(total, dtype=np.int32),
-        *_schedule(settings.num_warmup, settings.num_samples),
+    steps = place(
+        (
+            np.arange(total, dtype=np.int32),
+            *_schedule(settings.num_warmup, settings.num_samples),
+        )
     )
     if checkpoint is None:
         return whole(rng_key, data, initial_positions, steps)
@@ -384,9 +389,18 @@ def sample_nuts(
     programs = _compiled_program(logdensity_fn, template_def, settings, mesh, vectorized)
     per_device = items_per_device(num_chains, mesh, vectorized)
     start = time.perf_counter()
+    across = spans_processes(mesh)
+    if across and checkpoint is not None:
+        raise ValueError(
+            "The 'checkpoint' parameter of sample_nuts is not supported under JAX's "
+            "multi-process runtime yet (every process would write the same files). Run "
+            "without checkpoint_dir there, or checkpoint single-process runs."
+        )
     with scan_progress(progress_bar, per_device * (num_warmup + num_samples), "NUTS"):
         data = tuple(jnp.asarray(d) if isinstance(d, np.ndarray) else d for d in data)
         data = replicated(mesh, data)
+        if across:
+            rng_key = replicated(mesh, rng_key)
         if initial_positions is not None:
             initial_positions = split_leading(
                 mesh, jax.tree_util.tree_map(jnp.asarray, initial_positions)
@@ -399,8 +413,12 @@ def sample_nuts(
             checkpoint,
             identity(logdensity_fn),
             initial_positions,
+            (lambda tree: replicated(mesh, tree)) if across else (lambda tree: tree),
         )
-        positions = split_leading(mesh, positions)
+        if across:  # every process gets every chain's draws
+            positions, stats = gathered((positions, stats))
+        else:
+            positions = split_leading(mesh, positions)
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     diverging, acceptance, n_steps, energy, step_size = (np.asarray(s) for s in stats)

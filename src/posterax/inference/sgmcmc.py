@@ -34,11 +34,13 @@ from blackjax.sgmcmc.gradients import grad_estimator
 from blackjax.util import generate_gaussian_noise
 
 from posterax.inference.devices import (
+    gathered,
     items_per_device,
     mesh_for,
     replicated,
     resolve_devices,
     run_items,
+    spans_processes,
     split_leading,
     vectorize_items,
 )
@@ -354,12 +356,17 @@ def _units(plan: _Plan) -> list[tuple[str, int, int]]:
     return units
 
 
-def _run(programs, rng_key, starts, data, settings, checkpoint, fingerprint):
-    """Every unit in phases of one kind (cut for checkpoints); the draws ``(chains, S, ...)``."""
+def _run(programs, rng_key, starts, data, settings, checkpoint, fingerprint, mesh=None):
+    """Every unit in phases of one kind (cut for checkpoints); the draws ``(chains, S, ...)``.
+    With a ``mesh`` over several processes, inputs become global arrays and each phase's
+    draws are gathered to every process."""
     start, explore, draw = programs
+    across = spans_processes(mesh)
     plan = _plan(settings)
     units = _units(plan)
     keys = jax.random.split(rng_key, settings.num_chains)
+    if across:
+        keys, starts = split_leading(mesh, (keys, starts))
     carry, explore_keys, draw_keys = start(keys, starts, *data)
     draws = jax.tree_util.tree_map(
         lambda a: np.zeros((a.shape[0], settings.num_samples, *a.shape[1:]), a.dtype), starts
@@ -377,12 +384,13 @@ def _run(programs, rng_key, starts, data, settings, checkpoint, fingerprint):
     for first, last in segments(done, len(units), every, phase_cuts):
         kind, index0, _ = units[first]
         t = np.asarray([t for _, _, t in units[first:last]], dtype=np.int32)
+        t = replicated(mesh, t) if across else t
         span = slice(index0, index0 + last - first)
         if kind == "explore":
             carry = explore(carry, explore_keys[:, span], t, *data)
         else:
             carry, positions = draw(carry, draw_keys[:, span], t, *data)
-            write_rows(draws, positions, span)
+            write_rows(draws, gathered(positions) if across else positions, span)
         if store is not None:
             store.save(last, {"carry": carry, "draws": draws})
     return draws
@@ -454,6 +462,13 @@ def sample_sgmcmc(
         "starts": data_fingerprint(initial_positions),
         "rng_key": key_fingerprint(rng_key),
     }
+    across = spans_processes(mesh)
+    if across and checkpoint is not None:
+        raise ValueError(
+            "The 'checkpoint' parameter of sample_sgmcmc is not supported under JAX's "
+            "multi-process runtime yet (every process would write the same files). Run "
+            "without checkpoint_dir there."
+        )
     with scan_progress(settings.progress_bar, per_device * total, name):
         positions = _run(
             programs,
@@ -463,8 +478,11 @@ def sample_sgmcmc(
             settings,
             checkpoint,
             fingerprint,
+            mesh,
         )
-        positions = split_leading(mesh, jax.tree_util.tree_map(jnp.asarray, positions))
+        positions = jax.tree_util.tree_map(jnp.asarray, positions)
+        if not across:  # across processes the draws stay whole on every process
+            positions = split_leading(mesh, positions)
     return positions, {"sampling_seconds": time.perf_counter() - start, "num_steps": total}
 
 

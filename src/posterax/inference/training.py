@@ -23,10 +23,12 @@ import optax
 
 from posterax.inference.devices import (
     constrain_rows,
+    gathered,
     mesh_for,
     replicated,
     resolve_devices,
     run_items,
+    spans_processes,
     split_leading,
     vectorize_items,
 )
@@ -295,6 +297,15 @@ def train(
         state = replicated(mesh, state)
     X, y, X_val, y_val = replicated(mesh, (X, y, X_val, y_val))
     val_key = jax.random.fold_in(rng_key, 2**31 - 1)  # a stream no epoch uses
+    across = spans_processes(mesh)  # JAX's multi-process runtime: results gathered to all
+    if across:
+        if checkpoint is not None:
+            raise ValueError(
+                "The 'checkpoint' parameter of train is not supported under JAX's multi-process "
+                "runtime yet (every process would write the same files). Run without "
+                "checkpoint_dir there."
+            )
+        val_key = replicated(mesh, val_key)
     # Per-epoch records (epochs first): loss, validation loss, diverged, stopped.
     padded = -(-num_epochs // chunk) * chunk
     history = tuple(
@@ -329,6 +340,7 @@ def train(
         bar.update(min(first_epoch, num_epochs))
         for first in range(first_epoch, num_epochs, chunk):
             state, out = run(state, keys, val_key, first, num_epochs, patience, X, y, X_val, y_val)
+            out = gathered(out) if across else out
             for record, o in zip(history, out, strict=True):  # (members, chunk) -> epochs first
                 record[first : first + chunk] = np.moveaxis(np.asarray(o), -1, 0)
             rows = history[0][first : first + chunk].reshape(chunk, -1)
@@ -336,7 +348,7 @@ def train(
             if len(rows):
                 bar.set_postfix(loss=f"{float(np.nanmean(rows[-1])):.4g}", refresh=False)
             bar.update(min(chunk, num_epochs - first))
-            finished = bool(np.all(np.asarray(state.done)))
+            finished = bool(np.all(np.asarray(gathered(state.done) if across else state.done)))
             last = first + chunk
             if store is not None and (
                 finished
@@ -368,7 +380,7 @@ def train(
         "train_seconds": time.perf_counter() - start,
     }
     final = state.best if validation is not None else state.params
-    return TrainResult(final, info)
+    return TrainResult(gathered(final) if across else final, info)
 
 
 def split_validation(
