@@ -13,8 +13,9 @@ import sys
 
 
 def compute() -> dict:
-    """NUTS chains (a NumPyro model and the BNN estimator), a deep ensemble and SG-MCMC
-    chains, each spread over every device of every process."""
+    """NUTS chains (a NumPyro model and the BNN estimator), a deep ensemble and SG-MCMC chains,
+    each spread over every device of every process; MAP, VI, MC dropout and SWAG with each
+    minibatch's rows spread so."""
     import jax
     import numpy as np
     import numpyro
@@ -47,6 +48,15 @@ def compute() -> dict:
         "bnn_nuts": px.methods.NUTS(num_warmup=100, num_samples=100, num_chains=4),
         "ensemble": px.methods.Ensemble(num_members=4, training=px.methods.Training(num_epochs=40)),
         "sgld": px.methods.SGLD(num_warmup=200, num_samples=100, num_chains=4),
+    }
+    # Data parallel: each minibatch's rows over all devices (equal to float rounding only:
+    # the gradient's sum is reduced in another order across processes).
+    short = px.methods.Training(num_epochs=30)
+    methods |= {
+        "rows_map": px.methods.MAP(training=short),
+        "rows_vi": px.methods.VI(num_samples=50, training=short),
+        "rows_mc_dropout": px.methods.MCDropout(num_samples=50, training=short),
+        "rows_swag": px.methods.SWAG(num_collections=5, num_samples=50, training=short),
     }
     for name, method in methods.items():
         reg = px.BayesianRegressor(

@@ -24,6 +24,7 @@ from blackjax.adaptation.step_size import dual_averaging_adaptation
 from posterax.inference.devices import (
     items_per_device,
     mesh_for,
+    refuse_across_processes,
     replicated,
     resolve_devices,
     run_items,
@@ -205,6 +206,7 @@ def sample_mala(
     ((2, 2000, 3), True)
     """
     mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_mala"))
+    refuse_across_processes(mesh, where="sample_mala")
     vectorized = vectorize_items()
     programs = _compiled_mala(logdensity, settings, mesh, vectorized)
     fingerprint = {
