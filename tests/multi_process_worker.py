@@ -13,7 +13,7 @@ import sys
 
 
 def compute() -> dict:
-    """NUTS chains (a NumPyro model and the BNN estimator), a deep ensemble and SG-MCMC chains,
+    """NUTS chains (a NumPyro model and the BNN estimator), a deep ensemble, SG-MCMC and MALA chains,
     each spread over every device of every process; MAP, VI, MC dropout and SWAG with each
     minibatch's rows spread so."""
     import jax
@@ -48,6 +48,7 @@ def compute() -> dict:
         "bnn_nuts": px.methods.NUTS(num_warmup=100, num_samples=100, num_chains=4),
         "ensemble": px.methods.Ensemble(num_members=4, training=px.methods.Training(num_epochs=40)),
         "sgld": px.methods.SGLD(num_warmup=200, num_samples=100, num_chains=4),
+        "mala": px.methods.MALA(num_warmup=100, num_samples=100, num_chains=4),
     }
     # Data parallel: each minibatch's rows over all devices (equal to float rounding only:
     # the gradient's sum is reduced in another order across processes).

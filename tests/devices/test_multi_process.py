@@ -1,6 +1,6 @@
 """JAX's multi-process runtime: 2 processes on this machine (loopback, gloo CPU collectives, 2
 devices each) give exactly what one process on 4 devices gives for NUTS chains (a NumPyro
-model and the BNN estimator), a deep ensemble and SG-MCMC chains, and the same to float rounding
+model and the BNN estimator), a deep ensemble, SG-MCMC and MALA chains, and the same to float rounding
 for data-parallel MAP, VI, MC dropout and SWAG.
 
 Runs in the 4-device pytest invocation of ``make test``; skips with fewer devices.

@@ -22,12 +22,13 @@ import numpy as np
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
 from posterax.inference.devices import (
+    gathered,
     items_per_device,
     mesh_for,
-    refuse_across_processes,
     replicated,
     resolve_devices,
     run_items,
+    spans_processes,
     split_leading,
     vectorize_items,
 )
@@ -126,10 +127,18 @@ def _compiled_mala(logdensity, settings: MALASettings, mesh: Any, vectorized: bo
     )
 
 
-def _run(programs, rng_key, starts, data, settings: MALASettings, checkpoint, fingerprint):
-    """Warmup then draws, in segments when checkpointing; positions, acceptance, step sizes."""
+def _run(
+    programs, rng_key, starts, data, settings: MALASettings, checkpoint, fingerprint, mesh=None
+):
+    """Warmup then draws, in segments when checkpointing; positions, acceptance, step sizes.
+    With a ``mesh`` over several processes, inputs become global arrays and the draws are
+    gathered to every process."""
     start, warm, draw, step_size = programs
+    across = spans_processes(mesh)
+    place = (lambda tree: replicated(mesh, tree)) if across else (lambda tree: tree)
     keys = jax.random.split(rng_key, settings.num_chains)
+    if across:
+        keys, starts = split_leading(mesh, (keys, starts))
     carry, warm_keys, draw_keys = start(keys, starts, *data)
     one = jax.eval_shape(draw, carry, draw_keys[:, :1], np.zeros(1, np.int32), *data)[1]
     buffers = jax.tree_util.tree_map(
@@ -147,17 +156,18 @@ def _run(programs, rng_key, starts, data, settings: MALASettings, checkpoint, fi
     every = checkpoint.every if checkpoint is not None else units
     for first, last in segments(done, units, every, (W,)):
         if last <= W:
-            steps = np.arange(first, last, dtype=np.int32)
+            steps = place(np.arange(first, last, dtype=np.int32))
             carry = warm(carry, warm_keys[:, first:last], steps, *data)
         else:
             span = slice(first - W, last - W)
-            steps = np.arange(span.start, span.stop, dtype=np.int32)
+            steps = place(np.arange(span.start, span.stop, dtype=np.int32))
             carry, out = draw(carry, draw_keys[:, span], steps, *data)
-            write_rows(buffers, out, span)
+            write_rows(buffers, gathered(out) if across else out, span)
         if store is not None:
             store.save(last, {"carry": carry, "draws": buffers})
     positions, acceptance = buffers
-    return positions, acceptance, step_size(carry)
+    sizes = step_size(carry)
+    return positions, acceptance, gathered(sizes) if across else sizes
 
 
 def sample_mala(
@@ -206,7 +216,13 @@ def sample_mala(
     ((2, 2000, 3), True)
     """
     mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_mala"))
-    refuse_across_processes(mesh, where="sample_mala")
+    across = spans_processes(mesh)
+    if across and checkpoint is not None:
+        raise ValueError(
+            "The 'checkpoint' parameter of sample_mala is not supported under JAX's "
+            "multi-process runtime yet (every process would write the same files). Run "
+            "without checkpoint_dir there."
+        )
     vectorized = vectorize_items()
     programs = _compiled_mala(logdensity, settings, mesh, vectorized)
     fingerprint = {
@@ -228,8 +244,11 @@ def sample_mala(
             settings,
             checkpoint,
             fingerprint,
+            mesh,
         )
-        positions = split_leading(mesh, jax.tree_util.tree_map(jnp.asarray, positions))
+        positions = jax.tree_util.tree_map(jnp.asarray, positions)
+        if not across:  # across processes the draws stay whole on every process
+            positions = split_leading(mesh, positions)
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
     stats = {"acceptance_rate": np.asarray(acceptance)}
