@@ -32,16 +32,14 @@ from posterax.inference.devices import (
     split_leading,
     vectorize_items,
 )
+from posterax.inference.driver import Programs, Unit, drive
 from posterax.inference.progress import report_every, scan_progress, tick
 from posterax.inference.resumable import (
     Checkpointing,
     data_fingerprint,
     identity,
     key_fingerprint,
-    open_store,
-    segments,
     settings_fingerprint,
-    write_rows,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -130,13 +128,11 @@ def _compiled_mala(logdensity, settings: MALASettings, mesh: Any, vectorized: bo
 def _run(
     programs, rng_key, starts, data, settings: MALASettings, checkpoint, fingerprint, mesh=None
 ):
-    """Warmup then draws, in segments when checkpointing; positions, acceptance, step sizes.
-    With a ``mesh`` over several processes, inputs become global arrays and the draws are
-    gathered to every process."""
+    """Warmup steps, then the thinned draws, through the sampling driver; positions,
+    acceptance, step sizes."""
     start, warm, draw, step_size = programs
-    across = spans_processes(mesh)
-    place = (lambda tree: replicated(mesh, tree)) if across else (lambda tree: tree)
     keys = jax.random.split(rng_key, settings.num_chains)
+    across = spans_processes(mesh)
     if across:
         keys, starts = split_leading(mesh, (keys, starts))
     carry, warm_keys, draw_keys = start(keys, starts, *data)
@@ -144,28 +140,20 @@ def _run(
     buffers = jax.tree_util.tree_map(
         lambda s: np.zeros((s.shape[0], settings.num_samples, *s.shape[2:]), s.dtype), one
     )
-    done, store = 0, None
-    if checkpoint is not None:
-        store = open_store(checkpoint, fingerprint, where="sample_mala")
-        loaded = store.load({"carry": carry, "draws": buffers})
-        if loaded is not None:
-            done, tree = loaded
-            carry, buffers = tree["carry"], tree["draws"]
-    W = settings.num_warmup
-    units = W + settings.num_samples  # warmup steps, then draws (each with its thinning)
-    every = checkpoint.every if checkpoint is not None else units
-    for first, last in segments(done, units, every, (W,)):
-        if last <= W:
-            steps = place(np.arange(first, last, dtype=np.int32))
-            carry = warm(carry, warm_keys[:, first:last], steps, *data)
-        else:
-            span = slice(first - W, last - W)
-            steps = place(np.arange(span.start, span.stop, dtype=np.int32))
-            carry, out = draw(carry, draw_keys[:, span], steps, *data)
-            write_rows(buffers, gathered(out) if across else out, span)
-        if store is not None:
-            store.save(last, {"carry": carry, "draws": buffers})
-    positions, acceptance = buffers
+    units = [Unit("warm", i, np.int32(i)) for i in range(settings.num_warmup)]
+    units += [Unit("draw", j, np.int32(j), row=j) for j in range(settings.num_samples)]
+    carry, (positions, acceptance) = drive(
+        Programs({"warm": warm, "draw": draw}, frozenset({"draw"})),
+        units,
+        carry,
+        {"warm": warm_keys, "draw": draw_keys},
+        data,
+        buffers,
+        mesh=mesh,
+        checkpoint=checkpoint,
+        fingerprint=fingerprint,
+        where="sample_mala",
+    )
     sizes = step_size(carry)
     return positions, acceptance, gathered(sizes) if across else sizes
 
@@ -217,12 +205,6 @@ def sample_mala(
     """
     mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_mala"))
     across = spans_processes(mesh)
-    if across and checkpoint is not None:
-        raise ValueError(
-            "The 'checkpoint' parameter of sample_mala is not supported under JAX's "
-            "multi-process runtime yet (every process would write the same files). Run "
-            "without checkpoint_dir there."
-        )
     vectorized = vectorize_items()
     programs = _compiled_mala(logdensity, settings, mesh, vectorized)
     fingerprint = {

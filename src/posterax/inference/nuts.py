@@ -44,16 +44,14 @@ from posterax.inference.devices import (
     split_leading,
     vectorize_items,
 )
+from posterax.inference.driver import Programs, Unit, drive
 from posterax.inference.progress import report_every, resolve, scan_progress, tick
 from posterax.inference.resumable import (
     Checkpointing,
     data_fingerprint,
     identity,
     key_fingerprint,
-    open_store,
-    segments,
     settings_fingerprint,
-    write_rows,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -315,26 +313,28 @@ def _run(
     }
     if initial_positions is not None:
         fingerprint["initial_positions"] = data_fingerprint(initial_positions)
-    store = open_store(checkpoint, fingerprint, where="sample_nuts")
     one_step = jax.eval_shape(
         advance, carry, keys[:, :1], jax.tree_util.tree_map(lambda a: a[:1], steps), data
     )[1]
     draws = jax.tree_util.tree_map(
         lambda s: np.zeros((s.shape[0], settings.num_samples, *s.shape[2:]), s.dtype), one_step
     )
-    done = 0
-    loaded = store.load({"carry": carry, "draws": draws})
-    if loaded is not None:
-        done, tree = loaded
-        carry, draws = tree["carry"], tree["draws"]
-    for first, last in segments(done, total, checkpoint.every):
-        part = tuple(a[first:last] for a in steps)
-        carry, outputs = advance(carry, keys[:, first:last], part, data)
-        keep = max(first, settings.num_warmup)
-        if keep < last:
-            rows = slice(keep - settings.num_warmup, last - settings.num_warmup)
-            write_rows(draws, outputs, rows, skip=keep - first)
-        store.save(last, {"carry": carry, "draws": draws})
+    W = settings.num_warmup
+    units = [
+        Unit("warm" if i < W else "draw", i, step, row=None if i < W else i - W)
+        for i, step in enumerate(zip(*(np.asarray(a) for a in steps), strict=True))
+    ]
+    _, draws = drive(
+        Programs({"warm": lambda *args: advance(*args)[0], "draw": advance}, frozenset({"draw"})),
+        units,
+        carry,
+        {"warm": keys, "draw": keys},
+        (data,),
+        draws,
+        checkpoint=checkpoint,
+        fingerprint=fingerprint,
+        where="sample_nuts",
+    )
     return jax.tree_util.tree_map(jnp.asarray, draws)  # placed like the chains by the caller
 
 

@@ -34,7 +34,6 @@ from blackjax.sgmcmc.gradients import grad_estimator
 from blackjax.util import generate_gaussian_noise
 
 from posterax.inference.devices import (
-    gathered,
     items_per_device,
     mesh_for,
     replicated,
@@ -44,16 +43,14 @@ from posterax.inference.devices import (
     split_leading,
     vectorize_items,
 )
+from posterax.inference.driver import Programs, Unit, drive
 from posterax.inference.progress import report_every, scan_progress, tick
 from posterax.inference.resumable import (
     Checkpointing,
     data_fingerprint,
     identity,
     key_fingerprint,
-    open_store,
-    segments,
     settings_fingerprint,
-    write_rows,
 )
 from posterax.types import ArrayTree, PRNGKey
 
@@ -357,42 +354,31 @@ def _units(plan: _Plan) -> list[tuple[str, int, int]]:
 
 
 def _run(programs, rng_key, starts, data, settings, checkpoint, fingerprint, mesh=None):
-    """Every unit in phases of one kind (cut for checkpoints); the draws ``(chains, S, ...)``.
-    With a ``mesh`` over several processes, inputs become global arrays and each phase's
-    draws are gathered to every process."""
+    """Every unit through the sampling driver; the draws ``(chains, S, ...)``."""
     start, explore, draw = programs
-    across = spans_processes(mesh)
-    plan = _plan(settings)
-    units = _units(plan)
     keys = jax.random.split(rng_key, settings.num_chains)
-    if across:
+    if spans_processes(mesh):
         keys, starts = split_leading(mesh, (keys, starts))
     carry, explore_keys, draw_keys = start(keys, starts, *data)
     draws = jax.tree_util.tree_map(
         lambda a: np.zeros((a.shape[0], settings.num_samples, *a.shape[1:]), a.dtype), starts
     )
-    done, store = 0, None
-    if checkpoint is not None:
-        store = open_store(checkpoint, fingerprint, where="sample_sgmcmc")
-        loaded = store.load({"carry": carry, "draws": draws})
-        if loaded is not None:
-            done, tree = loaded
-            carry, draws = tree["carry"], tree["draws"]
-    kinds = [kind for kind, _, _ in units]
-    phase_cuts = [u for u in range(1, len(units)) if kinds[u] != kinds[u - 1]]
-    every = checkpoint.every if checkpoint is not None else len(units)
-    for first, last in segments(done, len(units), every, phase_cuts):
-        kind, index0, _ = units[first]
-        t = np.asarray([t for _, _, t in units[first:last]], dtype=np.int32)
-        t = replicated(mesh, t) if across else t
-        span = slice(index0, index0 + last - first)
-        if kind == "explore":
-            carry = explore(carry, explore_keys[:, span], t, *data)
-        else:
-            carry, positions = draw(carry, draw_keys[:, span], t, *data)
-            write_rows(draws, gathered(positions) if across else positions, span)
-        if store is not None:
-            store.save(last, {"carry": carry, "draws": draws})
+    units = [
+        Unit(kind, index, np.int32(t), row=index if kind == "draw" else None)
+        for kind, index, t in _units(_plan(settings))
+    ]
+    _, draws = drive(
+        Programs({"explore": explore, "draw": draw}, frozenset({"draw"})),
+        units,
+        carry,
+        {"explore": explore_keys, "draw": draw_keys},
+        data,
+        draws,
+        mesh=mesh,
+        checkpoint=checkpoint,
+        fingerprint=fingerprint,
+        where="sample_sgmcmc",
+    )
     return draws
 
 
@@ -463,12 +449,6 @@ def sample_sgmcmc(
         "rng_key": key_fingerprint(rng_key),
     }
     across = spans_processes(mesh)
-    if across and checkpoint is not None:
-        raise ValueError(
-            "The 'checkpoint' parameter of sample_sgmcmc is not supported under JAX's "
-            "multi-process runtime yet (every process would write the same files). Run "
-            "without checkpoint_dir there."
-        )
     with scan_progress(settings.progress_bar, per_device * total, name):
         positions = _run(
             programs,
