@@ -14,8 +14,8 @@ import sys
 
 def compute() -> dict:
     """NUTS chains (a NumPyro model and the BNN estimator), a deep ensemble, SG-MCMC and MALA chains,
-    each spread over every device of every process; MAP, VI, MC dropout and SWAG with each
-    minibatch's rows spread so."""
+    each spread over every device of every process; MAP, VI, MC dropout, SWAG and the Laplace
+    curvature with each minibatch's rows spread so."""
     import jax
     import numpy as np
     import numpyro
@@ -65,6 +65,12 @@ def compute() -> dict:
         ).fit(X, y)
         out[name] = np.asarray(reg.predict_samples(X[:12]).mean)  # (draws, 12)
         out[name + "_predict"] = np.asarray(reg.predict(X[:12]))
+    # The Laplace curvature: each batch's rows over all devices, then the GLM predictive.
+    for structure in ("kron", "full"):
+        method = px.methods.Laplace(structure=structure, training=short)
+        reg = px.BayesianRegressor(method=method, hidden=(8,), random_state=1, progress_bar=False)
+        bounds = reg.fit(X, y).predict_interval(X[:12], level=0.9)
+        out[f"laplace_{structure}"] = np.stack([np.asarray(b) for b in bounds])
     return out
 
 

@@ -1,7 +1,7 @@
 """JAX's multi-process runtime: 2 processes on this machine (loopback, gloo CPU collectives, 2
 devices each) give exactly what one process on 4 devices gives for NUTS chains (a NumPyro
 model and the BNN estimator), a deep ensemble, SG-MCMC and MALA chains, and the same to float rounding
-for data-parallel MAP, VI, MC dropout and SWAG.
+for data-parallel MAP, VI, MC dropout, SWAG and the Laplace curvature.
 
 Runs in the 4-device pytest invocation of ``make test``; skips with fewer devices.
 """
@@ -68,6 +68,8 @@ def test_two_processes_equal_one_process_on_four_devices(tmp_path):
         for name, value in reference.items():
             if name.startswith("rows_"):  # data parallel: sums reduced in another order
                 np.testing.assert_allclose(out[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
+            elif name.startswith("laplace_"):  # and then a float32 eigendecomposition
+                np.testing.assert_allclose(out[name], value, rtol=1e-3, atol=1e-4, err_msg=name)
             else:  # chains and members: each computed whole on one device
                 np.testing.assert_array_equal(out[name], value, err_msg=name)
     # Not a degenerate pass: chains differ from one another, members too.

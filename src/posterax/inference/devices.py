@@ -186,16 +186,6 @@ def split_leading(mesh: Mesh | None, tree: Any) -> Any:
     return jax.device_put(tree, NamedSharding(mesh, P(AXIS)))
 
 
-def refuse_across_processes(mesh: Mesh | None, *, where: str) -> None:
-    """A clear error where a program does not yet run across processes."""
-    if spans_processes(mesh):
-        raise ValueError(
-            f"{where} does not run across processes yet (JAX's multi-process runtime: its "
-            "devices include other processes'). Pass devices=jax.local_devices() to run it on "
-            "this process's devices; NUTS, SG-MCMC and ensembles do span processes."
-        )
-
-
 def gathered(tree: Any) -> Any:
     """Results of a program that spans processes, whole in every process (as arrays on this
     process's first device); everything else unchanged."""
@@ -227,7 +217,6 @@ __all__ = [
     "items_per_device",
     "map_items",
     "mesh_for",
-    "refuse_across_processes",
     "replicated",
     "resolve_devices",
     "run_items",

@@ -21,7 +21,6 @@ import numpy as np
 from posterax.base import Likelihood, Posterior
 from posterax.inference.devices import (
     mesh_for,
-    refuse_across_processes,
     replicated,
     resolve_devices,
 )
@@ -222,7 +221,6 @@ def laplace_state(
     Xb, yb, wb = data_batches(X, y, batch_size)
     # Data parallel: each batch's rows split over the devices, the sums reduced across them.
     mesh = mesh_for(Xb.shape[1], resolve_devices(devices, where=WHERE))
-    refuse_across_processes(mesh, where=WHERE)
     Xb, yb, wb, net, extras = replicated(mesh, (Xb, yb, wb, net, extras))
     kw = {"apply_fn": apply_fn, "likelihood": likelihood, "curvature": curvature}
     generic = {**kw, "unravel": subset.unravel, "squeeze": squeeze, "mesh": mesh}
