@@ -36,6 +36,7 @@ from posterax.estimators.common import (
     nuts_settings,
     stream_key,
 )
+from posterax.estimators.persistence import persistable, save_estimator
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import LinearMethod, fit_exact, fit_map_linear, run_nuts
 from posterax.inference.exact import NormalInverseGammaPosterior
@@ -67,6 +68,7 @@ def _resolve_prior(prior: Any, method: LinearMethod) -> LinearPrior | NormalInve
     return prior
 
 
+@persistable
 class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEstimator):
     """Bayesian linear regression ``y ~ Normal(intercept + X @ coef, sigma)``.
 
@@ -350,8 +352,6 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
     # ---------------------------------------------------------- save/load
     def save(self, path: Any, overwrite: bool = False) -> None:
         """Save to a directory of JSON metadata + ``.npz`` arrays (no pickle). See ``px.load``."""
-        from posterax.estimators.persistence import save_estimator
-
         check_is_fitted(self)
         save_estimator(self, path, overwrite=overwrite)
 

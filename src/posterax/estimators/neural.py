@@ -56,6 +56,7 @@ from posterax.estimators.network_inputs import (
     _standardiser,
 )
 from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
+from posterax.estimators.persistence import persistable, save_estimator
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod
 from posterax.methods import Method, in_method_terms, method_key, resolve_method
@@ -209,8 +210,6 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
         ``optimizer=None`` (with a warning), which changes nothing at prediction but means a
         refit of the loaded estimator uses ``Adam(learning_rate)``.
         """
-        from posterax.estimators.persistence import save_estimator
-
         check_is_fitted(self)
         save_estimator(self, path, overwrite=overwrite)
 
@@ -277,6 +276,7 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
         )
 
 
+@persistable
 class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwork):
     """Bayesian neural network regression, ``y ~ Normal(f(x; W), sigma)``.
 
@@ -385,6 +385,7 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         )
 
 
+@persistable
 class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
     """Bayesian neural network classification with a softmax likelihood.
 

@@ -49,6 +49,16 @@ _ARRAYS = "arrays.npz"
 _CHECKSUMS = "checksums"
 _FIX = "Re-save the model from its source."
 
+ESTIMATORS: dict[str, type] = {}
+"""The estimator classes ``px.load`` can rebuild, by name (filled by :func:`persistable`: the
+estimators import this module, never the other way round)."""
+
+
+def persistable(cls: type) -> type:
+    """Class decorator: ``px.load`` may rebuild instances of ``cls`` by its name."""
+    ESTIMATORS[cls.__name__] = cls
+    return cls
+
 
 def _jsonable_params(params: dict[str, Any]) -> dict[str, Any]:
     out = {}
@@ -293,13 +303,7 @@ def load(path: Any, network: Any = None) -> Any:
     ValueError
         The files are corrupted, truncated, or from a newer file-format version.
     """
-    from posterax.estimators.linear import BayesianLinearRegression
-    from posterax.estimators.neural import BayesianClassifier, BayesianRegressor
-
-    registry = {
-        cls.__name__: cls
-        for cls in (BayesianLinearRegression, BayesianRegressor, BayesianClassifier)
-    }
+    registry = ESTIMATORS
     meta, arrays = _read(Path(path))
     name = meta.get("estimator")
     if name not in registry:
