@@ -383,7 +383,7 @@ def bench_estimator(p: Problem) -> dict[str, Any]:
         target = jnp.asarray((p.y_raw - est.y_mean_) / est.y_scale_)
     else:
         target = jnp.asarray(np.searchsorted(est.classes_, p.y_raw).astype(np.int32))
-    grads, (_, stats, _) = _count(
+    grads, counted = _count(
         lambda: sample_nuts(
             rng_key_from(1, where="benchmark"), CountingLogDensity(logdensity),
             logdensity.template(p.X_raw.shape[1]), (Xs, target), num_warmup=p.num_warmup,
@@ -399,7 +399,7 @@ def bench_estimator(p: Problem) -> dict[str, Any]:
         f"posterax {type(est).__name__} (own log-density)",
         first_fit_s=first_s, repeat_fit_s=repeat_s, sampler_s=info["sampling_seconds"],
         fit_seconds=est.fit_seconds_, sampling_steps=int(info["sample_stats"]["n_steps"].sum()),
-        counted_run_sampling_steps=int(stats["n_steps"].sum()), gradients=grads,
+        counted_run_sampling_steps=int(counted.sample_stats["n_steps"].sum()), gradients=grads,
         divergences=diag["divergences"], fs=diag["function_space"],
         weight_min_ess=diag["weight_space"]["min_ess_bulk"],
         raw=raw_gradient_us(lambda z: logdensity(z, Xs, target), position),

@@ -128,7 +128,7 @@ def main() -> None:
         def run(key):
             return sample_sgmcmc(
                 key, LogPrior(density), LogLikOne(density), starts, (X, y), settings
-            )[0]
+            ).samples
 
         rows[name] = {
             "gradients": settings.num_samples * integration,

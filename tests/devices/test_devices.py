@@ -56,7 +56,7 @@ def test_nuts_chains_split_over_devices_match_one_device():
             num_samples=30,
             num_chains=4,
             devices=d,
-        )[0]
+        ).samples
         for d in (1, 4)
     }
     assert _held_by(runs[4]) == [1, 1, 1, 1]
@@ -68,7 +68,7 @@ def test_nuts_chains_split_over_devices_match_one_device():
 
 def test_chains_that_do_not_divide_use_the_largest_even_split():
     X, y = (jnp.asarray(a, jnp.float32) for a in _data())
-    draws, _, _ = sample_nuts(
+    draws = sample_nuts(
         jax.random.key(1),
         _log_density,
         jnp.zeros(3),
@@ -77,7 +77,7 @@ def test_chains_that_do_not_divide_use_the_largest_even_split():
         num_samples=10,
         num_chains=6,
         devices=4,
-    )
+    ).samples
     assert _held_by(draws) == [2, 2, 2]  # 3 devices of the 4, 2 chains each
 
 
@@ -86,14 +86,16 @@ def test_mala_and_sgld_chains_split_over_devices_match_one_device():
     mala = MALASettings(num_warmup=100, num_samples=100, num_chains=4)
     starts = jnp.zeros((4, 3))
     m1, m4 = (
-        sample_mala(jax.random.key(2), _log_density, starts, (X, y), mala, devices=d)[0]
+        sample_mala(jax.random.key(2), _log_density, starts, (X, y), mala, devices=d).samples
         for d in (1, 4)
     )
     assert _held_by(m4) == [1, 1, 1, 1]
     np.testing.assert_allclose(m4, m1, atol=1e-4)
     sg = SGMCMCSettings(step_size=1e-4, num_burnin=100, num_samples=100, num_chains=4)
     s1, s4 = (
-        sample_sgmcmc(jax.random.key(3), _log_prior, _log_lik_one, starts, (X, y), sg, devices=d)[0]
+        sample_sgmcmc(
+            jax.random.key(3), _log_prior, _log_lik_one, starts, (X, y), sg, devices=d
+        ).samples
         for d in (1, 4)
     )
     assert _held_by(s4) == [1, 1, 1, 1]

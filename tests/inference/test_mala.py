@@ -24,9 +24,10 @@ def run():
     X = rng.normal(size=(50, 2)).astype(np.float32)
     y = (X @ np.array([1.0, -2.0]) + 0.5 + SIGMA * rng.normal(size=50)).astype(np.float32)
     settings = MALASettings(num_warmup=1000, num_samples=3000, num_chains=4)
-    positions, stats, info = sample_mala(
+    chains = sample_mala(
         jax.random.key(0), linear_log_posterior, jnp.zeros((4, 3)), (X, y), settings
     )
+    positions, stats, info = chains.samples, chains.sample_stats, chains.info
     phi = np.hstack([X, np.ones((50, 1))]).astype(np.float64)
     cov = np.linalg.inv(phi.T @ phi / SIGMA**2 + np.eye(3) / PRIOR_SCALE**2)
     return np.asarray(positions), stats, info, cov @ phi.T @ y / SIGMA**2, cov

@@ -44,7 +44,7 @@ def _errors(problem, sampler, step_size, thinning):
     start = jnp.tile(
         jnp.asarray(exact_mean, dtype=jnp.float32), (2, 1)
     )  # burn-in is tested elsewhere
-    draws, _ = sample_sgmcmc(jax.random.key(0), log_prior, log_lik_one, start, data, settings)
+    draws = sample_sgmcmc(jax.random.key(0), log_prior, log_lik_one, start, data, settings).samples
     flat = np.asarray(draws).reshape(-1, 3)
     mean_error = np.max(np.abs(flat.mean(axis=0) - exact_mean) / exact_sd)
     sd_error = np.max(np.abs(flat.std(axis=0) / exact_sd - 1))
@@ -76,7 +76,8 @@ def test_psgld_error_shrinks_with_the_step_size(problem):
             preconditioner="rmsprop",
         )
         start = jnp.zeros((2, 3))  # far from the mode: the preconditioned burn-in gets there
-        draws, _ = sample_sgmcmc(jax.random.key(1), log_prior, log_lik_one, start, data, settings)
+        run = sample_sgmcmc(jax.random.key(1), log_prior, log_lik_one, start, data, settings)
+        draws = run.samples
         flat = np.asarray(draws).reshape(-1, 3)
         errors.append(
             (
@@ -104,10 +105,11 @@ def test_cyclical_collects_draws_near_the_posterior_in_every_cycle(problem, samp
         schedule="cyclical",
         num_cycles=cycles,
     )
-    draws, info = sample_sgmcmc(
+    run = sample_sgmcmc(
         jax.random.key(2), log_prior, log_lik_one, jnp.zeros((1, 3)), data, settings
     )
-    assert info["num_steps"] == cycles * (500 + per_cycle * 2)
+    draws = run.samples
+    assert run.info["num_steps"] == cycles * (500 + per_cycle * 2)
     flat = np.asarray(draws).reshape(cycles, per_cycle, 3)
     # Every cycle's draws sit on the posterior (each cycle restarts from a large step).
     for cycle in flat:

@@ -30,10 +30,10 @@ from posterax.inference import (
     fit_vi,
     sample_nuts,
 )
+from posterax.inference.chains import merge_chains
 from posterax.inference.devices import resolve_devices
 from posterax.inference.laplace import fit_laplace
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
-from posterax.inference.nuts import merge_chains
 from posterax.inference.progress import resolve
 from posterax.inference.resumable import Checkpointing, checkpointing
 from posterax.inference.sgmcmc import PRECONDITIONERS, SGMCMCSettings, sample_sgmcmc
@@ -199,7 +199,7 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
     )
     init_key, run_key = jax.random.split(key)
     starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
-    positions, stats, info = sample_mala(
+    run = sample_mala(
         run_key,
         logdensity,
         starts,
@@ -208,12 +208,12 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
         devices=nuts["devices"],
         checkpoint=checkpoint_settings(est, where),
     )
-    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
+    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(run.samples))
     return Posterior(
         model.apply_fn,
         model.likelihood,
         draws=flat,
-        info={"sample_stats": stats, **info},
+        info={"sample_stats": run.sample_stats, "sampling_seconds": run.seconds, **run.info},
         chain_shape=(chains, draws),
     )
 
@@ -310,7 +310,7 @@ def _fit_sgmcmc(method: str) -> FitFn:
         settings = _sgmcmc_settings(est, method, Xs.shape[0], where)
         init_key, run_key = jax.random.split(key)
         starts = _starts(logdensity, network, Xs.shape[1], init_key, settings.num_chains)
-        positions, info = sample_sgmcmc(
+        run = sample_sgmcmc(
             run_key,
             _LogPrior(logdensity),
             _LogLikOne(logdensity),
@@ -320,12 +320,13 @@ def _fit_sgmcmc(method: str) -> FitFn:
             devices=resolve_devices(est.devices, where=where),
             checkpoint=checkpoint_settings(est, where),
         )
-        flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
+        flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(run.samples))
+        info = {"sampling_seconds": run.seconds, **run.info, "step_size": settings.step_size}
         return Posterior(
             model.apply_fn,
             model.likelihood,
             draws=flat,
-            info={**info, "step_size": settings.step_size},
+            info=info,
             chain_shape=(chains, draws),
         )
 
@@ -334,7 +335,7 @@ def _fit_sgmcmc(method: str) -> FitFn:
 
 def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
     logdensity = _log_density(est, network, model, scales, "nuts", where)
-    positions, stats, seconds = sample_nuts(
+    run = sample_nuts(
         key,
         logdensity,
         logdensity.template(Xs.shape[1]),
@@ -342,12 +343,12 @@ def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
         **nuts_settings(est, where),
         checkpoint=checkpoint_settings(est, where),
     )
-    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(positions))
+    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(run.samples))
     return Posterior(
         model.apply_fn,
         model.likelihood,
         draws=flat,
-        info={"sample_stats": stats, "sampling_seconds": seconds},
+        info={"sample_stats": run.sample_stats, "sampling_seconds": run.seconds},
         chain_shape=(chains, draws),
     )
 

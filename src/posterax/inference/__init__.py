@@ -1,5 +1,6 @@
 """Inference: one method per file; each turns a model and data into a Posterior."""
 
+from posterax.inference.chains import Chains
 from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
 from posterax.inference.laplace import LaplaceGaussian, fit_laplace
@@ -9,7 +10,7 @@ from posterax.inference.map_linear import fit_map_linear
 from posterax.inference.mc_dropout import DropoutDistribution, fit_mc_dropout
 from posterax.inference.methods import LinearMethod, NetworkMethod
 from posterax.inference.network_model import NetworkModel, TrainingSettings
-from posterax.inference.nuts import NUTSResult, run_nuts, sample_nuts
+from posterax.inference.nuts import run_nuts, sample_nuts
 from posterax.inference.nuts_apply import nuts_posterior
 from posterax.inference.sgmcmc import SGMCMCSettings, rmsprop_sgld, sample_sgmcmc
 from posterax.inference.swag import SWAGDistribution, fit_swag
@@ -17,13 +18,13 @@ from posterax.inference.training import TrainingDivergedWarning, TrainResult, tr
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, fit_vi
 
 __all__ = [
+    "Chains",
     "DropoutDistribution",
     "LaplaceGaussian",
     "LinearMethod",
     "LowRankGaussian",
     "MALASettings",
     "MeanFieldGaussian",
-    "NUTSResult",
     "NetworkMethod",
     "NetworkModel",
     "NormalInverseGammaPosterior",

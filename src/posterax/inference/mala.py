@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 from blackjax.adaptation.step_size import dual_averaging_adaptation
 
+from posterax.inference.chains import Chains
 from posterax.inference.devices import (
     gathered,
     items_per_device,
@@ -197,10 +198,11 @@ def sample_mala(
     >>> import jax, jax.numpy as jnp
     >>> def logdensity(p, X, y):  # standard normal, data unused
     ...     return -0.5 * jnp.sum(p ** 2)
-    >>> pos, stats, info = sample_mala(jax.random.key(0), logdensity, jnp.zeros((2, 3)),
-    ...                             (jnp.zeros(1), jnp.zeros(1)),
-    ...                             MALASettings(num_warmup=500, num_samples=2000, num_chains=2))
-    >>> pos.shape, bool(abs(float(stats["acceptance_rate"].mean()) - 0.574) < 0.1)
+    >>> run = sample_mala(jax.random.key(0), logdensity, jnp.zeros((2, 3)),
+    ...                   (jnp.zeros(1), jnp.zeros(1)),
+    ...                   MALASettings(num_warmup=500, num_samples=2000, num_chains=2))
+    >>> acceptance = float(run.sample_stats["acceptance_rate"].mean())
+    >>> run.samples.shape, bool(abs(acceptance - 0.574) < 0.1)
     ((2, 2000, 3), True)
     """
     mesh = mesh_for(settings.num_chains, resolve_devices(devices, where="sample_mala"))
@@ -233,13 +235,8 @@ def sample_mala(
             positions = split_leading(mesh, positions)
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
-    stats = {"acceptance_rate": np.asarray(acceptance)}
-    info = {
-        "step_size": np.asarray(step_size),
-        "acceptance_rate": float(np.mean(acceptance)),
-        "sampling_seconds": seconds,
-    }
-    return positions, stats, info
+    info = {"step_size": np.asarray(step_size), "acceptance_rate": float(np.mean(acceptance))}
+    return Chains(positions, {"acceptance_rate": np.asarray(acceptance)}, seconds, info)
 
 
 __all__ = ["OPTIMAL_ACCEPTANCE", "MALASettings", "sample_mala"]

@@ -33,6 +33,7 @@ from numpyro.distributions import transforms
 from numpyro.infer.initialization import init_to_feasible, init_to_uniform
 from numpyro.infer.util import constrain_fn, potential_energy
 
+from posterax.inference.chains import Chains
 from posterax.inference.devices import (
     gathered,
     items_per_device,
@@ -71,32 +72,6 @@ class NUTSSettings:
     init_radius: float = 2.0
     progress_bar: bool = False
     dense_mass: bool = False
-
-
-@dataclasses.dataclass(frozen=True)
-class NUTSResult:
-    """Draws with shape ``(chains, draws, ...)`` per site, and per-draw sample statistics."""
-
-    samples: dict[str, jax.Array]
-    sample_stats: dict[str, np.ndarray]  # each (chains, draws)
-    seconds: float
-
-    def flat(self, names: tuple[str, ...] | None = None) -> dict[str, jax.Array]:
-        """Draws with chains concatenated (chain-major): ``(chains * draws, ...)``."""
-        keep = names if names is not None else tuple(self.samples)
-        return merge_chains({k: self.samples[k] for k in keep})[0]
-
-    @property
-    def chain_shape(self) -> tuple[int, int]:
-        first = jax.tree_util.tree_leaves(self.samples)[0]
-        return int(first.shape[0]), int(first.shape[1])
-
-
-def merge_chains(tree: ArrayTree) -> tuple[ArrayTree, tuple[int, int]]:
-    """``(chains, draws, ...)`` leaves -> ``(chains * draws, ...)`` (chain-major), and the shape."""
-    chains, draws = jax.tree_util.tree_leaves(tree)[0].shape[:2]
-    flat = jax.tree_util.tree_map(lambda a: a.reshape((chains * draws, *a.shape[2:])), tree)
-    return flat, (int(chains), int(draws))
 
 
 # ---------------------------------------------------------------------------- the program
@@ -355,7 +330,7 @@ def sample_nuts(
     dense_mass: bool = False,
     init_radius: float = 2.0,
     initial_positions: ArrayTree | None = None,
-) -> tuple[ArrayTree, dict[str, np.ndarray], float]:
+) -> Chains:
     """Run NUTS on ``logdensity_fn(position, *data)`` (unconstrained ``position``).
 
     ``logdensity_fn`` must be hashable and stable across calls (a module-level function or a
@@ -368,8 +343,8 @@ def sample_nuts(
     :mod:`posterax.inference.devices`). With ``checkpoint``
     (:class:`~posterax.inference.resumable.Checkpointing`) the run saves its state every
     ``checkpoint.every`` steps and, with ``resume=True``, continues a killed run to the draws
-    an uninterrupted run gives. Returns positions ``(chains, draws, ...)``, sample stats and
-    seconds.
+    an uninterrupted run gives. Returns :class:`~posterax.inference.chains.Chains` of the
+    positions ``(chains, draws, ...)``.
     """
     progress_bar = resolve(progress_bar)
     settings = NUTSSettings(
@@ -431,7 +406,7 @@ def sample_nuts(
         "tree_depth": np.floor(np.log2(n_steps + 1)).astype(np.int64),
         "energy": energy,
     }
-    return positions, sample_stats, seconds
+    return Chains(positions, sample_stats, seconds)
 
 
 # ---------------------------------------------------------------------------- NumPyro models
@@ -574,7 +549,7 @@ def run_nuts(
     dense_mass: bool = False,
     init_strategy: Callable[..., Any] | None = None,
     **model_kwargs: Any,
-) -> NUTSResult:
+) -> Chains:
     """Sample any NumPyro model with NUTS through the compile-once driver.
 
     Parameters
@@ -606,7 +581,7 @@ def run_nuts(
 
     Returns
     -------
-    NUTSResult
+    Chains
         ``samples[name]`` (constrained, deterministic sites included) has shape
         ``(num_chains, num_samples, ...)``.
 
@@ -633,7 +608,7 @@ def run_nuts(
         starts = _strategy_starts(
             logdensity, init_strategy, rng_key, num_chains, args, array_kwargs
         )
-    positions, sample_stats, seconds = sample_nuts(
+    chains = sample_nuts(
         rng_key,
         logdensity,
         template,
@@ -649,8 +624,8 @@ def run_nuts(
         init_radius=2.0 if radius is None else radius,
         initial_positions=starts,
     )
-    samples = _constrainer(logdensity)(positions, args, array_kwargs)
-    return NUTSResult(dict(samples), sample_stats, seconds)
+    samples = _constrainer(logdensity)(chains.samples, args, array_kwargs)
+    return dataclasses.replace(chains, samples=dict(samples))
 
 
-__all__ = ["TRACE_COUNTS", "NUTSResult", "NUTSSettings", "merge_chains", "run_nuts", "sample_nuts"]
+__all__ = ["TRACE_COUNTS", "NUTSSettings", "run_nuts", "sample_nuts"]

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 import jax.scipy.stats as jstats
 
 from posterax.base import Posterior
-from posterax.inference.nuts import merge_chains, sample_nuts
+from posterax.inference.chains import merge_chains
+from posterax.inference.nuts import sample_nuts
 from posterax.models.likelihoods import CategoricalLikelihood, GaussianLikelihood
 from posterax.models.mlp import categorical_log_density, gaussian_log_density
 from posterax.types import ArrayTree, PRNGKey
@@ -110,9 +111,8 @@ def nuts_posterior(
         y = jnp.asarray(y, dtype=jnp.result_type(float))
     else:
         y = jnp.asarray(y, dtype=jnp.int32)
-    positions, stats, seconds = sample_nuts(
-        rng_key, logdensity, template, (jnp.asarray(X), y), **nuts_kwargs
-    )
+    run = sample_nuts(rng_key, logdensity, template, (jnp.asarray(X), y), **nuts_kwargs)
+    positions = run.samples
     constrained = {"params": positions["params"]}
     if likelihood == "gaussian":
         constrained["sigma"] = jnp.exp(positions["log_sigma"])
@@ -122,7 +122,7 @@ def nuts_posterior(
         _ParamsApply(apply_fn),
         lik,
         draws=draws_flat,
-        info={"sample_stats": stats, "sampling_seconds": seconds},
+        info={"sample_stats": run.sample_stats, "sampling_seconds": run.seconds},
         chain_shape=(chains, draws),
     )
 

@@ -33,6 +33,7 @@ import numpy as np
 from blackjax.sgmcmc.gradients import grad_estimator
 from blackjax.util import generate_gaussian_noise
 
+from posterax.inference.chains import Chains
 from posterax.inference.devices import (
     items_per_device,
     mesh_for,
@@ -424,8 +425,8 @@ def sample_sgmcmc(
     >>> lp = lambda m: -0.5 * m ** 2
     >>> ll = lambda m, xy: -0.5 * (xy[1] - m) ** 2  # posterior N(100/101, 1/101)
     >>> s = SGMCMCSettings(step_size=1e-3, num_burnin=500, num_samples=4000)
-    >>> draws, _ = sample_sgmcmc(jax.random.key(0), lp, ll, jnp.zeros(1), (X, y), s)
-    >>> round(float(draws.mean()), 1)
+    >>> run = sample_sgmcmc(jax.random.key(0), lp, ll, jnp.zeros(1), (X, y), s)
+    >>> round(float(run.samples.mean()), 1)
     1.0
     """
     check_settings(settings)
@@ -463,7 +464,7 @@ def sample_sgmcmc(
         positions = jax.tree_util.tree_map(jnp.asarray, positions)
         if not across:  # across processes the draws stay whole on every process
             positions = split_leading(mesh, positions)
-    return positions, {"sampling_seconds": time.perf_counter() - start, "num_steps": total}
+    return Chains(positions, {}, time.perf_counter() - start, {"num_steps": total})
 
 
 __all__ = [
