@@ -21,7 +21,7 @@ from posterax.models.mlp import ACTIVATIONS
 from posterax.networks.mlp import builtin_mlp
 
 
-def _check_hidden(hidden: Any, where: str) -> tuple[int, ...]:
+def check_hidden(hidden: Any, where: str) -> tuple[int, ...]:
     ok = isinstance(hidden, tuple | list) and all(
         isinstance(h, numbers.Integral) and not isinstance(h, bool) and h > 0 for h in hidden
     )
@@ -34,7 +34,7 @@ def _check_hidden(hidden: Any, where: str) -> tuple[int, ...]:
     return tuple(int(h) for h in hidden)
 
 
-def _check_activation(activation: Any, method: NetworkMethod, where: str) -> str:
+def check_activation(activation: Any, method: NetworkMethod, where: str) -> str:
     """``"auto"``: tanh for NUTS (smooth posterior geometry), ReLU for the optimisation methods
     (uncertainty then keeps growing away from the data instead of saturating)."""
     if activation == "auto":
@@ -47,7 +47,7 @@ def _check_activation(activation: Any, method: NetworkMethod, where: str) -> str
     return activation
 
 
-def _check_prior_scales(
+def check_prior_scales(
     prior_scale: Any, n_layers: int, where: str, own_network: bool = False
 ) -> tuple[float, ...]:
     scales = (prior_scale,) * n_layers if isinstance(prior_scale, numbers.Real) else prior_scale
@@ -69,10 +69,10 @@ def _check_prior_scales(
 
 # The estimator parameters that a method object replaces (kept for method strings while callers
 # move over to method objects).
-_PER_METHOD_PARAMS = estimator_parameter_names()
+PER_METHOD_PARAMS = estimator_parameter_names()
 
 
-def _standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and sds (1 for a constant column), computed on each column divided by its
     largest |value|: values near the float64 maximum do not overflow when squared, and a constant
     column stays exactly constant (its mean would otherwise pick up rounding, and that rounding
@@ -105,11 +105,11 @@ class NetworkInputsMixin:
         """``(hidden, activation)`` of the built-in MLP, or ``None`` for the user's network."""
         network = getattr(self, "network", None)
         if network is None:
-            return _check_hidden(self.hidden, where), self.activation
+            return check_hidden(self.hidden, where), self.activation
         spec = builtin_mlp(network)
         if spec is None:
             return None
-        return _check_hidden(spec.hidden, where), spec.activation
+        return check_hidden(spec.hidden, where), spec.activation
 
     def _outputs_meaning(self, likelihood: str) -> str:
         if self._task == "classification":
@@ -130,7 +130,7 @@ class NetworkInputsMixin:
         defaults = inspect.signature(type(self).__init__).parameters
         changed = [
             name
-            for name in _PER_METHOD_PARAMS
+            for name in PER_METHOD_PARAMS
             if name in defaults
             and getattr(self, name) is not defaults[name].default
             and getattr(self, name) != defaults[name].default
@@ -180,4 +180,11 @@ class NetworkInputsMixin:
         return (check_predict_input(self, X, where) - self.x_mean_) / self.x_scale_
 
 
-__all__ = ["NetworkInputsMixin"]
+__all__ = [
+    "PER_METHOD_PARAMS",
+    "NetworkInputsMixin",
+    "check_activation",
+    "check_hidden",
+    "check_prior_scales",
+    "standardiser",
+]

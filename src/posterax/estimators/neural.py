@@ -51,9 +51,9 @@ from posterax.estimators.network_fitters import (
 )
 from posterax.estimators.network_inputs import (
     NetworkInputsMixin,
-    _check_activation,
-    _check_prior_scales,
-    _standardiser,
+    check_activation,
+    check_prior_scales,
+    standardiser,
 )
 from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
 from posterax.estimators.persistence import persistable, save_estimator
@@ -114,16 +114,16 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
             check_outputs(
                 network, X_arr[:2], outputs, self._outputs_meaning(likelihood), where=where
             )
-            scales = _check_prior_scales(self.prior_scale, 1, where, own_network=True)
+            scales = check_prior_scales(self.prior_scale, 1, where, own_network=True)
             self.activation_ = None
             self.x_mean_, self.x_scale_ = 0.0, 1.0
             Xs = X_arr
         else:
             hidden, activation = builtin
-            self.activation_ = _check_activation(activation, method, where)
+            self.activation_ = check_activation(activation, method, where)
             network = MLP(hidden, self.activation_, outputs)
-            scales = _check_prior_scales(self.prior_scale, len(hidden) + 1, where)
-            self.x_mean_, self.x_scale_ = _standardiser(X_arr)
+            scales = check_prior_scales(self.prior_scale, len(hidden) + 1, where)
+            self.x_mean_, self.x_scale_ = standardiser(X_arr)
             Xs = (X_arr - self.x_mean_) / self.x_scale_
         start = time.perf_counter()
         try:
@@ -353,7 +353,7 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         X_arr = self._check_inputs(X, self._where)
         y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=self._where)
         self._record_inputs(X, X_arr)
-        y_mean, y_scale = _standardiser(y_arr[:, None])  # overflow-free, exact when constant
+        y_mean, y_scale = standardiser(y_arr[:, None])  # overflow-free, exact when constant
         self.y_mean_, self.y_scale_ = float(y_mean[0]), float(y_scale[0])
         self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_)
         mean = self.posterior_.mean()
