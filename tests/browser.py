@@ -110,7 +110,13 @@ def check_rendered(page_path: Path) -> Rendered:
     for info in out.images:
         assert info["complete"] and info["shown_width"] > 100 and info["shown_height"] > 50, info
         assert info["pixel_std"] > 0.02, info  # drawn, not a blank box
-    assert out.errors == []
-    page_uri = page_path.resolve().as_uri()
-    assert [u for u in out.requests if u != page_uri and not u.startswith("data:")] == []
+    fetched = external_requests(out, page_path)
+    assert fetched == [], f"the page fetched {fetched}"
+    assert out.errors == [], out.errors
     return out
+
+
+def external_requests(out: Rendered, page_path: Path) -> list[str]:
+    """What the page asked for beyond itself and inline data."""
+    page_uri = page_path.resolve().as_uri()
+    return [u for u in out.requests if u != page_uri and not u.startswith("data:")]

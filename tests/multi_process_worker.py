@@ -44,6 +44,14 @@ def compute() -> dict:
     )
     out["nuts_mu"] = np.asarray(res.samples["mu"])
     out["nuts_diverging"] = res.sample_stats["diverging"]
+    # Chains that do not split over both processes: 1 (each process runs it whole) and 2
+    # (one device of each process).
+    for chains in (1, 2):
+        res = run_nuts(
+            jax.random.key(chains), model, y=y, num_warmup=100, num_samples=100,
+            num_chains=chains, progress_bar=False,
+        )  # fmt: skip
+        out[f"nuts_{chains}_chains"] = np.asarray(res.samples["mu"])
     methods = {
         "bnn_nuts": px.methods.NUTS(num_warmup=100, num_samples=100, num_chains=4),
         "ensemble": px.methods.Ensemble(num_members=4, training=px.methods.Training(num_epochs=40)),

@@ -32,8 +32,11 @@ def _free_port() -> int:
 
 def _run_processes(tmp_path, n=2, timeout=400):
     port = _free_port()
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    env.pop("CUDA_VISIBLE_DEVICES", None)
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",  # CPU devices even on a GPU host
+    }
     paths = [tmp_path / f"process_{i}.npz" for i in range(n)]
     procs = [
         subprocess.Popen(

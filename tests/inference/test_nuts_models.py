@@ -172,3 +172,35 @@ def test_first_start_kept_when_finite_redrawn_when_not():
         lambda p: jax.numpy.where(p["x"] > 1.5, -(p["x"] ** 2), -jax.numpy.inf), template, 2.0, key
     )
     assert float(start.position["x"]) > 1.5
+
+
+def test_a_chain_with_no_finite_start_is_refused():
+    # Finite only for x > 5: no uniform start in [-2, 2] reaches it (NumPyro raises too).
+    def logdensity(p):
+        return jnp.where(p[0] > 5, -jnp.sum(p**2), -jnp.inf)
+
+    with pytest.raises(ValueError, match=r"NUTS chains \[0, 1\] found no start .* finite"):
+        nuts.sample_nuts(
+            jax.random.key(0), logdensity, jnp.zeros(2), num_warmup=5, num_samples=5,
+            num_chains=2, progress_bar=False,
+        )  # fmt: skip
+
+    def bounded(y):
+        a = numpyro.sample("a", dist.HalfNormal(3.0))
+        numpyro.sample("y", dist.Uniform(0.0, a), obs=y)
+
+    # A given start outside the likelihood's support (a = 1 < y = 5): refused, not stuck.
+    with pytest.raises(ValueError, match=r"NUTS chains \[0\] found no start"):
+        run_nuts(
+            jax.random.key(0), bounded, y=np.array([5.0], np.float32), num_warmup=5,
+            num_samples=5, init_strategy=init_to_value(values={"a": 1.0}), progress_bar=False,
+        )  # fmt: skip
+
+
+def test_initial_positions_need_a_chain_axis():
+    with pytest.raises(ValueError, match=r"'initial_positions' .* leaf shapes \[\(2, 2\)\]\. Got"):
+        nuts.sample_nuts(
+            jax.random.key(0), lambda p: -jnp.sum(p**2), jnp.zeros(2),
+            initial_positions=jnp.zeros(2), num_warmup=5, num_samples=5, num_chains=2,
+            progress_bar=False,
+        )  # fmt: skip

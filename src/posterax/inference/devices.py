@@ -31,19 +31,22 @@ AXIS = "shard"
 
 def resolve_devices(devices: Any, *, where: str) -> tuple[jax.Device, ...]:
     """``None`` -> every device (every process's, under the multi-process runtime; this
-    process's otherwise); an int ``n`` -> the first ``n``; a sequence of ``jax.Device`` ->
-    those. Anything else is refused by name."""
-    local = tuple(jax.devices())
+    process's otherwise); an int ``n`` -> the first ``n`` (of each process, under the
+    multi-process runtime); a sequence of ``jax.Device`` -> those. Anything else is refused by
+    name."""
+    pool = tuple(jax.devices())
     if devices is None:
-        return local
+        return pool
     if isinstance(devices, numbers.Integral) and not isinstance(devices, bool):
-        if not 1 <= devices <= len(local):
+        groups = _by_process(pool)
+        fewest = min(len(g) for g in groups)
+        if not 1 <= devices <= fewest:
             raise ValueError(
                 f"The 'devices' parameter of {where} must be between 1 and the number of local "
-                f"devices ({len(local)}: {_names(local)}). Got {devices}. Pass devices=None to "
-                "use all of them."
+                f"devices ({fewest}: {_names(groups[0][:fewest])}). Got {devices}. Pass "
+                "devices=None to use all of them."
             )
-        return local[: int(devices)]
+        return tuple(d for g in groups for d in g[: int(devices)])
     if (
         isinstance(devices, Sequence)
         and not isinstance(devices, str)
@@ -63,15 +66,38 @@ def resolve_devices(devices: Any, *, where: str) -> tuple[jax.Device, ...]:
     )
 
 
+def _by_process(devices: Sequence[jax.Device]) -> list[list[jax.Device]]:
+    """``devices`` grouped by process, in process order (the same in every process)."""
+    groups: dict[int, list[jax.Device]] = {}
+    for d in devices:
+        groups.setdefault(d.process_index, []).append(d)
+    return [groups[p] for p in sorted(groups)]
+
+
 def _names(devices: Sequence[jax.Device]) -> str:
     return ", ".join(str(d) for d in devices)
 
 
 def mesh_for(n_items: int, devices: tuple[jax.Device, ...] | None) -> Mesh | None:
     """A one-axis mesh over the largest number of ``devices`` that divides ``n_items``; ``None``
-    when that is a single device (the program then runs unsharded, as before)."""
+    when that is a single device (the program then runs unsharded, as before).
+
+    Devices of several processes: the same number from each process, so that every process
+    takes part in the one program. Where ``n_items`` does not split evenly over the
+    processes (one chain on two processes), every process runs all items on its own devices:
+    the same results everywhere, the work not shared."""
     if not devices:
         return None
+    groups = _by_process(devices)
+    if len(groups) > 1:
+        fewest = min(len(g) for g in groups)
+        per = [k for k in range(1, fewest + 1) if n_items % (k * len(groups)) == 0]
+        if per:
+            return Mesh(np.asarray([d for g in groups for d in g[: max(per)]]), (AXIS,))
+        own = [g for g in groups if g[0].process_index == jax.process_index()]
+        if not own:
+            return None
+        devices = tuple(own[0])
     count = max(k for k in range(1, len(devices) + 1) if n_items % k == 0)
     if count == 1 and devices[0] == jax.local_devices()[0]:
         return None

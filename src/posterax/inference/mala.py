@@ -188,10 +188,10 @@ def sample_mala(
 
     Returns
     -------
-    positions, sample_stats, info
-        ``positions`` with leaves ``(chains, draws, ...)``; ``sample_stats["acceptance_rate"]``
-        ``(chains, draws)``; ``info``: ``step_size`` per chain, mean ``acceptance_rate`` and
-        ``sampling_seconds``.
+    Chains
+        ``samples``: the positions, leaves ``(chains, draws, ...)``;
+        ``sample_stats["acceptance_rate"]`` ``(chains, draws)``; ``seconds``; ``info``:
+        ``step_size`` per chain and the mean ``acceptance_rate``.
 
     Examples
     --------

@@ -105,6 +105,15 @@ def _uniform_draw(template, radius: float, key):
     return jax.tree_util.tree_unflatten(treedef, draws)
 
 
+def _finite(state) -> jax.Array:
+    """Whether a NUTS state's log density and gradient are finite (per chain when batched)."""
+    leaves = [state.logdensity, *jax.tree_util.tree_leaves(state.logdensity_grad)]
+    chains = jnp.shape(state.logdensity)
+    return jnp.all(
+        jnp.stack([jnp.isfinite(v).reshape(*chains, -1).all(-1) for v in leaves]), axis=0
+    )
+
+
 def _finite_start(logdensity, template, radius: float, key):
     """The NUTS state at a uniform start where the log density and its gradient are finite:
     the first draw, or a redraw (up to ``MAX_START_TRIES``) where it is not. A time series
@@ -116,13 +125,9 @@ def _finite_start(logdensity, template, radius: float, key):
         k = jax.lax.cond(tries == 0, lambda: key, lambda: jax.random.fold_in(key, tries))
         return blackjax.nuts.init(_uniform_draw(template, radius, k), logdensity)
 
-    def finite(state):
-        leaves = [state.logdensity, *jax.tree_util.tree_leaves(state.logdensity_grad)]
-        return jnp.all(jnp.stack([jnp.all(jnp.isfinite(v)) for v in leaves]))
-
     def more(carry):
         tries, state = carry
-        return (tries == 0) | ((tries < MAX_START_TRIES) & ~finite(state))
+        return (tries == 0) | ((tries < MAX_START_TRIES) & ~_finite(state))
 
     def step(carry):
         tries, _ = carry
@@ -240,12 +245,43 @@ def _compiled_program(
 
     def whole(rng_key, data, positions, steps):
         """Start and every step in one program (a run without checkpoints): one compile
-        instead of two, and the warmup draws dropped inside it."""
+        instead of two, and the warmup draws dropped inside it. Also says which chains
+        started where the log density and its gradient are finite."""
         carry, keys = start(rng_key, data, positions)
         _, outputs = advance(carry, keys, steps, data)
-        return jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
+        draws = jax.tree_util.tree_map(lambda a: a[:, settings.num_warmup :], outputs)
+        return draws, _finite(carry[0])
 
     return jax.jit(start), jax.jit(advance), jax.jit(whole)
+
+
+def _check_initial_positions(positions: Any, template_def: Any, num_chains: int) -> None:
+    """``initial_positions`` must be the template's structure, each leaf with a leading chain
+    axis: ``(num_chains, *leaf.shape)``."""
+    treedef, shapes = template_def
+    leaves, given = jax.tree_util.tree_flatten(positions)
+    expected = [(num_chains, *shape) for shape in shapes]
+    got = [tuple(np.shape(leaf)) for leaf in leaves]
+    if given != treedef or got != expected:
+        raise ValueError(
+            "The 'initial_positions' parameter of sample_nuts must have the position "
+            f"template's structure with a leading chain axis: leaf shapes {expected}. Got "
+            f"{got}. Stack one start per chain (e.g. jnp.stack([start] * num_chains))."
+        )
+
+
+def _check_starts(finite: np.ndarray, settings: NUTSSettings) -> None:
+    """Refuse a run with a chain that never found a finite log density (NumPyro raises too)."""
+    bad = np.flatnonzero(~np.asarray(finite)).tolist()
+    if bad:
+        raise ValueError(
+            f"NUTS chains {bad} found no start where the log density and its gradient are "
+            f"finite ({MAX_START_TRIES} uniform draws in [-{settings.init_radius:g}, "
+            f"{settings.init_radius:g}] in unconstrained space, or the starts given). Check the "
+            "model for -inf or NaN (a support that excludes every start, a log of a negative "
+            "number), or give starts inside the support (run_nuts: init_strategy=init_to_value"
+            "(values={...}); sample_nuts: initial_positions=...)."
+        )
 
 
 def _settings_fingerprint(settings: NUTSSettings) -> dict[str, Any]:
@@ -279,6 +315,7 @@ def _run(
     if checkpoint is None:
         return whole(rng_key, data, initial_positions, steps)
     carry, keys = start(rng_key, data, initial_positions)
+    _check_starts(np.asarray(jax.jit(_finite)(carry[0])), settings)
     fingerprint = {
         "sampler": "nuts",
         "settings": _settings_fingerprint(settings),
@@ -310,7 +347,8 @@ def _run(
         fingerprint=fingerprint,
         where="sample_nuts",
     )
-    return jax.tree_util.tree_map(jnp.asarray, draws)  # placed like the chains by the caller
+    draws = jax.tree_util.tree_map(jnp.asarray, draws)  # placed like the chains by the caller
+    return draws, np.ones(settings.num_chains, bool)  # starts checked above
 
 
 def sample_nuts(
@@ -377,10 +415,11 @@ def sample_nuts(
         if across:
             rng_key = replicated(mesh, rng_key)
         if initial_positions is not None:
+            _check_initial_positions(initial_positions, template_def, num_chains)
             initial_positions = split_leading(
                 mesh, jax.tree_util.tree_map(jnp.asarray, initial_positions)
             )
-        positions, stats = _run(
+        (positions, stats), finite = _run(
             programs,
             rng_key,
             data,
@@ -391,11 +430,12 @@ def sample_nuts(
             (lambda tree: replicated(mesh, tree)) if across else (lambda tree: tree),
         )
         if across:  # every process gets every chain's draws
-            positions, stats = gathered((positions, stats))
+            positions, stats, finite = gathered((positions, stats, finite))
         else:
             positions = split_leading(mesh, positions)
         jax.block_until_ready(positions)
     seconds = time.perf_counter() - start
+    _check_starts(np.asarray(finite), settings)
     diverging, acceptance, n_steps, energy, step_size = (np.asarray(s) for s in stats)
     sample_stats = {
         "diverging": diverging.astype(bool),

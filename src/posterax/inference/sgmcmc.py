@@ -414,9 +414,9 @@ def sample_sgmcmc(
 
     Returns
     -------
-    positions, info
-        Leaves ``(chains, num_samples, ...)``; ``info["sampling_seconds"]`` and
-        ``info["num_steps"]`` (steps per chain).
+    Chains
+        ``samples``: leaves ``(chains, num_samples, ...)``; ``seconds``; ``info["num_steps"]``
+        (steps per chain).
 
     Examples
     --------
