@@ -10,8 +10,9 @@ from posterax.inference.map_linear import fit_map_linear
 from posterax.inference.mc_dropout import DropoutDistribution, fit_mc_dropout
 from posterax.inference.methods import LinearMethod, NetworkMethod
 from posterax.inference.network_model import NetworkModel, TrainingSettings
-from posterax.inference.nuts import run_nuts, sample_nuts
+from posterax.inference.nuts import sample_nuts
 from posterax.inference.nuts_apply import nuts_posterior
+from posterax.inference.nuts_numpyro import run_nuts
 from posterax.inference.sgmcmc import SGMCMCSettings, rmsprop_sgld, sample_sgmcmc
 from posterax.inference.swag import SWAGDistribution, fit_swag
 from posterax.inference.training import TrainingDivergedWarning, TrainResult, train
