@@ -38,8 +38,7 @@ def fit(method: str, X: np.ndarray, y: np.ndarray) -> tuple[px.BayesianClassifie
     options = {"method": "sgld", "preconditioner": "rmsprop"} if method == "psgld" else {}
     clf = px.BayesianClassifier(
         **{"method": method, **options},
-        hidden=(16,),
-        activation="tanh",
+        network=px.networks.MLP(hidden=(16,), activation="tanh"),
         random_state=0,
         progress_bar=False,
     )

@@ -48,7 +48,10 @@ def main():
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
 
     clf = px.BayesianClassifier(
-        method="map", hidden=(16,), activation="tanh", random_state=0, progress_bar=False
+        method="map",
+        network=px.networks.MLP(hidden=(16,), activation="tanh"),
+        random_state=0,
+        progress_bar=False,
     )
     clf.fit(X_tr, y_tr)
     assert list(clf.classes_) == [0, 1, 2]
@@ -63,7 +66,9 @@ def main():
 
     net = MLP((16,), "tanh", 3)
     model = network_model(net, "classification", "homoscedastic", WeightPrior("normal", (1.0, 1.0)))
-    map_net = [{k: np.asarray(v[0]) for k, v in layer.items()} for layer in clf.posterior_.draws["net"]]
+    map_net = [
+        {k: np.asarray(v[0]) for k, v in layer.items()} for layer in clf.posterior_.draws["net"]
+    ]
     params = {"net": [{k: jnp.asarray(v) for k, v in layer.items()} for layer in map_net]}
 
     map_logits_te = np.asarray(model.apply_fn(params, jnp.asarray(Xs_te)))
@@ -116,9 +121,11 @@ def main():
                 batch_size=256,
             )
             probit = np.asarray(glm_predictive(post, jnp.asarray(Xs_te))["probs"])
-            mc = predictive_samples(
-                post, jnp.asarray(Xs_te), jax.random.key(1), args.mc_samples
-            ).probs().mean(0)
+            mc = (
+                predictive_samples(post, jnp.asarray(Xs_te), jax.random.key(1), args.mc_samples)
+                .probs()
+                .mean(0)
+            )
             results[f"{structure}_{label}"] = {
                 "prior_precision": float(np.asarray(post.info["prior_precision"])),
                 "log_marginal_likelihood": post.info["log_marginal_likelihood"],
@@ -129,7 +136,10 @@ def main():
 
     # The estimator route as the seed problem uses it (its own MAP; key split differs).
     lap = px.BayesianClassifier(
-        method="laplace", hidden=(16,), activation="tanh", random_state=0, progress_bar=False
+        method="laplace",
+        network=px.networks.MLP(hidden=(16,), activation="tanh"),
+        random_state=0,
+        progress_bar=False,
     )
     lap.fit(X_tr, y_tr.astype(int))
     results["estimator_laplace_kron"] = {

@@ -60,6 +60,7 @@ import optax
 from flax import nnx
 
 import posterax as px
+from posterax.methods import method_from_settings
 
 LEARNING_RATE = 1e-3
 
@@ -133,11 +134,16 @@ def make_runs(E: int, B: int, M: int) -> dict:
         def call(seed: int):
             reg = px.BayesianRegressor(
                 network=net,
-                method=method,
-                num_epochs=E,
-                batch_size=B,
-                learning_rate=LEARNING_RATE,
-                validation_fraction=None,
+                method=method_from_settings(
+                    method,
+                    dict(
+                        num_epochs=E,
+                        batch_size=B,
+                        learning_rate=LEARNING_RATE,
+                        validation_fraction=None,
+                    ),
+                    ignore_unknown=True,
+                ),
                 progress_bar=False,
                 random_state=seed,
                 **extra,

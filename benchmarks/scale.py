@@ -95,11 +95,10 @@ def child_fit(args) -> dict:
 
     X, y = _data(500, 1)
     reg = px.BayesianRegressor(
-        method="vi",
-        hidden=(50, 50),
-        activation="relu",
-        num_samples=args.draws,
-        num_epochs=args.epochs,
+        method=px.methods.VI(
+            num_samples=args.draws, training=px.methods.Training(num_epochs=args.epochs)
+        ),
+        network=px.networks.MLP(hidden=(50, 50), activation="relu"),
         progress_bar=False,
         random_state=0,
     )
@@ -209,11 +208,10 @@ def _estimator(method: str, args):
     if method == "ensemble":
         X, y = _data(args.rows, 8)
         est = px.BayesianRegressor(
-            method="ensemble",
-            n_members=8,
-            hidden=(32, 32),
-            num_epochs=args.epochs,
-            batch_size=64,
+            method=px.methods.Ensemble(
+                num_members=8, training=px.methods.Training(num_epochs=args.epochs, batch_size=64)
+            ),
+            network=(32, 32),
             progress_bar=False,
             devices=args.devices,
             random_state=0,
@@ -221,12 +219,13 @@ def _estimator(method: str, args):
     else:
         X, y = _data(_nuts_rows(args), 2)
         est = px.BayesianRegressor(
-            method="nuts",
-            num_chains=8,
-            hidden=(8,),
-            num_warmup=args.nuts_steps,
-            num_samples=args.nuts_steps,
-            max_tree_depth=args.tree_depth,
+            method=px.methods.NUTS(
+                num_chains=8,
+                num_warmup=args.nuts_steps,
+                num_samples=args.nuts_steps,
+                max_tree_depth=args.tree_depth,
+            ),
+            network=(8,),
             progress_bar=False,
             devices=args.devices,
             random_state=0,

@@ -15,7 +15,9 @@ def main(num_warmup: int = 1000, num_samples: int = 1000) -> dict:
     X, y = load_iris(return_X_y=True)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
     clf = px.BayesianClassifier(
-        hidden=(16,), num_warmup=num_warmup, num_samples=num_samples, random_state=42
+        px.methods.NUTS(num_warmup=num_warmup, num_samples=num_samples),
+        network=(16,),
+        random_state=42,
     ).fit(X_tr, y_tr)
     proba = clf.predict_proba(X_te)
     scores = {

@@ -49,18 +49,15 @@ def main(out: str | None = None) -> dict:
     estimators = {
         "nuts": px.BayesianRegressor(
             network=mlp,
-            method="nuts",
-            num_warmup=300,
-            num_samples=300,
+            method=px.methods.NUTS(num_warmup=300, num_samples=300),
             progress_bar=False,
             random_state=0,
         ),
         "ensemble (5)": px.BayesianRegressor(
             network=mlp,
-            method="ensemble",
-            n_members=5,
-            num_epochs=300,
-            learning_rate=1e-2,
+            method=px.methods.Ensemble(
+                num_members=5, training=px.methods.Training(num_epochs=300, learning_rate=1e-2)
+            ),
             progress_bar=False,
             random_state=0,
         ),

@@ -69,10 +69,10 @@ def main(num_epochs: int = 20) -> dict:
     estimators = {
         "map": px.BayesianClassifier(network=CNN(nnx.Rngs(0)), method="map", **common),
         "ensemble (3)": px.BayesianClassifier(
-            network=CNN(nnx.Rngs(0)), method="ensemble", n_members=3, **common
+            network=CNN(nnx.Rngs(0)), method=px.methods.Ensemble(num_members=3), **common
         ),
         "laplace (diag)": px.BayesianClassifier(
-            network=CNN(nnx.Rngs(0)), method="laplace", hessian_structure="diag", **common
+            network=CNN(nnx.Rngs(0)), method=px.methods.Laplace(structure="diag"), **common
         ),
     }
     results = {}

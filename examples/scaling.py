@@ -23,10 +23,14 @@ print(f"{jax.device_count()} device(s): {jax.devices()}")
 
 # An ensemble of 4 members, split over every local device (devices=None).
 ensemble = px.BayesianRegressor(
-    method="ensemble", hidden=(32, 32), n_members=4, progress_bar=False, random_state=0
+    method=px.methods.Ensemble(num_members=4), network=(32, 32), progress_bar=False, random_state=0
 ).fit(X, y)
 one_device = px.BayesianRegressor(
-    method="ensemble", hidden=(32, 32), n_members=4, progress_bar=False, random_state=0, devices=1
+    method=px.methods.Ensemble(num_members=4),
+    network=(32, 32),
+    progress_bar=False,
+    random_state=0,
+    devices=1,
 ).fit(X, y)
 gap = np.max(np.abs(ensemble.predict(X) - one_device.predict(X)))
 print(f"ensemble on all devices vs one device: largest difference {gap:.1e}")
@@ -35,10 +39,8 @@ print(f"ensemble on all devices vs one device: largest difference {gap:.1e}")
 # fit(X, y, resume=True) with the same settings continues to the same draws.
 with tempfile.TemporaryDirectory() as directory:
     nuts = px.BayesianRegressor(
-        hidden=(5,),
-        num_warmup=500,
-        num_samples=500,
-        num_chains=4,
+        px.methods.NUTS(num_warmup=500, num_samples=500, num_chains=4),
+        network=(5,),
         checkpoint_dir=directory,
         checkpoint_every=250,
         progress_bar=False,

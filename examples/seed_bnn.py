@@ -14,10 +14,8 @@ def main(num_warmup: int = 1000, num_samples: int = 1000) -> px.BayesianRegresso
     X = rng.uniform(-3, 3, (100, 1))
     y = np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=100)
     reg = px.BayesianRegressor(
-        hidden=(5,),
-        activation="tanh",
-        num_warmup=num_warmup,
-        num_samples=num_samples,
+        px.methods.NUTS(num_warmup=num_warmup, num_samples=num_samples),
+        network=px.networks.MLP(hidden=(5,), activation="tanh"),
         random_state=0,
     ).fit(X, y)
     for x in (0.0, 2.0, 5.0):

@@ -22,10 +22,10 @@ def main(num_epochs: int = 300, out: str | None = "uncertainty_decomposition.png
     X = rng.uniform(-3, 3, (100, 1))
     y = np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=100)
     reg = px.BayesianRegressor(
-        method="ensemble",
-        hidden=(50,),
-        num_epochs=num_epochs,
-        learning_rate=1e-2,
+        method=px.methods.Ensemble(
+            training=px.methods.Training(num_epochs=num_epochs, learning_rate=1e-2)
+        ),
+        network=(50,),
         progress_bar=False,
         random_state=0,
     ).fit(X, y)

@@ -22,12 +22,11 @@ def main(num_epochs: int = 30, n_members: int = 5) -> dict:
         X[inside], y[inside], test_size=0.3, random_state=0, stratify=y[inside]
     )
     clf = px.BayesianClassifier(
-        method="ensemble",
-        n_members=n_members,
-        hidden=(32,),
-        num_epochs=num_epochs,
-        batch_size=64,
-        learning_rate=1e-2,
+        method=px.methods.Ensemble(
+            num_members=n_members,
+            training=px.methods.Training(num_epochs=num_epochs, batch_size=64, learning_rate=1e-2),
+        ),
+        network=(32,),
         progress_bar=False,
         random_state=0,
     ).fit(X_tr, y_tr)

@@ -32,11 +32,10 @@ def main(
         X[inside], y[inside], test_size=0.5, random_state=0, stratify=y[inside]
     )
     clf = px.BayesianClassifier(
-        method="ensemble",
-        hidden=(32,),
-        num_epochs=num_epochs,
-        batch_size=64,
-        learning_rate=1e-2,
+        method=px.methods.Ensemble(
+            training=px.methods.Training(num_epochs=num_epochs, batch_size=64, learning_rate=1e-2)
+        ),
+        network=(32,),
         progress_bar=False,
         random_state=0,
     ).fit(X_tr, y_tr)

@@ -69,14 +69,14 @@ def compute() -> dict:
     }
     for name, method in methods.items():
         reg = px.BayesianRegressor(
-            method=method, hidden=(8,), random_state=1, progress_bar=False
+            method=method, network=(8,), random_state=1, progress_bar=False
         ).fit(X, y)
         out[name] = np.asarray(reg.predict_samples(X[:12]).mean)  # (draws, 12)
         out[name + "_predict"] = np.asarray(reg.predict(X[:12]))
     # The Laplace curvature: each batch's rows over all devices, then the GLM predictive.
     for structure in ("kron", "full"):
         method = px.methods.Laplace(structure=structure, training=short)
-        reg = px.BayesianRegressor(method=method, hidden=(8,), random_state=1, progress_bar=False)
+        reg = px.BayesianRegressor(method=method, network=(8,), random_state=1, progress_bar=False)
         bounds = reg.fit(X, y).predict_interval(X[:12], level=0.9)
         out[f"laplace_{structure}"] = np.stack([np.asarray(b) for b in bounds])
     return out

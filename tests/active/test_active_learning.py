@@ -177,12 +177,12 @@ def test_bald_learning_curve_above_random_on_digits():
         X / 16.0, y, test_size=500, random_state=0, stratify=y
     )
     clf = px.BayesianClassifier(
-        method="mc_dropout",
-        hidden=(128,),
-        dropout_rate=0.5,
-        num_samples=30,
-        num_epochs=200,
-        learning_rate=1e-2,
+        method=px.methods.MCDropout(
+            dropout_rate=0.5,
+            num_samples=30,
+            training=px.methods.Training(num_epochs=200, learning_rate=1e-2),
+        ),
+        network=(128,),
         progress_bar=False,
         random_state=0,
     )

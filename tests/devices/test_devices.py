@@ -12,6 +12,7 @@ import pytest
 import posterax as px
 from posterax.inference import SGMCMCSettings, sample_nuts, sample_sgmcmc
 from posterax.inference.mala import MALASettings, sample_mala
+from posterax.methods import method_from_settings
 
 pytestmark = pytest.mark.skipif(
     jax.device_count() < 4,
@@ -105,10 +106,10 @@ def test_mala_and_sgld_chains_split_over_devices_match_one_device():
 def _fit(method, devices, **kwargs):
     X, y = _data(200)
     est = px.BayesianRegressor(
-        method=method,
-        hidden=(16,),
-        num_epochs=20,
-        batch_size=32,
+        method=method_from_settings(
+            method, dict(num_epochs=20, batch_size=32), ignore_unknown=True
+        ),
+        network=(16,),
         progress_bar=False,
         random_state=0,
         devices=devices,
@@ -139,10 +140,8 @@ def test_map_minibatch_split_over_devices_matches_one_device():
 def test_nuts_estimator_uses_all_devices_by_default():
     X, y = _data(40)
     est = px.BayesianRegressor(
-        hidden=(3,),
-        num_warmup=20,
-        num_samples=20,
-        num_chains=4,
+        px.methods.NUTS(num_warmup=20, num_samples=20, num_chains=4),
+        network=(3,),
         progress_bar=False,
         random_state=0,
     )
@@ -163,7 +162,11 @@ def test_nuts_estimator_uses_all_devices_by_default():
 )
 def test_bad_devices_are_refused_by_name(devices, error, match):
     X, y = _data(20)
-    est = px.BayesianRegressor(method="map", num_epochs=1, progress_bar=False, devices=devices)
+    est = px.BayesianRegressor(
+        method=px.methods.MAP(training=px.methods.Training(num_epochs=1)),
+        progress_bar=False,
+        devices=devices,
+    )
     with pytest.raises(error, match=match) as info:
         est.fit(X, y)
     assert "'devices'" in str(info.value)

@@ -12,6 +12,7 @@ from sklearn.model_selection import train_test_split
 import posterax as px
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.inference import TrainingDivergedWarning
+from posterax.methods import method_from_settings
 
 TRAINED = ["map", "vi", "vi_lowrank", "mc_dropout", "ensemble"]
 
@@ -28,7 +29,7 @@ def seed_1d():
 )
 def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
     X, y = seed_1d
-    reg = px.BayesianRegressor(method=method, hidden=(50,), random_state=0, progress_bar=False)
+    reg = px.BayesianRegressor(method=method, network=(50,), random_state=0, progress_bar=False)
     reg.fit(X, y)
     inside = reg.predict(np.linspace(-2.5, 2.5, 50)[:, None], return_std=True)[1]
     far = np.r_[np.linspace(-6, -4.2, 10), np.linspace(4.2, 6, 10)][:, None]
@@ -71,7 +72,10 @@ def test_boston_first_split(method):
     """Published MC-dropout level: RMSE about 2.9, test log-likelihood about -2.40."""
     d = load_uci_split("bostonHousing", 0)
     reg = px.BayesianRegressor(
-        method=method, hidden=(50,), validation_fraction=0.1, random_state=0, progress_bar=False
+        method=method_from_settings(method, dict(validation_fraction=0.1), ignore_unknown=True),
+        network=(50,),
+        random_state=0,
+        progress_bar=False,
     ).fit(d.X_train, d.y_train)
     pred = reg.predict_samples(d.X_test)
     mean = np.asarray(pred.mean).mean(axis=0)
@@ -167,7 +171,9 @@ def test_diverging_training_warns_and_keeps_finite_parameters(seed_1d):
         TrainingDivergedWarning, match=r"stopped at epoch \d+.*smaller learning_rate"
     ):
         reg = px.BayesianRegressor(
-            method="map", hidden=(8,), learning_rate=1e12, num_epochs=50, progress_bar=False
+            method=px.methods.MAP(training=px.methods.Training(learning_rate=1e12, num_epochs=50)),
+            network=(8,),
+            progress_bar=False,
         ).fit(X * 1e6, y)
     leaves = [np.asarray(v) for layer in reg.posterior_.draws["net"] for v in layer.values()]
     assert all(np.all(np.isfinite(leaf)) for leaf in leaves)

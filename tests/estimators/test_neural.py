@@ -22,7 +22,9 @@ def seed_bnn_data(n, seed):
 @pytest.fixture(scope="module")
 def bnn():
     X, y = seed_bnn_data(100, 0)
-    reg = px.BayesianRegressor(hidden=(5,), num_warmup=500, num_samples=1000, random_state=0)
+    reg = px.BayesianRegressor(
+        px.methods.NUTS(num_warmup=500, num_samples=1000), network=(5,), random_state=0
+    )
     return reg.fit(X, y)
 
 
@@ -30,7 +32,9 @@ def bnn():
 def iris_fit():
     X, y = load_iris(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
-    clf = px.BayesianClassifier(hidden=(16,), num_warmup=500, num_samples=500, random_state=42)
+    clf = px.BayesianClassifier(
+        px.methods.NUTS(num_warmup=500, num_samples=500), network=(16,), random_state=42
+    )
     return clf.fit(Xtr, ytr), Xte, yte
 
 
@@ -70,7 +74,9 @@ def test_iris_accuracy(iris_fit):
 def test_string_labels_round_trip():
     X, y = load_iris(return_X_y=True)
     names = np.array(["setosa", "versicolor", "virginica"])[y]
-    clf2 = px.BayesianClassifier(hidden=(4,), num_warmup=100, num_samples=100, random_state=0)
+    clf2 = px.BayesianClassifier(
+        px.methods.NUTS(num_warmup=100, num_samples=100), network=(4,), random_state=0
+    )
     with pytest.warns(UserWarning):  # 100 draws: ESS < 100 is flagged, as it should be
         clf2.fit(X, names)
     assert list(clf2.classes_) == ["setosa", "versicolor", "virginica"]
@@ -114,7 +120,9 @@ def test_compiled_program_is_reused_across_fits_and_seeds():
 def test_diagnostics_warn_on_a_bad_run():
     X, y = seed_bnn_data(60, 5)
     with pytest.warns(UserWarning, match="NUTS may not have converged: .*function space"):
-        px.BayesianRegressor(hidden=(5,), num_warmup=10, num_samples=60, random_state=0).fit(X, y)
+        px.BayesianRegressor(
+            px.methods.NUTS(num_warmup=10, num_samples=60), network=(5,), random_state=0
+        ).fit(X, y)
 
 
 def test_bring_your_own_apply_fn_matches_estimator_quality():
@@ -173,7 +181,7 @@ def test_classifier_bad_input(kwargs, y, error, match):
     X = np.random.default_rng(0).normal(size=(10, 2))
     y = np.array([0, 1] * 5) if y is None else y
     with pytest.raises(error, match=match):
-        px.BayesianClassifier(num_warmup=5, num_samples=5, **kwargs).fit(X, y)
+        px.BayesianClassifier(px.methods.NUTS(num_warmup=5, num_samples=5), **kwargs).fit(X, y)
 
 
 def test_regressor_predict_before_fit_and_shapes(bnn):

@@ -43,7 +43,7 @@ def test_sklearn_compatible(estimator, check):
 def test_nuts_follows_the_contract(seed_data):
     X, y, _ = seed_data
     est = px.BayesianLinearRegression(
-        method="nuts", num_warmup=200, num_samples=200, random_state=3
+        method=px.methods.NUTS(num_warmup=200, num_samples=200), random_state=3
     )
     twin = clone(est)
     assert twin.get_params() == est.get_params()

@@ -1,6 +1,6 @@
 """Methods as values: a string means its class's defaults, objects follow scikit-learn's
 get_params / set_params (clone, nested set_params, GridSearchCV), save and load, and settings
-given in two places are flagged."""
+flat settings (the command line's, old saved models') become method objects."""
 
 import warnings
 
@@ -10,6 +10,7 @@ from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 
 import posterax as px
+from posterax.methods import method_from_settings
 
 
 def _wave(n=80, seed=0):
@@ -24,27 +25,29 @@ def _fit(est, X, y):
         return est.fit(X, y)
 
 
-SHARED = {"hidden": (8,), "progress_bar": False, "random_state": 0}
+SHARED = {"network": (8,), "progress_bar": False, "random_state": 0}
 
 
 @pytest.mark.parametrize(
-    ("legacy", "method"),
+    ("name", "flat", "method"),
     [
         (
-            {"method": "ensemble", "n_members": 3, "num_epochs": 20, "learning_rate": 1e-2},
+            "ensemble",
+            {"n_members": 3, "num_epochs": 20, "learning_rate": 1e-2},
             px.methods.Ensemble(
                 num_members=3, training=px.methods.Training(num_epochs=20, learning_rate=1e-2)
             ),
         ),
         (
-            {"method": "nuts", "num_warmup": 60, "num_samples": 40, "num_chains": 2},
+            "nuts",
+            {"num_warmup": 60, "num_samples": 40, "num_chains": 2},
             px.methods.NUTS(num_warmup=60, num_samples=40, num_chains=2),
         ),
         (
+            "laplace",
             {
-                "method": "laplace",
                 "hessian_structure": "full",
-                "subset_of_weights": "last_layer",
+                "subset": "last_layer",
                 "num_epochs": 20,
                 "num_samples": 30,
             },
@@ -56,7 +59,8 @@ SHARED = {"hidden": (8,), "progress_bar": False, "random_state": 0}
             ),
         ),
         (
-            {"method": "vi_lowrank", "rank": 3, "num_epochs": 10, "num_samples": 30},
+            "vi_lowrank",
+            {"rank": 3, "num_epochs": 10, "num_samples": 30},
             px.methods.VI(
                 family="lowrank",
                 rank=3,
@@ -65,22 +69,39 @@ SHARED = {"hidden": (8,), "progress_bar": False, "random_state": 0}
             ),
         ),
         (
-            {"method": "csgmcmc", "num_cycles": 2, "num_warmup": 40, "num_samples": 40},
+            "csgmcmc",
+            {"num_cycles": 2, "num_warmup": 40, "num_samples": 40},
             px.methods.CyclicalSGMCMC(num_cycles=2, num_warmup=40, num_samples=40),
         ),
     ],
     ids=["ensemble", "nuts", "laplace", "vi_lowrank", "csgmcmc"],
 )
-def test_a_method_object_runs_what_the_string_and_estimator_settings_ran(legacy, method):
-    """The two spellings travel different code paths to the fit functions (estimator
-    attributes vs the object's settings) and must give identical posteriors."""
+def test_flat_settings_make_the_method_object(name, flat, method):
+    """method_from_settings (the command line, benchmarks, old saved models) sorts flat
+    settings, in the method's or the old estimator's spelling, into the object and its
+    Training."""
+    made = method_from_settings(name, flat)
+    assert type(made) is type(method)
+    assert made.get_params() == {
+        **method.get_params(),
+        **({"training": made.training} if "training" in method.get_params() else {}),
+    }
+
+
+def test_flat_settings_a_method_does_not_have_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"px.methods.MAP .* has no setting 'n_members'"):
+        method_from_settings("map", {"n_members": 3})
+    assert method_from_settings("map", {"n_members": 3}, ignore_unknown=True).training is None
+
+
+def test_a_string_fits_its_class_defaults():
+    """'ensemble' and Ensemble() travel different paths (string resolution vs the object) and
+    must give identical posteriors."""
     X, y = _wave()
-    old = _fit(px.BayesianRegressor(**legacy, **SHARED), X, y)
-    new = _fit(px.BayesianRegressor(method=method, **SHARED), X, y)
-    np.testing.assert_array_equal(new.predict(X), old.predict(X))
-    np.testing.assert_array_equal(
-        np.stack(new.predict_interval(X)), np.stack(old.predict_interval(X))
-    )
+    string = _fit(px.BayesianRegressor("ensemble", **SHARED), X, y)
+    obj = _fit(px.BayesianRegressor(px.methods.Ensemble(), **SHARED), X, y)
+    assert string.posterior_.num_draws == 5
+    np.testing.assert_array_equal(string.predict(X), obj.predict(X))
 
 
 def test_methods_follow_get_params_set_params():
@@ -126,14 +147,12 @@ def test_a_method_object_saves_and_loads(tmp_path):
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
 
 
-def test_estimator_settings_ignored_beside_a_method_object_are_flagged():
-    X, y = _wave()
-    est = px.BayesianRegressor(method=px.methods.MAP(), num_epochs=3, n_members=2, **SHARED)
-    with pytest.warns(
-        UserWarning,
-        match=r"holds its own settings, so the estimator's 'n_members', 'num_epochs' are ignored",
-    ):
-        est.fit(X, y)
+def test_the_estimators_take_no_per_method_settings():
+    with pytest.raises(TypeError, match="n_members"):
+        px.BayesianRegressor(method="ensemble", n_members=3)
+    with pytest.raises(TypeError, match="num_warmup"):
+        px.BayesianLinearRegression(method="nuts", num_warmup=3)
+    assert len(px.BayesianRegressor().get_params()) <= 12
 
 
 def test_bad_method_values_are_refused_by_name():
@@ -148,16 +167,12 @@ def test_bad_method_values_are_refused_by_name():
 
 def test_linear_regression_takes_nuts_and_map_objects(seed_data):
     X, y, _ = seed_data
-    string = px.BayesianLinearRegression(
-        method="nuts", num_warmup=200, num_samples=200, random_state=1
-    )
-    obj = px.BayesianLinearRegression(
-        method=px.methods.NUTS(num_warmup=200, num_samples=200), random_state=1
-    )
+    string = px.BayesianLinearRegression(method="nuts", random_state=1)
+    obj = px.BayesianLinearRegression(method=px.methods.NUTS(), random_state=1)
     _fit(string, X, y)
     _fit(obj, X, y)
     np.testing.assert_array_equal(obj.coef_, string.coef_)
-    assert obj.diagnostics()["divergences"] == string.diagnostics()["divergences"]
+    assert obj.posterior_.chain_shape == (1, 1000)  # NUTS()'s defaults
     map_obj = px.BayesianLinearRegression(method=px.methods.MAP()).fit(X, y)
     map_str = px.BayesianLinearRegression(method="map").fit(X, y)
     np.testing.assert_array_equal(map_obj.coef_, map_str.coef_)

@@ -92,7 +92,9 @@ def test_nuts_on_the_same_nnx_network_equals_the_builtin_mlp():
     }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        builtin = px.BayesianRegressor(hidden=(8,), activation="tanh", **settings).fit(Xs, y)
+        builtin = px.BayesianRegressor(
+            network=px.networks.MLP(hidden=(8,), activation="tanh"), **settings
+        ).fit(Xs, y)
         own = px.BayesianRegressor(network=NNXMLP(1, 1, nnx.Rngs(0)), **settings).fit(Xs, y)
     np.testing.assert_allclose(own.predict(Xs), builtin.predict(Xs), atol=1e-3)
     sigma_own = np.asarray(own.posterior_.draws["sigma"])
@@ -103,7 +105,10 @@ def test_a_draw_goes_back_into_the_users_framework():
     X, y = wave_data()
     net = NNXMLP(1, 1, nnx.Rngs(0))
     reg = px.BayesianRegressor(
-        network=net, method="map", num_epochs=50, progress_bar=False, random_state=0
+        network=net,
+        method=px.methods.MAP(training=px.methods.Training(num_epochs=50)),
+        progress_bar=False,
+        random_state=0,
     ).fit(X, y)
     adapter = reg.posterior_.apply_fn.network
     trained = adapter.to_user(reg.posterior_.mean()["net"])
@@ -113,9 +118,7 @@ def test_a_draw_goes_back_into_the_users_framework():
     np.testing.assert_allclose(ours, reg.predict(X), rtol=1e-4, atol=1e-4)
     eqx_reg = px.BayesianRegressor(
         network=EqxMLP(1, 1, jax.random.key(0)),
-        method="ensemble",
-        n_members=2,
-        num_epochs=5,
+        method=px.methods.Ensemble(num_members=2, training=px.methods.Training(num_epochs=5)),
         progress_bar=False,
     ).fit(X, y)
     member = jax.tree_util.tree_map(lambda a: a[0], eqx_reg.posterior_.draws["net"])
@@ -143,9 +146,7 @@ def test_images_pass_through_untouched():
 
     clf = px.BayesianClassifier(
         network=CNN(nnx.Rngs(0)),
-        method="laplace",
-        hessian_structure="diag",
-        num_epochs=10,
+        method=px.methods.Laplace(structure="diag", training=px.methods.Training(num_epochs=10)),
         progress_bar=False,
         random_state=0,
     ).fit(images[:200], labels[:200])
@@ -168,7 +169,10 @@ def test_clone_and_grid_search_keep_the_network():
 
     X, y = wave_data()
     est = px.BayesianRegressor(
-        network=LinenMLP(1), method="ensemble", num_epochs=20, progress_bar=False, random_state=0
+        network=LinenMLP(1),
+        method=px.methods.Ensemble(training=px.methods.Training(num_epochs=20)),
+        progress_bar=False,
+        random_state=0,
     )
     twin = clone(est)
     assert isinstance(twin.network, LinenMLP)
@@ -235,7 +239,10 @@ def test_batchnorm_is_refused_with_the_reason():
 def test_the_builtin_mlp_given_as_network_saves_and_loads(network, tmp_path):
     X, y = wave_data()
     reg = px.BayesianRegressor(
-        network=network, method="map", num_epochs=20, progress_bar=False, random_state=0
+        network=network,
+        method=px.methods.MAP(training=px.methods.Training(num_epochs=20)),
+        progress_bar=False,
+        random_state=0,
     ).fit(X, y)
     assert reg.posterior_.apply_fn.network.hidden == (6,)
     reg.save(tmp_path / "model")
@@ -280,7 +287,9 @@ def test_equinox_dropout_built_in_inference_mode_still_draws():
     X, y = wave_data()
     net = eqx.nn.inference_mode(EqxMLP(1, 1, jax.random.key(0), dropout=0.2))
     reg = px.BayesianRegressor(
-        network=net, method="mc_dropout", num_epochs=5, num_samples=20, progress_bar=False
+        network=net,
+        method=px.methods.MCDropout(num_samples=20, training=px.methods.Training(num_epochs=5)),
+        progress_bar=False,
     ).fit(X, y)
     draws = np.asarray(reg.predict_samples(X[:5]).mean)
     assert np.std(draws, axis=0).min() > 0  # the draws differ

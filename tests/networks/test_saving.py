@@ -76,7 +76,7 @@ def test_loading_with_other_constants_or_into_the_builtin_mlp_is_refused(tmp_pat
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
     with pytest.raises(ValueError, match=r"non-trainable variables the saved network had"):
         px.load(tmp_path / "own", network=Shifted(2.0, nnx.Rngs(0)))
-    builtin = px.BayesianRegressor(hidden=(4,), method="map", **SETTINGS).fit(X, y)
+    builtin = px.BayesianRegressor(network=(4,), method="map", **SETTINGS).fit(X, y)
     builtin.save(tmp_path / "builtin")
     with pytest.raises(ValueError, match=r"only for models fitted on a network of your own"):
         px.load(tmp_path / "builtin", network=_like("nnx"))

@@ -13,14 +13,15 @@ def fitted():
     X = rng.uniform(-3, 3, (60, 1))
     y = np.sin(X[:, 0]) + 0.2 * rng.normal(size=60)
     reg = px.BayesianRegressor(
-        method="vi", hidden=(8,), num_epochs=20, num_samples=40, progress_bar=False, random_state=0
+        method=px.methods.VI(num_samples=40, training=px.methods.Training(num_epochs=20)),
+        network=(8,),
+        progress_bar=False,
+        random_state=0,
     ).fit(X, y)
     labels = (X[:, 0] > 0).astype(int) + (X[:, 0] > 1.5)
     clf = px.BayesianClassifier(
-        method="ensemble",
-        hidden=(8,),
-        num_epochs=20,
-        n_members=3,
+        method=px.methods.Ensemble(num_members=3, training=px.methods.Training(num_epochs=20)),
+        network=(8,),
         progress_bar=False,
         random_state=0,
     ).fit(X, labels)

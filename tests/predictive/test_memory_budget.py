@@ -82,9 +82,11 @@ def fitted():
     X = rng.uniform(-3, 3, (60, 1))
     y = np.sin(X[:, 0]) + 0.2 * rng.normal(size=60)
     settings = dict(hidden=(8,), num_epochs=5, progress_bar=False, random_state=0)
-    reg = px.BayesianRegressor(method="vi", num_samples=40, **settings).fit(X, y)
+    reg = px.BayesianRegressor(method=px.methods.VI(num_samples=40), **settings).fit(X, y)
     labels = (X[:, 0] > 0).astype(int) + (X[:, 0] > 1.5)
-    clf = px.BayesianClassifier(method="ensemble", n_members=3, **settings).fit(X, labels)
+    clf = px.BayesianClassifier(method=px.methods.Ensemble(num_members=3), **settings).fit(
+        X, labels
+    )
     return reg, clf, rng.uniform(-4, 4, (N_NEW, 1))
 
 

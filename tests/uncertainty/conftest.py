@@ -22,12 +22,11 @@ def digits_ood():
         X_rest, y_rest, test_size=0.5, random_state=0, stratify=y_rest
     )
     clf = px.BayesianClassifier(
-        method="ensemble",
-        n_members=5,
-        hidden=(32,),
-        num_epochs=15,
-        batch_size=128,
-        learning_rate=2e-2,
+        method=px.methods.Ensemble(
+            num_members=5,
+            training=px.methods.Training(num_epochs=15, batch_size=128, learning_rate=2e-2),
+        ),
+        network=(32,),
         progress_bar=False,
         random_state=0,
     ).fit(X_tr, y_tr)

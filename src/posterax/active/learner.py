@@ -84,8 +84,8 @@ class ActiveLearner:
     >>> from sklearn.datasets import make_classification
     >>> import posterax as px
     >>> X, y = make_classification(300, 4, random_state=0)
-    >>> clf = px.BayesianClassifier(method="ensemble", n_members=3, hidden=(8,),
-    ...                             num_epochs=5, progress_bar=False, random_state=0)
+    >>> ensemble = px.methods.Ensemble(3, training=px.methods.Training(num_epochs=5))
+    >>> clf = px.BayesianClassifier(ensemble, network=(8,), progress_bar=False, random_state=0)
     >>> learner = ActiveLearner(clf, "bald", batch_size=5, n_rounds=2, n_initial=10,
     ...                         random_state=0)
     >>> curve = learner.run(X[:200], y[:200], X[200:], y[200:])  # doctest: +SKIP

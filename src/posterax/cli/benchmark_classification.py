@@ -54,7 +54,7 @@ def score_classification(dataset: str, method: str, seed: int) -> dict[str, Any]
         X_rest, y_rest, test_size=0.25, stratify=y_rest, random_state=seed
     )
     clf = px.BayesianClassifier(
-        method=method, hidden=HIDDEN[dataset], random_state=seed, progress_bar=False
+        method=method, network=HIDDEN[dataset], random_state=seed, progress_bar=False
     )
     start = time.perf_counter()
     with warnings.catch_warnings():

@@ -32,6 +32,7 @@ from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
 from posterax.inference.methods import TRAINED_METHODS
+from posterax.methods import method_from_settings
 
 ALIASES = {
     "boston": "bostonHousing",
@@ -78,10 +79,19 @@ def method_settings(method: str, folder: str, split: int) -> dict[str, Any]:
     return settings
 
 
+def estimator(settings: dict[str, Any]) -> px.BayesianRegressor:
+    """The regressor that the flat ``settings`` (as recorded with each result) describe."""
+    flat = dict(settings)
+    network = px.networks.MLP(flat.pop("hidden"), flat.pop("activation"))
+    own = {k: flat.pop(k) for k in ("random_state", "progress_bar")}
+    method = method_from_settings(flat.pop("method"), flat, where="posterax benchmark uci")
+    return px.BayesianRegressor(method, network=network, **own)
+
+
 def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[str, Any]:
     """Fit on the split's training part; RMSE and LL on its test part, original units."""
     data = load_uci_split(folder, split, data_dir)
-    reg = px.BayesianRegressor(**method_settings(method, folder, split))
+    reg = estimator(method_settings(method, folder, split))
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # convergence notes: kept in diagnostics

@@ -38,14 +38,14 @@ LEVEL = 0.95
 
 
 def _fit_all(X, y, quick: bool, seed: int) -> dict[str, Any]:
-    nuts_kwargs = (
-        {"num_warmup": 500, "num_samples": 1000, "num_chains": 1}
+    nuts = (
+        px.methods.NUTS(num_warmup=500, num_samples=1000, num_chains=1)
         if quick
-        else {"num_warmup": 1000, "num_samples": 2000, "num_chains": 2}
+        else px.methods.NUTS(num_warmup=1000, num_samples=2000, num_chains=2)
     )
     estimators = {
         "exact": px.BayesianLinearRegression(method="exact", random_state=seed),
-        "nuts": px.BayesianLinearRegression(method="nuts", random_state=seed, **nuts_kwargs),
+        "nuts": px.BayesianLinearRegression(method=nuts, random_state=seed),
         "map": px.BayesianLinearRegression(method="map", random_state=seed),
     }
     for est in estimators.values():
@@ -59,7 +59,7 @@ def _band_figure(estimators, X, y) -> plt.Figure:
     for ax, (name, est) in zip(axes, estimators.items(), strict=True):
         lower, upper = est.predict_interval(x_grid, level=LEVEL)
         mean_lower, mean_upper = est.predict_interval(x_grid, level=LEVEL, kind="mean")
-        pred = est.predict_samples(x_grid, n_samples=min(20, est.num_samples))
+        pred = est.predict_samples(x_grid, n_samples=20)
         median = est.predict_quantiles(x_grid, [0.5])[0]
         plot_regression_band(
             X[:, 0],

@@ -12,6 +12,7 @@ import numpy as np
 
 import posterax as px
 from posterax.cli.demo_networks import TRAIN_RANGE, seed_bnn_data
+from posterax.methods import method_from_settings
 from posterax.plots import plot_method_bands
 from posterax.predictive import predictive_interval, predictive_mean, predictive_std
 from posterax.report import Section
@@ -98,12 +99,10 @@ def fit_methods(quick: bool, seed: int) -> dict[str, MethodResult]:
         if method == "nuts":
             continue
         reg = px.BayesianRegressor(
-            method=method,
-            hidden=HIDDEN,
-            activation=ACTIVATION,
+            method=method_from_settings(method, _settings(quick), ignore_unknown=True),
+            network=px.networks.MLP(hidden=HIDDEN, activation=ACTIVATION),
             progress_bar=False,
             random_state=seed,
-            **_settings(quick),
         )
         with warnings.catch_warnings():  # short MALA / SG-MCMC chains do not converge
             warnings.simplefilter("ignore", UserWarning)
@@ -113,19 +112,21 @@ def fit_methods(quick: bool, seed: int) -> dict[str, MethodResult]:
 
 
 def _training(method: str, reg: px.BayesianRegressor) -> dict[str, Any]:
+    settings = reg.method.settings()
     if method in SAMPLERS:
-        return {"num_warmup": reg.num_warmup, "num_samples": reg.num_samples}
+        return {"num_warmup": settings["num_warmup"], "num_samples": settings["num_samples"]}
     return {
         "epochs_run": reg.diagnostics()["training"]["epochs_run"],
-        "learning_rate": reg.learning_rate,
-        "num_samples": reg.num_samples,
+        "learning_rate": settings["learning_rate"],
+        "num_samples": settings["num_samples"],
     }
 
 
 def _label(method: str, reg: px.BayesianRegressor) -> str:
     if method == "nuts":
         return f"nuts, 1-5-1 tanh ({reg.fit_seconds_:.1f} s)"
-    return f"{method}, 1-{reg.hidden[0]}-1 {reg.activation} ({reg.fit_seconds_:.1f} s)"
+    network = reg.network
+    return f"{method}, 1-{network.hidden[0]}-1 {network.activation} ({reg.fit_seconds_:.1f} s)"
 
 
 def methods_section(
@@ -140,8 +141,8 @@ def methods_section(
     metrics, rows = {}, []
     for method, res in results.items():
         metrics[method] = {
-            "hidden": list(res.reg.hidden),
-            "activation": res.reg.activation,
+            "hidden": list(res.reg.network.hidden),
+            "activation": res.reg.network.activation,
             **_training(method, res.reg),
             **res.scores,
         }

@@ -32,26 +32,26 @@ def seed_bnn_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return X, np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=n)
 
 
-def _nuts_settings(quick: bool) -> dict[str, int]:
+def _nuts(quick: bool) -> px.methods.NUTS:
     return (
-        {"num_warmup": 300, "num_samples": 500}
+        px.methods.NUTS(num_warmup=300, num_samples=500)
         if quick
-        else {"num_warmup": 1000, "num_samples": 1000}
+        else px.methods.NUTS(num_warmup=1000, num_samples=1000)
     )
 
 
 def fit_bnn(quick: bool, seed: int) -> px.BayesianRegressor:
     X, y = seed_bnn_data(100, 0)
     return px.BayesianRegressor(
-        hidden=(5,), activation="tanh", random_state=seed, **_nuts_settings(quick)
+        _nuts(quick),
+        network=px.networks.MLP(hidden=(5,), activation="tanh"),
+        random_state=seed,
     ).fit(X, y)
 
 
 def fit_iris(quick: bool, seed: int) -> px.BayesianClassifier:
     X_tr, _, y_tr, _ = _iris_split()
-    return px.BayesianClassifier(hidden=(16,), random_state=seed, **_nuts_settings(quick)).fit(
-        X_tr, y_tr
-    )
+    return px.BayesianClassifier(_nuts(quick), network=(16,), random_state=seed).fit(X_tr, y_tr)
 
 
 def _iris_split():

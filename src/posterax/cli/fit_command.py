@@ -27,6 +27,7 @@ from sklearn.model_selection import train_test_split
 import posterax as px
 from posterax.data.tables import TableEncoder, read_table, split_target
 from posterax.inference.methods import TRAINED_METHODS
+from posterax.methods import method_from_settings
 from posterax.plots import plot_coverage, plot_reliability_diagram
 from posterax.predictive import predictive_interval
 from posterax.report import Section, write_html
@@ -64,11 +65,18 @@ def choose_method(n_rows: int, task: str) -> tuple[str, dict[str, Any], str]:
 
 
 def _estimator(task: str, method: str, options: dict[str, Any], seed: int):
+    """``options``: the network's ``hidden`` sizes and the method's flat settings."""
     cls = px.BayesianRegressor if task == "regression" else px.BayesianClassifier
     defaults: dict[str, Any] = {}
     if method in TRAINED_METHODS:  # early stopping on 10% of the training rows: no overfitting
         defaults = {"hidden": (50,), "validation_fraction": 0.1}
-    return cls(method=method, random_state=seed, **{**defaults, **options})
+    settings = {**defaults, **options}
+    hidden = settings.pop("hidden", None)
+    return cls(
+        method=method_from_settings(method, settings, where="posterax fit"),
+        network=hidden,
+        random_state=seed,
+    )
 
 
 def _check_rows(n_rows: int, where: str) -> None:

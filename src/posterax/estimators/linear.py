@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 import types
-import warnings
 from typing import Any
 
 import jax.numpy as jnp
@@ -74,18 +72,17 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
 
     Parameters
     ----------
-    method : {"exact", "nuts", "map"}, default="exact"
+    method : {"exact", "nuts", "map"} or px.methods.NUTS(...) / px.methods.MAP(), default="exact"
         ``"exact"``: conjugate Normal–Inverse-Gamma posterior, closed-form Student-t predictive.
-        ``"nuts"``: NumPyro NUTS under any :class:`~posterax.priors.LinearPrior`.
-        ``"map"``: the posterior mode (ridge for Normal priors, lasso for Laplace priors).
+        ``"nuts"`` or ``px.methods.NUTS(num_warmup=..., num_samples=..., num_chains=...)``:
+        NUTS (chains vectorised) under any :class:`~posterax.priors.LinearPrior`; the string
+        means ``NUTS()``'s defaults.
+        ``"map"`` or ``px.methods.MAP()``: the posterior mode (ridge for Normal priors, lasso
+        for Laplace priors), solved exactly.
     prior : LinearPrior or NormalInverseGamma, optional
         Default: ``NormalInverseGamma()`` for ``"exact"``; the seed priors
         ``LinearPrior(coef=Normal(0, 10), intercept=Normal(0, 10), noise=HalfCauchy(5))``
         otherwise.
-    num_warmup, num_samples, num_chains : int
-        NUTS settings (chains are vectorised).
-    target_accept_prob : float
-        NUTS step-size adaptation target.
     progress_bar : bool, optional
         Default: shown only when stderr is a terminal.
     random_state : int, optional
@@ -115,19 +112,11 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         self,
         method: str = "exact",
         prior: Any = None,
-        num_warmup: int = 1000,
-        num_samples: int = 2000,
-        num_chains: int = 1,
-        target_accept_prob: float = 0.8,
         progress_bar: bool | None = None,
         random_state: int | None = None,
     ):
         self.method = method
         self.prior = prior
-        self.num_warmup = num_warmup
-        self.num_samples = num_samples
-        self.num_chains = num_chains
-        self.target_accept_prob = target_accept_prob
         self.progress_bar = progress_bar
         self.random_state = random_state
 
@@ -166,25 +155,9 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         return check_method(self.method, LinearMethod, "BayesianLinearRegression")
 
     def _nuts_source(self) -> Any:
-        """Where NUTS reads its settings: the method object, or this estimator for 'nuts'."""
-        if isinstance(self.method, NUTS):
-            defaults = inspect.signature(type(self).__init__).parameters
-            changed = [
-                name
-                for name in ("num_warmup", "num_samples", "num_chains", "target_accept_prob")
-                if getattr(self, name) != defaults[name].default
-            ]
-            if changed:
-                warnings.warn(
-                    "BayesianLinearRegression.fit: method=NUTS(...) holds its own settings, so "
-                    f"the estimator's {', '.join(map(repr, changed))} are ignored. Set them on "
-                    "the method object (e.g. px.methods.NUTS(num_warmup=500)).",
-                    UserWarning,
-                    stacklevel=4,
-                )
-            shared = {"progress_bar": self.progress_bar}
-            return types.SimpleNamespace(**self.method.settings(), **shared)
-        return self
+        """The NUTS settings: the method object's, or ``NUTS()``'s for ``"nuts"``."""
+        nuts = self.method if isinstance(self.method, NUTS) else NUTS()
+        return types.SimpleNamespace(**nuts.settings(), progress_bar=self.progress_bar)
 
     def _set_point_estimates(self) -> None:
         # MAP keeps its float64 mode in info (draws may be float32 under JAX's default dtype).
@@ -229,7 +202,7 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
             jnp.asarray(X),
             jnp.asarray(y),
             prior=prior,
-            **nuts_settings(self._nuts_source(), "BayesianLinearRegression.fit"),
+            **nuts_settings(self._nuts_source(), "px.methods.NUTS"),
         )
         info = {"sample_stats": result.sample_stats, "sampling_seconds": result.seconds}
         return Posterior(

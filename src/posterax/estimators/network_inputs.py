@@ -4,9 +4,7 @@ scales, standardisation, and method objects beside the estimator's own per-metho
 
 from __future__ import annotations
 
-import inspect
 import numbers
-import warnings
 from typing import Any
 
 import numpy as np
@@ -16,7 +14,6 @@ from posterax.data.validation import check_batch, check_features
 from posterax.estimators.common import check_predict_input
 from posterax.inference import NetworkMethod
 from posterax.methods import resolve_method
-from posterax.methods.registry import estimator_parameter_names
 from posterax.models.mlp import ACTIVATIONS
 from posterax.networks.mlp import builtin_mlp
 
@@ -67,11 +64,6 @@ def check_prior_scales(
     return tuple(float(s) for s in scales)
 
 
-# The estimator parameters that a method object replaces (kept for method strings while callers
-# move over to method objects).
-PER_METHOD_PARAMS = estimator_parameter_names()
-
-
 def standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and sds (1 for a constant column), computed on each column divided by its
     largest |value|: values near the float64 maximum do not overflow when squared, and a constant
@@ -105,7 +97,7 @@ class NetworkInputsMixin:
         """``(hidden, activation)`` of the built-in MLP, or ``None`` for the user's network."""
         network = getattr(self, "network", None)
         if network is None:
-            return check_hidden(self.hidden, where), self.activation
+            return self._default_hidden, "auto"
         spec = builtin_mlp(network)
         if spec is None:
             return None
@@ -124,32 +116,11 @@ class NetworkInputsMixin:
             return check_features(X, where=where)
         return check_batch(X, where=where)
 
-    def _warn_ignored_settings(self, where: str) -> None:
-        """With a method object, the estimator's own per-method parameters are not used: say so
-        when one was changed from its default."""
-        defaults = inspect.signature(type(self).__init__).parameters
-        changed = [
-            name
-            for name in PER_METHOD_PARAMS
-            if name in defaults
-            and getattr(self, name) is not defaults[name].default
-            and getattr(self, name) != defaults[name].default
-        ]
-        if changed:
-            warnings.warn(
-                f"{where}: method={type(self.method).__name__}(...) holds its own settings, so "
-                f"the estimator's {', '.join(map(repr, changed))} are ignored. Set them on the "
-                "method object instead (e.g. px.methods.NUTS(num_warmup=500) or "
-                "px.methods.MAP(training=px.methods.Training(num_epochs=200))).",
-                UserWarning,
-                stacklevel=4,
-            )
-
     def _prediction_draws(self) -> Any:
         """Posterior draws used at prediction by VI, MC dropout, SWAG and Laplace: the method's
         ``num_samples``."""
-        method = resolve_method(self.method, self, f"{type(self).__name__}.predict")
-        return method.settings().get("num_samples", getattr(self, "num_samples", 1000))
+        method = resolve_method(self.method, f"{type(self).__name__}.predict")
+        return method.settings().get("num_samples", 1000)
 
     def _record_inputs(self, X: Any, X_arr: np.ndarray) -> None:
         """``n_features_in_`` (scikit-learn) for tables; ``input_shape_`` for the user's network,
@@ -181,7 +152,6 @@ class NetworkInputsMixin:
 
 
 __all__ = [
-    "PER_METHOD_PARAMS",
     "NetworkInputsMixin",
     "check_activation",
     "check_hidden",

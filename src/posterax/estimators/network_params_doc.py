@@ -5,71 +5,36 @@ SHARED_PARAMS_DOC = """
     Parameters
     ----------
     method : str or px.methods object
-        One of "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi",
-        "vi_lowrank", "mc_dropout", "ensemble", "swag", or a method object holding its own
-        settings (``px.methods.NUTS(num_chains=4)``, ``px.methods.Ensemble(num_members=5)``,
-        ...; the estimator's per-method parameters below are then ignored).
-        Posterior route. ``"nuts"`` and ``"mala"`` (Metropolis-adjusted Langevin, full batch)
-        sample the exact posterior (small networks); ``"sgld"``, ``"sghmc"`` and ``"csgmcmc"``
-        (cyclical SGLD) sample approximately from minibatches; the others train by minibatch
-        optimisation (optax): the mode (``"map"``), a mean-field or low-rank + diagonal
-        Gaussian (Bayes by backprop), dropout masks kept on at prediction, ``n_members`` MAP
-        networks trained together under ``jax.vmap``, SWA-Gaussian (``"swag"``), or a
-        Laplace approximation around the MAP (``"laplace"``).
+        The posterior route and its settings: a method object such as
+        ``px.methods.NUTS(num_warmup=500, num_chains=4)``, ``px.methods.Ensemble(num_members=5)``,
+        ``px.methods.Laplace(structure="kron", subset="last_layer")`` or
+        ``px.methods.MAP(training=px.methods.Training(num_epochs=200))``, or one of the strings
+        "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi", "vi_lowrank",
+        "mc_dropout", "ensemble", "swag" for that method with its defaults. ``NUTS`` and ``MALA``
+        (full batch) sample the exact posterior (small networks); ``SGLD``, ``SGHMC`` and
+        ``CyclicalSGMCMC`` sample approximately from minibatches; the others train by minibatch
+        optimisation (optax, ``px.methods.Training``): the mode (``MAP``), a mean-field or
+        low-rank + diagonal Gaussian (``VI``, Bayes by backprop), dropout kept on at prediction
+        (``MCDropout``), networks trained together under ``jax.vmap`` (``Ensemble``),
+        SWA-Gaussian (``SWAG``), or a Laplace approximation around the MAP (``Laplace``). Each
+        class documents its settings; nested ones work with ``set_params(method__num_members=3)``
+        and ``GridSearchCV``.
     network : optional
-        The network: ``None`` (the built-in MLP of ``hidden`` and ``activation``), hidden
-        sizes such as ``(50,)``, ``px.networks.MLP(...)``, or a network of your own: a Flax NNX
-        module instance, a Flax Linen module, an Equinox module or
-        ``px.networks.Functional(apply_fn, params)``. Your network's inputs pass through
+        ``None`` (the built-in MLP with the default hidden sizes), hidden sizes such as ``(50,)``,
+        ``px.networks.MLP(hidden=(50,), activation="relu")`` (``activation="auto"``: tanh for
+        NUTS, ReLU otherwise, so optimisation methods' uncertainty grows away from the data), or
+        a network of your own: a Flax NNX module instance, a Flax Linen module, an Equinox module
+        or ``px.networks.Functional(apply_fn, params)``. Your network's inputs pass through
         untouched (any shape ``(N, ...)``: images, sequences); its outputs must be one mean per
         example (regression; two for ``likelihood="heteroscedastic"``) or one logit per class.
         Regression targets are standardised internally either way.
-    hidden, activation
-        Units per hidden layer of the built-in MLP, and ``"tanh"``, ``"relu"``, ``"gelu"`` or
-        ``"auto"`` (tanh for NUTS, ReLU otherwise, so optimisation methods' uncertainty grows
-        away from the data).
     prior : {"normal", "laplace"}
         Family of the prior on every weight and bias: Normal is L2 (weight decay), Laplace L1.
     prior_scale : float or one float per layer
         Scale of that prior on standardised inputs.
-    num_warmup, num_samples, num_chains : int
-        MCMC (``"nuts"``, ``"mala"``) warmup steps, draws per chain and chains; ``num_samples`` is
-        also the number of posterior draws used at prediction by ``"vi"``, ``"vi_lowrank"`` and
-        ``"mc_dropout"``.
-    target_accept_prob : float, optional
-        Target acceptance rate of the step-size adaptation; default the method's optimum
-        (NUTS 0.8, MALA 0.574).
-    optimizer : optax.GradientTransformation, optional
-        Default ``optax.adam(learning_rate)``.
-    num_epochs : int or "auto"
-        ``"auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs).
-    batch_size, validation_fraction, patience
-        Minibatch size (clipped to the data with a warning); with ``validation_fraction`` that
-        share of the rows is held out and training stops after ``patience`` epochs without
-        improvement, keeping the best parameters.
-    n_members, dropout_rate, rank
-        Ensemble size, MC-dropout rate in [0, 1), columns of the low-rank VI factor.
-    step_size, thinning
-        SG-MCMC (``"sgld"``, ``"sghmc"``, ``"csgmcmc"``): step size (default from the data size
-        N: 0.1 / N for SGLD and cyclical SGLD, where it is the peak of each cycle,
-        0.05 / sqrt(N) for SGHMC, 5e-3 with the RMSprop preconditioner) and steps per kept
-        draw; ``num_warmup`` is the burn-in and ``batch_size`` the minibatch. SG-MCMC is
-        approximate (no Metropolis step): its bias shrinks with the step size. MALA thins too.
-    hessian_structure, subset_of_weights, pred_type
-        ``"laplace"``: a Laplace approximation around the MAP network with curvature
-        ``"kron"`` (KFAC), ``"diag"``, ``"full"`` or ``"lowrank"`` (``rank`` eigenpairs) of the
-        generalised Gauss-Newton, over ``"all"`` weights or the ``"last_layer"``; the prior
-        precision (and the noise) tuned by the marginal likelihood; predictions from the
-        network linearised at the MAP (``"glm"``) or the network itself (``"nn"``). The
-        functional :func:`posterax.inference.laplace.fit_laplace` has more (subnetworks,
-        empirical Fisher, grid search).
-    preconditioner : {None, "rmsprop"}
-        ``"rmsprop"`` makes ``"sgld"`` / ``"csgmcmc"`` preconditioned SGLD (pSGLD, Li et al.
-        2016): per-weight steps scaled by a running RMS of the gradient.
-    num_cycles : int
-        ``"csgmcmc"`` (Zhang et al. 2020): cosine step-size cycles; each explores for
-        ``num_warmup / num_cycles`` steps at zero temperature, then collects
-        ``num_samples / num_cycles`` draws (``num_samples`` must be a multiple).
+    noise_prior_scale : float
+        Regression with NUTS / MALA: ``sigma ~ HalfCauchy(noise_prior_scale)`` on the
+        standardised targets.
     progress_bar : bool, optional
         Show sampling / training progress (the verbose switch); default: only in a terminal.
     devices : None, int or sequence of jax.Device

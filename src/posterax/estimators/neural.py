@@ -59,7 +59,7 @@ from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
 from posterax.estimators.persistence import persistable, save_estimator
 from posterax.estimators.regression_api import PredictiveRegressorMixin
 from posterax.inference import NetworkMethod
-from posterax.methods import Method, in_method_terms, method_key, resolve_method
+from posterax.methods import in_method_terms, method_key, resolve_method
 from posterax.models import MLP
 from posterax.networks import as_network
 from posterax.networks.adapter import NetworkAdapter, check_outputs, widest_activation
@@ -98,9 +98,7 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
 
     def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> None:
         where = self._where
-        method_object = resolve_method(self.method, self, where)
-        if isinstance(self.method, Method):
-            self._warn_ignored_settings(where)
+        method_object = resolve_method(self.method, where, type(self).__name__)
         method = NetworkMethod(method_key(method_object))
         settings = fit_settings(self, method_object)
         likelihood = check_choice(
@@ -130,10 +128,8 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
             self.posterior_ = fit_network_posterior(
                 settings, method, network, scales, self._task, likelihood, Xs, target, key, where
             )
-        except ValueError as error:
-            if not isinstance(self.method, Method):
-                raise
-            raise ValueError(in_method_terms(str(error), self.method, where)) from None
+        except ValueError as error:  # fit functions name settings as the method object does
+            raise ValueError(in_method_terms(str(error), method_object, where)) from None
         self.fit_seconds_ = time.perf_counter() - start
         # Function-space diagnostics at up to 50 training inputs.
         idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))
@@ -293,50 +289,25 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
     >>> import numpy as np, posterax as px
     >>> rng = np.random.default_rng(0)
     >>> X = rng.uniform(-3, 3, (60, 1)); y = np.sin(X[:, 0]) * X[:, 0] + 0.3 * rng.normal(size=60)
-    >>> reg = px.BayesianRegressor(hidden=(5,), num_warmup=300, num_samples=300,
-    ...                            progress_bar=False, random_state=0).fit(X, y)
+    >>> nuts = px.methods.NUTS(num_warmup=300, num_samples=300)
+    >>> reg = px.BayesianRegressor(nuts, network=(5,), progress_bar=False,
+    ...                            random_state=0).fit(X, y)
     >>> lo, hi = reg.predict_interval(X, level=0.95)
     >>> bool(np.mean((lo <= y) & (y <= hi)) > 0.85)
     True
     """
 
     _task = "regression"
+    _default_hidden = (5,)
 
     def __init__(
         self,
-        method: str = "nuts",
+        method: Any = "nuts",
         network: Any = None,
-        hidden: tuple[int, ...] = (5,),
-        activation: str = "auto",
         prior: str = "normal",
         prior_scale: float | tuple[float, ...] = 1.0,
         likelihood: str = "homoscedastic",
         noise_prior_scale: float = 1.0,
-        num_warmup: int = 1000,
-        num_samples: int = 1000,
-        num_chains: int = 1,
-        target_accept_prob: float | None = None,
-        max_tree_depth: int = 10,
-        optimizer: Any = None,
-        learning_rate: float = 1e-3,
-        num_epochs: int | str = "auto",
-        batch_size: int = 32,
-        validation_fraction: float | None = None,
-        patience: int = 20,
-        n_members: int = 5,
-        dropout_rate: float = 0.1,
-        rank: int = 10,
-        step_size: float | None = None,
-        thinning: int = 1,
-        preconditioner: str | None = None,
-        num_cycles: int = 4,
-        hessian_structure: str = "kron",
-        subset_of_weights: str = "all",
-        pred_type: str = "glm",
-        swa_learning_rate: float = 1e-2,
-        num_collections: int = 20,
-        collect_every: int = 1,
-        max_rank: int = 20,
         progress_bar: bool | None = None,
         devices: Any = None,
         max_memory: Any = None,
@@ -391,45 +362,19 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
 
     Any number of classes and any labels (ints, strings). ``predict_proba`` averages the class
     probabilities over posterior draws; ``predict_samples`` returns per-draw logits.
-    Defaults: ``hidden=(16,)``, weights and biases ~ Normal(0, 1) on standardised inputs.
+    Defaults: the built-in MLP with 16 hidden units (``network=(16,)``), weights and biases ~
+    Normal(0, 1) on standardised inputs.
     """
 
     _task = "classification"
+    _default_hidden = (16,)
 
     def __init__(
         self,
-        method: str = "nuts",
+        method: Any = "nuts",
         network: Any = None,
-        hidden: tuple[int, ...] = (16,),
-        activation: str = "auto",
         prior: str = "normal",
         prior_scale: float | tuple[float, ...] = 1.0,
-        noise_prior_scale: float = 1.0,
-        num_warmup: int = 1000,
-        num_samples: int = 1000,
-        num_chains: int = 1,
-        target_accept_prob: float | None = None,
-        max_tree_depth: int = 10,
-        optimizer: Any = None,
-        learning_rate: float = 1e-3,
-        num_epochs: int | str = "auto",
-        batch_size: int = 32,
-        validation_fraction: float | None = None,
-        patience: int = 20,
-        n_members: int = 5,
-        dropout_rate: float = 0.1,
-        rank: int = 10,
-        step_size: float | None = None,
-        thinning: int = 1,
-        preconditioner: str | None = None,
-        num_cycles: int = 4,
-        hessian_structure: str = "kron",
-        subset_of_weights: str = "all",
-        pred_type: str = "glm",
-        swa_learning_rate: float = 1e-2,
-        num_collections: int = 20,
-        collect_every: int = 1,
-        max_rank: int = 20,
         progress_bar: bool | None = None,
         devices: Any = None,
         max_memory: Any = None,

@@ -31,6 +31,7 @@ from posterax import storage
 from posterax.base import Posterior
 from posterax.estimators.persistence_networks import (
     NETWORK_ESTIMATORS,
+    from_estimator_settings,
     method_from_dict,
     method_to_dict,
     network_state,
@@ -277,7 +278,7 @@ def _rebuild_posterior(meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> P
 
 
 def _restore_linear(cls: type, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> Any:
-    estimator = cls(**_restore_params(meta["params"]))
+    estimator = cls(**from_estimator_settings(cls, _restore_params(meta["params"])))
     fitted = meta["fitted"]
     estimator.n_features_in_ = fitted["n_features_in_"]
     estimator.fit_seconds_ = fitted["fit_seconds_"]

@@ -12,6 +12,7 @@ description (hidden, activation, outputs, task, likelihood) in ``model.json``.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import warnings
 from typing import Any
@@ -32,9 +33,16 @@ from posterax.inference.mc_dropout_network import (
 )
 from posterax.inference.swag import SWAGDistribution
 from posterax.inference.vi import LowRankGaussian, MeanFieldGaussian, Unraveler
-from posterax.methods import NETWORK_METHODS, Method, Training
+from posterax.methods import (
+    NETWORK_METHODS,
+    Method,
+    Training,
+    method_from_settings,
+    method_names,
+)
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
 from posterax.networks import as_network
+from posterax.networks.mlp import MLP as PublicMLP
 from posterax.networks.mlp import builtin_mlp
 
 NETWORK_ESTIMATORS = ("BayesianRegressor", "BayesianClassifier")
@@ -144,12 +152,48 @@ def _params(estimator: Any, own_network: bool = False) -> dict[str, Any]:
     if isinstance(params.get("method"), Method):
         params["method"] = method_to_dict(params["method"])
     spec = builtin_mlp(params.get("network"))
-    if spec is not None:  # the built-in MLP: stored as the hidden / activation it means
-        params.update(network=None, hidden=spec.hidden, activation=spec.activation)
+    if spec is not None:  # the built-in MLP: stored as the hidden sizes and activation it means
+        params["network"] = {
+            "__mlp__": {"hidden": list(spec.hidden), "activation": spec.activation}
+        }
     return {
-        name: value if name == "method" and isinstance(value, dict) else plain_param(name, value)
+        name: value if isinstance(value, dict) else plain_param(name, value)
         for name, value in params.items()
     }
+
+
+def _restored_params(cls: type, stored: dict[str, Any]) -> dict[str, Any]:
+    """The constructor parameters of ``cls`` from what was saved."""
+    params = {
+        k: tuple(v)
+        if isinstance(v, list)
+        else method_from_dict(v)
+        if isinstance(v, dict) and "__method__" in v
+        else PublicMLP(tuple(v["__mlp__"]["hidden"]), v["__mlp__"]["activation"])
+        if isinstance(v, dict) and "__mlp__" in v
+        else v
+        for k, v in stored.items()
+    }
+    return from_estimator_settings(cls, params)
+
+
+def from_estimator_settings(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """Files saved before method objects hold a method's settings as estimator parameters
+    (``num_warmup``, ``n_members``, ...) and the built-in MLP as ``hidden`` / ``activation``:
+    they become a method object (for a method string; beside a method object they were
+    ignored, and still are) and ``network=px.networks.MLP(...)``."""
+    own = set(inspect.signature(cls.__init__).parameters)
+    params = dict(params)
+    legacy = {k: params.pop(k) for k in list(params) if k not in own}
+    if "network" in own and ("hidden" in legacy or "activation" in legacy):
+        hidden = legacy.pop("hidden", cls._default_hidden)
+        params["network"] = PublicMLP(tuple(hidden), legacy.pop("activation", "auto"))
+    method = params.get("method", "nuts")
+    if legacy and isinstance(method, str) and method in method_names():
+        translated = method_from_settings(method, legacy, ignore_unknown=True)
+        if repr(translated) != repr(method_from_settings(method, {})):  # not just defaults
+            params["method"] = translated
+    return params
 
 
 def _split_info(info: dict[str, Any]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
@@ -368,15 +412,7 @@ def restore_network(
 ) -> Any:
     """A fitted ``cls`` from what :func:`network_state` stored (``network_like``: a network of
     the user's, of the saved structure, when the model was fitted on one)."""
-    params = {
-        k: tuple(v)
-        if isinstance(v, list)
-        else method_from_dict(v)
-        if isinstance(v, dict) and "__method__" in v
-        else v
-        for k, v in meta["params"].items()
-    }
-    estimator = cls(**params)
+    estimator = cls(**_restored_params(cls, meta["params"]))
     fitted, spec = meta["fitted"], meta["posterior"]
     stored_arrays = {k[len("fitted/") :]: v for k, v in arrays.items() if k.startswith("fitted/")}
     stored = {**fitted, **stored_arrays}

@@ -7,6 +7,7 @@ from posterax.methods.base import Method, Training
 from posterax.methods.registry import (
     NETWORK_METHODS,
     in_method_terms,
+    method_from_settings,
     method_key,
     method_names,
     resolve_method,
@@ -30,6 +31,7 @@ __all__ = [
     "Method",
     "Training",
     "in_method_terms",
+    "method_from_settings",
     "method_key",
     "method_names",
     "resolve_method",

@@ -47,35 +47,67 @@ def method_names() -> list[str]:
     return names
 
 
-def _from_estimator(cls: type[Method], fixed: dict[str, Any], estimator: Any) -> Method:
-    """The method object a string means, with the estimator's own per-method parameters (the
-    spelling before method objects; kept while callers move over)."""
-    kwargs: dict[str, Any] = {}
-    for name in inspect.signature(cls.__init__).parameters:
-        if name == "self":
-            continue
-        if name == "training":
-            kwargs[name] = Training(
-                **{
-                    p: getattr(estimator, p)
-                    for p in inspect.signature(Training.__init__).parameters
-                    if p != "self" and hasattr(estimator, p)
-                }
-            )
-            continue
-        source = _ESTIMATOR_NAMES.get(name, name)
-        if hasattr(estimator, source):
-            kwargs[name] = getattr(estimator, source)
-    return cls(**{**kwargs, **fixed})
+_TRAINING_NAMES = tuple(n for n in inspect.signature(Training.__init__).parameters if n != "self")
 
 
-def resolve_method(method: Any, estimator: Any, where: str) -> Method:
-    """A method object for ``method`` (a string, or a ``px.methods`` object as it is)."""
+def _own_names(cls: type[Method]) -> tuple[str, ...]:
+    return tuple(
+        n for n in inspect.signature(cls.__init__).parameters if n not in ("self", "training")
+    )
+
+
+def method_from_settings(
+    name: str, settings: dict[str, Any], *, ignore_unknown: bool = False, where: str = ""
+) -> Method:
+    """The method object ``name`` (a string ``method=`` takes) means, with ``settings`` given
+    flat: the class's own parameters and :class:`Training`'s (for code that loops over method
+    names with shared settings: the command line, benchmarks, parametrised tests). The
+    estimator spellings of earlier versions (``n_members``, ``hessian_structure``,
+    ``subset_of_weights``) are read too, so saved models from before method objects load.
+    With ``ignore_unknown``, settings the class does not have are dropped; otherwise they are
+    refused by name."""
+    if name in NETWORK_METHODS:
+        cls, fixed = NETWORK_METHODS[name], {}
+    elif name in ALIASES:
+        cls, fixed = ALIASES[name]
+    else:
+        allowed = ", ".join(repr(m) for m in method_names())
+        raise ValueError(
+            f"The 'method' parameter of {where or 'method_from_settings'} must be one of "
+            f"{allowed}. Got {name!r}."
+        )
+    legacy = {v: k for k, v in _ESTIMATOR_NAMES.items()}
+    own, training, unknown = dict(fixed), {}, []
+    trains = "training" in inspect.signature(cls.__init__).parameters
+    for given, value in settings.items():
+        key = legacy.get(given, given)
+        if key in _own_names(cls) and key not in fixed:
+            own[key] = value
+        elif key in _TRAINING_NAMES and trains:
+            training[key] = value
+        elif key not in fixed:
+            unknown.append(given)
+    if unknown and not ignore_unknown:
+        raise ValueError(
+            f"px.methods.{cls.__name__} (method={name!r}) has no setting "
+            f"{', '.join(map(repr, unknown))}. Its settings: "
+            f"{', '.join(_own_names(cls)) or '(none of its own)'}"
+            + (f"; training: {', '.join(_TRAINING_NAMES)}" if trains else "")
+            + ". Drop it, or pass ignore_unknown=True."
+        )
+    if training:
+        own["training"] = Training(**training)
+    return cls(**own)
+
+
+def resolve_method(method: Any, where: str, owner: str = "the estimator") -> Method:
+    """A method object for ``method``: a string means its class's defaults; a ``px.methods``
+    object passes through as it is."""
     if isinstance(method, Method):
         if type(method) not in NETWORK_METHODS.values():
             raise ValueError(
                 f"The 'method' parameter of {where} must be a network method. Got "
-                f"{type(method).__name__}, which {type(estimator).__name__} does not run."
+                f"{type(method).__name__}, which {owner} does not run."
             )
         if isinstance(method, VI) and method.family not in VI_FAMILIES:
             raise ValueError(
@@ -83,27 +115,13 @@ def resolve_method(method: Any, estimator: Any, where: str) -> Method:
                 f"{', '.join(map(repr, VI_FAMILIES))}. Got {method.family!r}."
             )
         return method
-    if isinstance(method, str) and method in NETWORK_METHODS:
-        return _from_estimator(NETWORK_METHODS[method], {}, estimator)
-    if isinstance(method, str) and method in ALIASES:
-        cls, fixed = ALIASES[method]
-        return _from_estimator(cls, fixed, estimator)
+    if isinstance(method, str) and (method in NETWORK_METHODS or method in ALIASES):
+        return method_from_settings(method, {}, where=where)
     allowed = ", ".join(repr(m) for m in method_names())
     raise ValueError(
         f"The 'method' parameter of {where} must be one of {allowed}, or a method object such "
         f"as px.methods.NUTS(num_chains=4). Got {method!r}."
     )
-
-
-def estimator_parameter_names() -> tuple[str, ...]:
-    """The estimator parameters that method objects replace (their names on the estimator)."""
-    names: list[str] = []
-    for cls in (*NETWORK_METHODS.values(), Training):
-        for name in inspect.signature(cls.__init__).parameters:
-            legacy = _ESTIMATOR_NAMES.get(name, name)
-            if name not in ("self", "training", "family") and legacy not in names:
-                names.append(legacy)
-    return tuple(names)
 
 
 def in_method_terms(message: str, method: Method, where: str) -> str:
@@ -131,8 +149,8 @@ def method_key(method: Method) -> str:
 
 __all__ = [
     "NETWORK_METHODS",
-    "estimator_parameter_names",
     "in_method_terms",
+    "method_from_settings",
     "method_key",
     "method_names",
     "resolve_method",

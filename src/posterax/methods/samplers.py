@@ -103,12 +103,23 @@ class SGLD(_SGMCMC):
     Parameters
     ----------
     step_size : float, optional
-        Default from the data size.
+        Default from the data size N: 0.1 / N for SGLD and cyclical SGLD (where it is the peak
+        of each cycle), 0.05 / sqrt(N) for SGHMC, 5e-3 with the RMSprop preconditioner.
     num_warmup : int
         Burn-in steps.
     num_samples, num_chains, thinning, batch_size : int
+        Draws per chain, chains, steps per kept draw, minibatch size.
     preconditioner : {None, "rmsprop"}
-        ``"rmsprop"`` is pSGLD (Li et al. 2016).
+        ``"rmsprop"`` is pSGLD (Li et al. 2016): per-weight steps scaled by a running RMS of
+        the gradient.
+
+    SG-MCMC is approximate (no Metropolis step): its bias shrinks with the step size.
+
+    Examples
+    --------
+    >>> import posterax as px
+    >>> px.methods.SGLD(num_warmup=2000, num_samples=500, thinning=5)
+    SGLD(num_samples=500, num_warmup=2000, thinning=5)
     """
 
     name = "sgld"
@@ -128,7 +139,8 @@ class CyclicalSGMCMC(_SGMCMC):
     Parameters
     ----------
     num_cycles : int
-        ``num_samples`` and ``num_warmup`` must be multiples of it.
+        Each cycle explores for ``num_warmup / num_cycles`` steps at zero temperature, then
+        collects ``num_samples / num_cycles`` draws (``num_samples`` must be a multiple).
     step_size, num_warmup, num_samples, num_chains, thinning, batch_size, preconditioner
         As for :class:`SGLD`.
     """
