@@ -126,10 +126,7 @@ def _mapie_runner(task: str):
 
         def run(y_cal, p_cal, p_test):
             scc = SplitConformalClassifier(
-                model,
-                confidence_level=1 - ALPHA,
-                conformity_score="aps",
-                prefit=True,
+                model, confidence_level=1 - ALPHA, conformity_score="aps", prefit=True,
                 random_state=0,
             )
             scc.conformalize(p_cal, y_cal)
@@ -224,17 +221,8 @@ def main() -> None:
     rows = []
     for task in ("regression", "aps"):
         for library, python in (("posterax", sys.executable), ("mapie", peers)):
-            cmd = [
-                python,
-                __file__,
-                "--child",
-                library,
-                task,
-                "--n",
-                str(args.n),
-                "--repeats",
-                str(args.repeats),
-            ]
+            cmd = [python, __file__, "--child", library, task, "--n", str(args.n),
+                   "--repeats", str(args.repeats)]
             proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
             if proc.returncode != 0:
                 sys.exit(f"{library}/{task} failed:\n{proc.stderr[-3000:]}")
@@ -270,15 +258,11 @@ def main() -> None:
     print("-" * len(head))
     for r in rows:
         extra = r.get("mean_width", r.get("mean_set_size"))
-        print(
-            f"{r['task']:11s} {r['library']:9s} {r['first_s']:8.3f} {r['best_s']:8.3f} "
-            f"{r['peak_extra_mib']:9.1f} {r['coverage']:9.4f} {extra:10.4f}"
-        )
+        print(f"{r['task']:11s} {r['library']:9s} {r['first_s']:8.3f} {r['best_s']:8.3f} "
+              f"{r['peak_extra_mib']:9.1f} {r['coverage']:9.4f} {extra:10.4f}")
     for task, rat in ratios.items():
-        print(
-            f"{task}: posterax / MAPIE  time (best) {rat['time_best']:.3f}x, "
-            f"time (first call) {rat['time_first']:.3f}x, peak memory {rat['peak_memory']:.3f}x"
-        )
+        print(f"{task}: posterax / MAPIE  time (best) {rat['time_best']:.3f}x, "
+              f"time (first call) {rat['time_first']:.3f}x, peak memory {rat['peak_memory']:.3f}x")
     print(f"wrote {args.out}")
 
 

@@ -35,9 +35,8 @@ METHODS = ("map", "nuts", "mala", "sgld", "psgld", "sghmc", "csgmcmc", "swag", "
 
 
 def fit(method: str, X: np.ndarray, y: np.ndarray) -> tuple[px.BayesianClassifier, list[str]]:
-    options = {"method": "sgld", "preconditioner": "rmsprop"} if method == "psgld" else {}
     clf = px.BayesianClassifier(
-        **{"method": method, **options},
+        px.methods.SGLD(preconditioner="rmsprop") if method == "psgld" else method,
         network=px.networks.MLP(hidden=(16,), activation="tanh"),
         random_state=0,
         progress_bar=False,

@@ -70,7 +70,9 @@ def main():
         return nll(probit, y_te), nll(mc.detach().numpy(), y_te)
 
     for structure in STRUCTURES:
-        la = Laplace(model, "classification", subset_of_weights="all", hessian_structure=structure)
+        la = Laplace(
+            model, "classification", subset_of_weights="all", hessian_structure=structure
+        )
         la.fit(loader)
         assert la.temperature == 1.0 and float(la.sigma_noise) == 1.0
         # Fixed prior precision 1 (no tuning).

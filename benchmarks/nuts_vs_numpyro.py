@@ -160,7 +160,14 @@ def bnn_problem(num_warmup: int, num_samples: int) -> Problem:
     Xd = X[_diagnostic_idx(len(X))].astype(np.float32)
 
     def estimator(seed):
-        return px.BayesianRegressor(px.methods.NUTS(num_warmup=num_warmup, num_samples=num_samples, target_accept_prob=TARGET_ACCEPT), network=px.networks.MLP(hidden=(BNN_HIDDEN,), activation="tanh"), progress_bar=False, random_state=seed)  # fmt: skip
+        return px.BayesianRegressor(
+            px.methods.NUTS(
+                num_warmup=num_warmup, num_samples=num_samples, target_accept_prob=TARGET_ACCEPT
+            ),
+            network=px.networks.MLP(hidden=(BNN_HIDDEN,), activation="tanh"),
+            progress_bar=False,
+            random_state=seed,
+        )
 
     return Problem(
         "bnn", bnn_regression_model, X.astype(np.float32), y.astype(np.float32), {},
@@ -178,7 +185,14 @@ def iris_problem(num_warmup: int, num_samples: int) -> Problem:
         return probs.reshape(*probs.shape[:2], -1)
 
     def estimator(seed):
-        return px.BayesianClassifier(px.methods.NUTS(num_warmup=num_warmup, num_samples=num_samples, target_accept_prob=TARGET_ACCEPT), network=px.networks.MLP(hidden=(IRIS_HIDDEN,), activation="tanh"), progress_bar=False, random_state=seed)  # fmt: skip
+        return px.BayesianClassifier(
+            px.methods.NUTS(
+                num_warmup=num_warmup, num_samples=num_samples, target_accept_prob=TARGET_ACCEPT
+            ),
+            network=px.networks.MLP(hidden=(IRIS_HIDDEN,), activation="tanh"),
+            progress_bar=False,
+            random_state=seed,
+        )
 
     return Problem(
         "iris", bnn_classifier_model, X, y.astype(np.int32), {}, num_warmup, num_samples,

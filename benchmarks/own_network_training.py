@@ -129,7 +129,6 @@ def make_runs(E: int, B: int, M: int) -> dict:
     net_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(nnx.state(net, nnx.Param)))
 
     def posterax_fit(method: str):
-        extra = {"n_members": M} if method == "ensemble" else {}
 
         def call(seed: int):
             reg = px.BayesianRegressor(
@@ -141,12 +140,12 @@ def make_runs(E: int, B: int, M: int) -> dict:
                         batch_size=B,
                         learning_rate=LEARNING_RATE,
                         validation_fraction=None,
+                        num_members=M,
                     ),
                     ignore_unknown=True,
                 ),
                 progress_bar=False,
                 random_state=seed,
-                **extra,
             )
             reg.fit(X, y)
             info = reg.posterior_.info

@@ -59,21 +59,17 @@ def mean_entropy(probs: np.ndarray) -> float:
 def main(num_epochs: int = 20) -> dict:
     X_train, X_test, y_train, y_test = load_data()
     noise = np.random.default_rng(1).uniform(0, 1, (500, 8, 8, 1)).astype(np.float32)
-    common = dict(
-        num_epochs=num_epochs,
-        batch_size=32,
-        learning_rate=1e-2,
-        progress_bar=False,
-        random_state=0,
-    )
+    training = px.methods.Training(num_epochs=num_epochs, batch_size=32, learning_rate=1e-2)
+    methods = {
+        "map": px.methods.MAP(training=training),
+        "ensemble (3)": px.methods.Ensemble(num_members=3, training=training),
+        "laplace (diag)": px.methods.Laplace(structure="diag", training=training),
+    }
     estimators = {
-        "map": px.BayesianClassifier(network=CNN(nnx.Rngs(0)), method="map", **common),
-        "ensemble (3)": px.BayesianClassifier(
-            network=CNN(nnx.Rngs(0)), method=px.methods.Ensemble(num_members=3), **common
-        ),
-        "laplace (diag)": px.BayesianClassifier(
-            network=CNN(nnx.Rngs(0)), method=px.methods.Laplace(structure="diag"), **common
-        ),
+        name: px.BayesianClassifier(
+            method, network=CNN(nnx.Rngs(0)), progress_bar=False, random_state=0
+        )
+        for name, method in methods.items()
     }
     results = {}
     print(f"{'method':15s} {'fit s':>6s} {'acc':>6s} {'NLL':>6s} {'H(test)':>8s} {'H(noise)':>8s}")

@@ -103,17 +103,14 @@ def test_mala_and_sgld_chains_split_over_devices_match_one_device():
     np.testing.assert_allclose(s4, s1, atol=1e-4)
 
 
-def _fit(method, devices, **kwargs):
+def _fit(method, devices, **settings):
     X, y = _data(200)
     est = px.BayesianRegressor(
-        method=method_from_settings(
-            method, dict(num_epochs=20, batch_size=32), ignore_unknown=True
-        ),
+        method=method_from_settings(method, dict(num_epochs=20, batch_size=32, **settings)),
         network=(16,),
         progress_bar=False,
         random_state=0,
         devices=devices,
-        **kwargs,
     )
     return est.fit(X, y), X
 

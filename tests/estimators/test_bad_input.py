@@ -137,5 +137,7 @@ def test_bad_random_state(seed_data):
     X, y, _ = seed_data
     with pytest.raises(TypeError, match=r"'random_state' .* int or None\. Got 'abc'"):
         _fit(X, y, random_state="abc")
-    with pytest.raises(ValueError, match=r"'num_samples' .* int >= 1\. Got 0"):
-        _fit(X, y, method="nuts", num_samples=0)
+    with pytest.raises(
+        ValueError, match=r"'num_samples' parameter of px.methods.NUTS .* int >= 1\. Got 0"
+    ):
+        _fit(X, y, method=px.methods.NUTS(num_samples=0))

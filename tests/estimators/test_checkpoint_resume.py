@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import posterax as px
+from flat_settings import flat_estimator
 from posterax import storage
 from posterax.inference.checkpoint import FILENAME
 
@@ -30,7 +31,7 @@ def _data():
 
 def _estimator(name, **extra):
     kwargs = {"hidden": (8,), "progress_bar": False, "random_state": 3, **_SETTINGS[name]}
-    return px.BayesianRegressor(**{**kwargs, **extra})
+    return flat_estimator(px.BayesianRegressor, **{**kwargs, **extra})
 
 
 def _checkpoint_step(directory):
@@ -42,10 +43,12 @@ def _kill_mid_run(method, directory):
     """Start the fit in a subprocess; SIGKILL it once the first checkpoint exists."""
     script = textwrap.dedent(
         f"""
+        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
         import numpy as np, posterax as px
+        from flat_settings import flat_estimator
         {_DATA}
-        px.BayesianRegressor(hidden=(8,), progress_bar=False, random_state=3,
-                             checkpoint_dir={str(directory)!r}, **{_SETTINGS[method]!r}).fit(X, y)
+        flat_estimator(px.BayesianRegressor, hidden=(8,), progress_bar=False, random_state=3,
+                       checkpoint_dir={str(directory)!r}, **{_SETTINGS[method]!r}).fit(X, y)
         print("finished")
         """
     )
@@ -160,7 +163,7 @@ def test_samplers_resume_after_an_interruption_to_the_same_draws(
 
     X, y = _data()
     kwargs = dict(method=method, hidden=(4,), progress_bar=False, random_state=5, **settings)
-    reference = px.BayesianRegressor(**kwargs).fit(X, y)
+    reference = flat_estimator(px.BayesianRegressor, **kwargs).fit(X, y)
     original, saves = CheckpointStore.save, []
 
     def save_then_die(self, step, tree):
@@ -171,7 +174,9 @@ def test_samplers_resume_after_an_interruption_to_the_same_draws(
 
     monkeypatch.setattr(CheckpointStore, "save", save_then_die)
     # Segments of 10 units (cut at the warmup's end too): one compiled length per program.
-    est = px.BayesianRegressor(**kwargs, checkpoint_dir=tmp_path, checkpoint_every=10)
+    est = flat_estimator(
+        px.BayesianRegressor, **kwargs, checkpoint_dir=tmp_path, checkpoint_every=10
+    )
     with pytest.raises(_Killed):
         est.fit(X, y)
     monkeypatch.setattr(CheckpointStore, "save", original)

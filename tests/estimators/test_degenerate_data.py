@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import posterax as px
+from flat_settings import flat_estimator
 
 _RNG = np.random.default_rng(0)
 _X = _RNG.normal(size=(20, 3))
@@ -92,7 +93,10 @@ def test_linear_regression(case, method):
     X, y = CASES[case]
     kw = {"num_warmup": 50, "num_samples": 50, "random_state": 0}
     _fits_or_refuses_clearly(
-        lambda: px.BayesianLinearRegression(method=method, **kw), X, y, _regression_outputs
+        lambda: flat_estimator(px.BayesianLinearRegression, method=method, **kw),
+        X,
+        y,
+        _regression_outputs,
     )
 
 
@@ -110,7 +114,10 @@ def _network_params(n_fast=2):
 def test_network_regressor(case, settings):
     X, y = CASES[case]
     _fits_or_refuses_clearly(
-        lambda: px.BayesianRegressor(**NETWORK, **settings), X, y, _regression_outputs
+        lambda: flat_estimator(px.BayesianRegressor, **NETWORK, **settings),
+        X,
+        y,
+        _regression_outputs,
     )
 
 
@@ -119,7 +126,7 @@ def test_network_regressor(case, settings):
 def test_network_classifier(case, settings):
     X, y = CASES[case]
     _fits_or_refuses_clearly(
-        lambda: px.BayesianClassifier(**NETWORK, **settings),
+        lambda: flat_estimator(px.BayesianClassifier, **NETWORK, **settings),
         X,
         _labels(y),
         lambda est, X: {"proba": est.predict_proba(X)},
@@ -128,4 +135,4 @@ def test_network_classifier(case, settings):
 
 def test_one_sample_classification_is_refused_by_name():
     with pytest.raises(ValueError, match=r"'y' parameter .* at least 2 classes"):
-        px.BayesianClassifier(**NETWORK).fit(_X[:1], [0])
+        flat_estimator(px.BayesianClassifier, **NETWORK).fit(_X[:1], [0])

@@ -16,6 +16,8 @@ import pytest
 from sklearn.base import clone
 
 import posterax as px
+from flat_settings import flat_estimator
+from posterax.methods import method_key
 
 OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
 MCMC = ("nuts", "mala", "sgld", "sghmc", "csgmcmc")
@@ -86,10 +88,10 @@ def fitted(request):
     kind, likelihood, method = request.param
     if kind == "regressor":
         X, y = _regression_data()
-        est = px.BayesianRegressor(method=method, likelihood=likelihood, **SETTINGS)
+        est = flat_estimator(px.BayesianRegressor, method=method, likelihood=likelihood, **SETTINGS)
     else:
         X, y = _blob_data()
-        est = px.BayesianClassifier(method=method, **SETTINGS)
+        est = flat_estimator(px.BayesianClassifier, method=method, **SETTINGS)
     return _fit(est, X, y), X, y
 
 
@@ -116,7 +118,7 @@ def _assert_same(a, b):
 
 def test_predictive_shapes(fitted):
     est, X, _ = fitted
-    n, draws = len(X), N_DRAWS.get(est.method, SETTINGS["num_samples"])
+    n, draws = len(X), N_DRAWS.get(method_key(est.method), SETTINGS["num_samples"])
     pred = _predictions(est, X)
     assert pred["predict"].shape == (n,)
     if isinstance(est, px.BayesianClassifier):
@@ -160,7 +162,7 @@ def test_diagnostics_is_a_dict(fitted):
     est, _, _ = fitted
     diag = est.diagnostics()
     assert isinstance(diag, dict)
-    if est.method in MCMC:
+    if method_key(est.method) in MCMC:
         assert {"function_space", "weight_space", "divergences"} <= set(diag)
     else:
         assert diag["training"]["epochs_run"] == SETTINGS["num_epochs"]
@@ -170,7 +172,7 @@ def test_diagnostics_is_a_dict(fitted):
 @pytest.fixture(scope="module")
 def small_map():
     X, y = _regression_data()
-    return _fit(px.BayesianRegressor(method="map", **SETTINGS), X, y), X
+    return _fit(flat_estimator(px.BayesianRegressor, method="map", **SETTINGS), X, y), X
 
 
 def test_custom_optimizer_is_saved_as_none(small_map, tmp_path):

@@ -48,10 +48,9 @@ def test_uncertainty_grows_outside_the_training_range(method, seed_1d):
 def test_iris_accuracy(method):
     X, y = load_iris(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=30, stratify=y, random_state=42)
-    options = {"method": "sgld", "preconditioner": "rmsprop"} if method == "psgld" else {}
-    clf = px.BayesianClassifier(
-        **{"method": method, **options}, random_state=0, progress_bar=False
-    ).fit(Xtr, ytr)
+    if method == "psgld":
+        method = px.methods.SGLD(preconditioner="rmsprop")
+    clf = px.BayesianClassifier(method, random_state=0, progress_bar=False).fit(Xtr, ytr)
     accuracy = np.mean(clf.predict(Xte) == yte)
     assert accuracy >= 0.93, f"{method}: test accuracy {accuracy:.3f}"
 

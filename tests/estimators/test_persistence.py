@@ -9,8 +9,9 @@ import posterax as px
 @pytest.fixture(scope="module", params=["exact", "map", "nuts"])
 def fitted(request, seed_data):
     X, y, _ = seed_data
-    kw = {"num_warmup": 200, "num_samples": 300} if request.param == "nuts" else {}
-    return px.BayesianLinearRegression(method=request.param, random_state=5, **kw).fit(X, y)
+    nuts = px.methods.NUTS(num_warmup=200, num_samples=300)
+    method = nuts if request.param == "nuts" else request.param
+    return px.BayesianLinearRegression(method=method, random_state=5).fit(X, y)
 
 
 def test_round_trip_predicts_identically(fitted, seed_data, tmp_path):

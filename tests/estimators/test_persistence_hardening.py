@@ -32,8 +32,9 @@ def network():
     rng = np.random.default_rng(0)
     X = rng.uniform(-3, 3, (80, 1))
     y = np.sin(X[:, 0]) + 0.2 * rng.normal(size=80)
-    settings = {"hidden": (8,), "num_epochs": 30, "progress_bar": False, "random_state": 0}
-    return px.BayesianRegressor(method="map", **settings).fit(X, y), X
+    settings = {"network": (8,), "progress_bar": False, "random_state": 0}
+    method = px.methods.MAP(training=px.methods.Training(num_epochs=30))
+    return px.BayesianRegressor(method=method, **settings).fit(X, y), X
 
 
 @pytest.fixture(params=["linear", "network"])
@@ -193,3 +194,46 @@ def test_object_arrays_are_never_written(linear, tmp_path, monkeypatch):
     with pytest.raises(TypeError, match="'bad' has dtype object"):
         est.save(tmp_path / "m")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_models_saved_before_method_objects_still_load(network, linear, tmp_path):
+    """Files from before method objects hold the method's settings as estimator parameters
+    and the built-in MLP as hidden / activation: they load as the method object and network
+    those meant, and predict identically."""
+    est, X = network
+    est.save(tmp_path / "m")
+    meta = _meta(tmp_path / "m")
+    del meta["checksums"]  # as old files were
+    meta["params"].update(
+        method="map",
+        network=None,
+        hidden=[8],
+        activation="relu",
+        num_epochs=30,
+        learning_rate=0.01,
+        n_members=5,  # every setting was stored; the ones MAP has no use for are dropped
+        hessian_structure="kron",
+        num_warmup=1000,
+    )
+    (tmp_path / "m" / "model.json").write_text(json.dumps(meta, indent=2))
+    loaded = px.load(tmp_path / "m")
+    assert loaded.network == px.networks.MLP(hidden=(8,), activation="relu")
+    assert isinstance(loaded.method, px.methods.MAP)
+    assert loaded.method.training.get_params() == {
+        **px.methods.Training().get_params(),
+        "num_epochs": 30,
+        "learning_rate": 0.01,
+    }
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+    X_lin = linear[1]
+    lin_nuts = px.BayesianLinearRegression(method=px.methods.NUTS(num_warmup=50, num_samples=50))
+    with pytest.warns(UserWarning):  # 50 draws are flagged as too few
+        lin_nuts.fit(X_lin, X_lin[:, 0])
+    lin_nuts.save(tmp_path / "lin")
+    meta = _meta(tmp_path / "lin")
+    del meta["checksums"]
+    meta["params"].update(method="nuts", num_warmup=50, num_samples=2000, num_chains=1)
+    (tmp_path / "lin" / "model.json").write_text(json.dumps(meta, indent=2))
+    loaded = px.load(tmp_path / "lin")
+    assert loaded.method == px.methods.NUTS(num_warmup=50, num_samples=2000)

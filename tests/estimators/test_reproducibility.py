@@ -7,7 +7,7 @@ import posterax as px
 
 def test_same_random_state_gives_identical_nuts_draws(seed_data):
     X, y, _ = seed_data
-    kw = {"method": "nuts", "num_warmup": 150, "num_samples": 200}
+    kw = {"method": px.methods.NUTS(num_warmup=150, num_samples=200)}
     a = px.BayesianLinearRegression(random_state=7, **kw).fit(X, y)
     b = px.BayesianLinearRegression(random_state=7, **kw).fit(X, y)
     c = px.BayesianLinearRegression(random_state=8, **kw).fit(X, y)
@@ -31,7 +31,7 @@ def test_posterior_sample_jit_matches_eager(seed_data):
 
     (The exact posterior samples in NumPy from its key, so it is not traced under jit.)"""
     X, y, _ = seed_data
-    kw = {"method": "nuts", "num_warmup": 100, "num_samples": 100, "random_state": 2}
+    kw = {"method": px.methods.NUTS(num_warmup=100, num_samples=100), "random_state": 2}
     with pytest.warns(UserWarning):  # 100 draws: flagged as too few, as it should be
         post = px.BayesianLinearRegression(**kw).fit(X, y).posterior_
     key = jax.random.key(0)

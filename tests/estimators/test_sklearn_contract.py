@@ -17,11 +17,10 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import posterax as px
 
 _SMALL_NETWORK = {
-    "method": "map",
-    "hidden": (4,),
-    "num_epochs": 5,
-    "batch_size": 32,
-    "learning_rate": 0.05,
+    "method": px.methods.MAP(
+        training=px.methods.Training(num_epochs=5, batch_size=32, learning_rate=0.05)
+    ),
+    "network": (4,),
     "progress_bar": False,
     "random_state": 0,
 }

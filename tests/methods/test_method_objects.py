@@ -112,6 +112,8 @@ def test_methods_follow_get_params_set_params():
     assert method.training.num_epochs == 7 and method.rank == 3
     twin = clone(method)
     assert twin is not method and twin.get_params()["training__num_epochs"] == 7
+    assert twin == method and hash(twin) == hash(method)  # values: equal settings are equal
+    assert twin.set_params(rank=4) != method and px.methods.MAP() != px.methods.SWAG()
 
 
 def test_clone_nested_set_params_and_grid_search_over_a_method_parameter():

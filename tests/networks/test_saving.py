@@ -10,9 +10,16 @@ import pytest
 from flax import nnx
 
 import posterax as px
+from posterax.methods import method_from_settings
 from user_networks import NNXMLP, EqxMLP, LinenMLP, Shifted, functional_mlp, wave_data
 
-SETTINGS = {"num_epochs": 20, "num_samples": 30, "progress_bar": False, "random_state": 0}
+SETTINGS = {"progress_bar": False, "random_state": 0}
+
+
+def _method(name, **extra):
+    """``name`` trained 20 epochs (or sampled), 30 predictive draws."""
+    flat = {"num_epochs": 20, "num_samples": 30, **extra}
+    return method_from_settings(name, flat, ignore_unknown=True)
 
 
 def _like(kind, dropout=0.0):
@@ -40,10 +47,10 @@ def test_round_trip_predicts_identically(kind, method, tmp_path):
     X, y = wave_data()
     dropout = 0.1 if method == "mc_dropout" else 0.0
     network = _like(kind, dropout)
-    extra = {"num_warmup": 50, "hessian_structure": "full", "n_members": 2}
+    method = _method(method, num_warmup=50, structure="full", num_members=2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        reg = px.BayesianRegressor(network=network, method=method, **SETTINGS, **extra).fit(X, y)
+        reg = px.BayesianRegressor(network=network, method=method, **SETTINGS).fit(X, y)
     reg.save(tmp_path / "model")
     loaded = px.load(tmp_path / "model", network=_like(kind, dropout))
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
@@ -55,7 +62,7 @@ def test_round_trip_predicts_identically(kind, method, tmp_path):
 
 def test_loading_without_or_with_another_network_is_refused(tmp_path):
     X, y = wave_data()
-    reg = px.BayesianRegressor(network=_like("nnx"), method="map", **SETTINGS).fit(X, y)
+    reg = px.BayesianRegressor(network=_like("nnx"), method=_method("map"), **SETTINGS).fit(X, y)
     reg.save(tmp_path / "model")
     with pytest.raises(
         ValueError, match=r"'network' parameter of px.load is required .*\(NNXMLP\)"
@@ -70,13 +77,13 @@ def test_loading_without_or_with_another_network_is_refused(tmp_path):
 
 def test_loading_with_other_constants_or_into_the_builtin_mlp_is_refused(tmp_path):
     X, y = wave_data()
-    reg = px.BayesianRegressor(network=Shifted(1.0, nnx.Rngs(0)), method="map", **SETTINGS)
+    reg = px.BayesianRegressor(network=Shifted(1.0, nnx.Rngs(0)), method=_method("map"), **SETTINGS)
     reg.fit(X, y).save(tmp_path / "own")
     loaded = px.load(tmp_path / "own", network=Shifted(1.0, nnx.Rngs(3)))
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
     with pytest.raises(ValueError, match=r"non-trainable variables the saved network had"):
         px.load(tmp_path / "own", network=Shifted(2.0, nnx.Rngs(0)))
-    builtin = px.BayesianRegressor(network=(4,), method="map", **SETTINGS).fit(X, y)
+    builtin = px.BayesianRegressor(network=(4,), method=_method("map"), **SETTINGS).fit(X, y)
     builtin.save(tmp_path / "builtin")
     with pytest.raises(ValueError, match=r"only for models fitted on a network of your own"):
         px.load(tmp_path / "builtin", network=_like("nnx"))

@@ -81,12 +81,13 @@ def fitted():
     rng = np.random.default_rng(0)
     X = rng.uniform(-3, 3, (60, 1))
     y = np.sin(X[:, 0]) + 0.2 * rng.normal(size=60)
-    settings = dict(hidden=(8,), num_epochs=5, progress_bar=False, random_state=0)
-    reg = px.BayesianRegressor(method=px.methods.VI(num_samples=40), **settings).fit(X, y)
+    settings = dict(network=(8,), progress_bar=False, random_state=0)
+    training = px.methods.Training(num_epochs=5)
+    vi = px.methods.VI(num_samples=40, training=training)
+    reg = px.BayesianRegressor(method=vi, **settings).fit(X, y)
     labels = (X[:, 0] > 0).astype(int) + (X[:, 0] > 1.5)
-    clf = px.BayesianClassifier(method=px.methods.Ensemble(num_members=3), **settings).fit(
-        X, labels
-    )
+    ensemble = px.methods.Ensemble(num_members=3, training=training)
+    clf = px.BayesianClassifier(method=ensemble, **settings).fit(X, labels)
     return reg, clf, rng.uniform(-4, 4, (N_NEW, 1))
 
 
@@ -101,7 +102,7 @@ def _regression_predictions(reg, X):
 def _tiny(est, summaries):
     """A max_memory that leaves room for a handful of rows of the costliest summary."""
     params_bytes = 4 * sum(leaf.size for leaf in jax.tree_util.tree_leaves(est.posterior_.mean()))
-    draws = est.posterior_.num_draws or est.num_samples
+    draws = est.posterior_.num_draws or est._prediction_draws()
     per_row = max(est._prediction_bytes_per_row(s) for s in summaries)  # this platform's
     return draws * params_bytes + 2 * per_row * 7
 

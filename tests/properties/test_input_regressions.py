@@ -15,6 +15,7 @@ import pytest
 
 import posterax as px
 import posterax.estimators.common as common
+from flat_settings import flat_estimator
 
 NET = dict(method="map", hidden=(4,), num_epochs=2, batch_size=12, progress_bar=False)
 
@@ -28,7 +29,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def regressor(data):
-    return px.BayesianRegressor(**NET).fit(*data)
+    return flat_estimator(px.BayesianRegressor, **NET).fit(*data)
 
 
 @contextlib.contextmanager
@@ -101,7 +102,7 @@ def test_constant_column_gets_unit_scale_not_rounding_noise(data):
     X, y = data
     X = X.copy()
     X[:, 0] = 1.25730221e-31
-    model = px.BayesianRegressor(**NET).fit(X, y)
+    model = flat_estimator(px.BayesianRegressor, **NET).fit(X, y)
     assert model.x_scale_[0] == 1.0 and model.x_mean_[0] == 1.25730221e-31
     X_new = X.copy()
     X_new[:, 0] = 1000.0
@@ -112,10 +113,10 @@ def test_constant_column_gets_unit_scale_not_rounding_noise(data):
 
 def test_feature_near_float_max_is_standardised_not_zeroed(data):
     X, y = data
-    model = px.BayesianRegressor(**NET).fit(X * [1e300, 1.0, 1.0], y)
+    model = flat_estimator(px.BayesianRegressor, **NET).fit(X * [1e300, 1.0, 1.0], y)
     # was: the sd overflowed to inf, so the column became 0 / inf = 0 (silently ignored)
     np.testing.assert_allclose(model.x_scale_[0] / 1e300, X[:, 0].std(), rtol=1e-12)
-    reference = px.BayesianRegressor(**NET).fit(X, y)
+    reference = flat_estimator(px.BayesianRegressor, **NET).fit(X, y)
     np.testing.assert_allclose(
         model.predict(X * [1e300, 1.0, 1.0]), reference.predict(X), rtol=1e-4, atol=1e-4
     )
@@ -126,7 +127,7 @@ def test_huge_targets_give_finite_predictions_in_their_units(data, regressor, sc
     """y ~ 1e29: the float32 samples squared overflowed (an infinite sd); y ~ 1e300 overflowed
     outright; y = 1e25 + 1e15 * noise lost its noise in float32 (1e25 has an ulp of 1e18)."""
     X, y = data
-    model = px.BayesianRegressor(**NET).fit(X, y * scale + shift)
+    model = flat_estimator(px.BayesianRegressor, **NET).fit(X, y * scale + shift)
     with _strict():
         mean, std = model.predict(X, return_std=True)
         lo, hi = model.predict_interval(X)
@@ -139,7 +140,7 @@ def test_huge_targets_give_finite_predictions_in_their_units(data, regressor, sc
 
 def test_constant_target_near_float_max(data):
     X, _ = data
-    model = px.BayesianRegressor(**NET).fit(X, np.full(12, 1e300))
+    model = flat_estimator(px.BayesianRegressor, **NET).fit(X, np.full(12, 1e300))
     mean, std = model.predict(X, return_std=True)  # was NaN (1e300 + float32 -> inf)
     assert model.y_scale_ == 1.0 and model.y_mean_ == 1e300
     assert np.all(mean == 1e300) and np.isfinite(std).all()
@@ -147,7 +148,7 @@ def test_constant_target_near_float_max(data):
 
 def test_network_predict_far_outside_the_data_is_a_clear_error(data, regressor):
     X, y = data
-    classifier = px.BayesianClassifier(**NET).fit(X, y > 0)
+    classifier = flat_estimator(px.BayesianClassifier, **NET).fit(X, y > 0)
     for call in (regressor.predict, regressor.predict_interval, classifier.predict_proba):
         with (
             _strict(),
@@ -184,4 +185,4 @@ def test_bad_class_labels_are_clear_errors(data, labels, message):
     with pytest.raises(
         ValueError, match=r"The 'y' parameter of BayesianClassifier\.fit " + message
     ):
-        px.BayesianClassifier(**NET).fit(data[0], labels)
+        flat_estimator(px.BayesianClassifier, **NET).fit(data[0], labels)

@@ -43,7 +43,6 @@ from posterax.methods import (
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
 from posterax.networks import as_network
 from posterax.networks.mlp import MLP as PublicMLP
-from posterax.networks.mlp import builtin_mlp
 
 NETWORK_ESTIMATORS = ("BayesianRegressor", "BayesianClassifier")
 _SPECIAL_ATTRS = ("posterior_", "classes_", "feature_names_in_", "input_shape_")
@@ -151,10 +150,10 @@ def _params(estimator: Any, own_network: bool = False) -> dict[str, Any]:
         params["optimizer"] = None
     if isinstance(params.get("method"), Method):
         params["method"] = method_to_dict(params["method"])
-    spec = builtin_mlp(params.get("network"))
-    if spec is not None:  # the built-in MLP: stored as the hidden sizes and activation it means
+    network = params.get("network")
+    if isinstance(network, PublicMLP):  # hidden sizes alone are stored as they are
         params["network"] = {
-            "__mlp__": {"hidden": list(spec.hidden), "activation": spec.activation}
+            "__mlp__": {"hidden": list(network.hidden), "activation": network.activation}
         }
     return {
         name: value if isinstance(value, dict) else plain_param(name, value)

@@ -15,7 +15,18 @@ from typing import Any, ClassVar
 from sklearn.base import BaseEstimator
 
 
-class Method(BaseEstimator):
+class _Value(BaseEstimator):
+    """Settings compare as values: equal when of one class with equal parameters (so a loaded
+    model's method equals the one it was fitted with)."""
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.get_params(False) == self.get_params(False)
+
+    def __hash__(self) -> int:  # mutable (set_params): hash by class only, consistent with ==
+        return hash(type(self))
+
+
+class Method(_Value):
     """Base of every method object; ``name`` is the string that means its defaults."""
 
     name: ClassVar[str]
@@ -27,7 +38,7 @@ class Method(BaseEstimator):
         return dict(self.get_params(deep=False))
 
 
-class Training(BaseEstimator):
+class Training(_Value):
     """Optimisation settings shared by the trained methods (MAP, ensembles, VI, MC dropout,
     SWAG, Laplace's MAP).
 
