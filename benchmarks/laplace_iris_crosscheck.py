@@ -120,7 +120,7 @@ def main():
                 tune=tune,
                 batch_size=256,
             )
-            probit = np.asarray(glm_predictive(post, jnp.asarray(Xs_te))["probs"])
+            probit = np.asarray(glm_predictive(post, jnp.asarray(Xs_te)).probs()[0])
             mc = (
                 predictive_samples(post, jnp.asarray(Xs_te), jax.random.key(1), args.mc_samples)
                 .probs()

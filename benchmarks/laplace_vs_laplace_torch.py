@@ -79,8 +79,8 @@ def run_posterax(weights_path, steps):
             batch_size=1000,
         )
         pred = glm_predictive(post, X_test, batch_size=1000)
-        mean = np.asarray(pred["mean"])
-        sd = np.asarray(pred["scale"])
+        mean = np.asarray(pred.mean[0])
+        sd = np.asarray(pred.scale[0])
         seconds = time.perf_counter() - start
         return {
             "seconds": seconds,

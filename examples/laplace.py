@@ -61,8 +61,8 @@ def main(num_epochs: int = 1500) -> dict:
             tune="marglik",
         )
         pred = glm_predictive(post, X_test)
-        nll = float(-jnp.mean(jstats.norm.logpdf(y_test, pred["mean"], pred["scale"])))
-        far = glm_predictive(post, X_far)["scale"]
+        nll = float(-jnp.mean(jstats.norm.logpdf(y_test, pred.mean[0], pred.scale[0])))
+        far = glm_predictive(post, X_far).scale[0]
         seconds = time.perf_counter() - start
         info = post.info
         scores[f"{structure}/{subset}"] = {

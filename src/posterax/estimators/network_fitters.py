@@ -177,7 +177,7 @@ def _log_density(est, network, model, scales, method: str, where: str) -> BNNLog
             "'vi_lowrank', 'mc_dropout' or 'ensemble' for a heteroscedastic network."
         )
     task = "classification" if isinstance(model.likelihood, CategoricalLikelihood) else "regression"
-    noise = est.noise_prior_scale
+    noise = getattr(est, "noise_prior_scale", 1.0)  # classifiers have no noise
     if not isinstance(noise, numbers.Real) or not (np.isfinite(noise) and noise > 0):
         raise ValueError(
             f"The 'noise_prior_scale' parameter of {where} must be a float > 0. Got {noise!r}."

@@ -52,7 +52,7 @@ def test_iris_glm_laplace_beats_an_overconfident_map():
         tune="gridsearch",
         val_data=(X_val, y_val),
     )
-    probit_nll = _nll(glm_predictive(post, X_te)["probs"], y_te)
+    probit_nll = _nll(glm_predictive(post, X_te).probs()[0], y_te)
     mc_nll = _nll(predictive_samples(post, X_te, jax.random.key(1), 1000).probs().mean(0), y_te)
     assert probit_nll < map_nll
     assert mc_nll < map_nll

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from jax.flatten_util import ravel_pytree
 
-from posterax.inference.laplace import fit_laplace, glm_predictive, glm_predictive_samples
+from posterax.inference.laplace import fit_laplace, function_space, glm_predictive
 from posterax.predictive.sampling import predictive_samples
 
 
@@ -42,17 +42,17 @@ def test_linearised_apply_is_the_network_at_the_map_and_linear_around_it(regress
 def test_closed_form_regression_matches_brute_force_and_monte_carlo(regression):
     model, params, post, X = regression
     out = glm_predictive(post, X[:6], batch_size=4)
+    assert out.mean.shape == out.scale.shape == (1, 6)  # one draw, like every predictive
     flat, unravel = ravel_pytree(params["net"])
     J = jax.jacobian(lambda t: model.apply_fn({**params, "net": unravel(t)}, X[:6]))(flat)
     f_var = np.einsum("np,pq,nq->n", J, post.distribution.covariance(), J)
-    np.testing.assert_allclose(out["f_var"], f_var, rtol=1e-4)
-    np.testing.assert_allclose(out["scale"], np.sqrt(f_var + 0.25), rtol=1e-4)
+    _, cov = function_space(post, X[:6], batch_size=4)
+    np.testing.assert_allclose(cov[:, 0, 0], f_var, rtol=1e-4)
+    np.testing.assert_allclose(out.scale[0], np.sqrt(f_var + 0.25), rtol=1e-4)
     # Monte Carlo through the ordinary predictive path (linearised apply_fn): same moments.
     pred = predictive_samples(post, X[:6], jax.random.key(1), 4000)
-    np.testing.assert_allclose(pred.mean.mean(0), out["mean"], atol=5 * np.sqrt(f_var.max() / 4000))
+    np.testing.assert_allclose(pred.mean.mean(0), out.mean[0], atol=5 * np.sqrt(f_var.max() / 4000))
     np.testing.assert_allclose(pred.mean.var(0), f_var, rtol=0.15)
-    one = glm_predictive_samples(post, X[:6])
-    assert one.mean.shape == (1, 6)
 
 
 def test_probit_classification(make_model, small_data):
@@ -61,7 +61,7 @@ def test_probit_classification(make_model, small_data):
     post = fit_laplace(
         model, params, X, y, hessian_structure="kron", prior_precision=1.0, tune=None
     )
-    probs = glm_predictive(post, X)["probs"]
+    probs = glm_predictive(post, X).probs()[0]
     np.testing.assert_allclose(probs.sum(1), 1.0, rtol=1e-5)
     map_probs = jax.nn.softmax(model.apply_fn(params, X))
     # Uncertainty pulls probabilities toward uniform: lower max-probability than the MAP.
@@ -69,7 +69,7 @@ def test_probit_classification(make_model, small_data):
     assert np.mean(probs.max(1) < map_probs.max(1) - 1e-3) > 0.5
     mc = predictive_samples(post, X, jax.random.key(2), 2000).probs().mean(0)
     assert np.abs(mc - probs).max() < 0.06  # probit is close to the MC GLM predictive
-    bridge = glm_predictive(post, X, link_approx="bridge")["probs"]
+    bridge = glm_predictive(post, X, link_approx="bridge").probs()[0]
     np.testing.assert_allclose(bridge.sum(1), 1.0, rtol=1e-5)
 
 

@@ -28,7 +28,6 @@ from posterax.inference.laplace.predictive import (
     LinearizedApply,
     function_space,
     glm_predictive,
-    glm_predictive_samples,
     linearized_apply,
 )
 from posterax.inference.laplace.subset import SUBSETS, WeightSubset, make_subset
@@ -49,7 +48,6 @@ __all__ = [
     "fit_laplace",
     "function_space",
     "glm_predictive",
-    "glm_predictive_samples",
     "laplace_posterior",
     "laplace_state",
     "linearized_apply",

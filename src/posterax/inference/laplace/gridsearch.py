@@ -45,12 +45,12 @@ def validation_nll(
     likelihood = posterior.likelihood
     closed = isinstance(posterior.apply_fn, LinearizedApply)
     if closed and likelihood.task == "classification":
-        probs = glm_predictive(posterior, X)["probs"]
+        probs = glm_predictive(posterior, X).probs()[0]
         picked = jnp.take_along_axis(probs, jnp.asarray(y)[:, None].astype(int), axis=1)[:, 0]
         return float(-jnp.mean(jnp.log(jnp.clip(picked, 1e-12))))
     if closed and hasattr(likelihood, "noise_scale"):
         out = glm_predictive(posterior, X)
-        return float(-jnp.mean(jstats.norm.logpdf(y, out["mean"], out["scale"])))
+        return float(-jnp.mean(jstats.norm.logpdf(y, out.mean[0], out.scale[0])))
     key = jax.random.key(0) if rng_key is None else rng_key
     return float(_mc_nll(posterior.distribution, X, y, key, posterior.apply_fn, likelihood, N_MC))
 

@@ -122,15 +122,17 @@ def bridge_probs(logits: jax.Array, cov: jax.Array) -> jax.Array:
 
 def glm_predictive(
     posterior: Posterior, X: jax.Array, *, link_approx: str = "probit", batch_size: int = 256
-) -> dict[str, jax.Array]:
-    """Closed-form GLM predictive.
+) -> PredictiveSamples:
+    """Closed-form GLM predictive, as the one-draw :class:`PredictiveSamples` every method's
+    prediction is (so every downstream tool takes it).
 
     Returns
     -------
-    dict
-        Regression (homoscedastic Gaussian): ``mean`` (N,), ``f_var`` (N,) the linearised
-        function variance and ``scale`` (N,) = ``sqrt(f_var + sigma^2)``.
-        Classification: ``probs`` (N, K) and ``f_var`` (N, K).
+    PredictiveSamples
+        Regression (homoscedastic Gaussian): ``mean`` (1, N) and ``scale`` (1, N) =
+        ``sqrt(f_var + sigma^2)``. Classification: logits (1, N, K), the log of the probit (or
+        Laplace bridge) probabilities, so ``.probs()[0]`` are those probabilities. The
+        linearised function mean and covariance alone: :func:`function_space`.
     """
     if link_approx not in LINK_APPROX:
         raise ValueError(
@@ -142,7 +144,7 @@ def glm_predictive(
     likelihood = posterior.likelihood
     if likelihood.task == "classification":
         probs = probit_probs(f, var) if link_approx == "probit" else bridge_probs(f, cov)
-        return {"probs": probs, "f_var": var}
+        return PredictiveSamples.classification(jnp.log(probs)[None])
     if f.shape[1] != 1:
         raise ValueError(
             "glm_predictive: the closed form covers a homoscedastic Gaussian (one output). Got "
@@ -151,16 +153,8 @@ def glm_predictive(
         )
     params = posterior.distribution.mean()
     noise = likelihood.noise_scale(params, f[:, 0])
-    return {"mean": f[:, 0], "f_var": var[:, 0], "scale": jnp.sqrt(var[:, 0] + noise**2)}
-
-
-def glm_predictive_samples(posterior: Posterior, X: jax.Array, **kwargs) -> PredictiveSamples:
-    """The closed-form GLM predictive as a one-draw :class:`PredictiveSamples` (a Gaussian for
-    regression; log-probabilities as logits for classification), for every downstream tool."""
-    out = glm_predictive(posterior, X, **kwargs)
-    if "probs" in out:
-        return PredictiveSamples.classification(jnp.log(out["probs"])[None])
-    return PredictiveSamples.regression(out["mean"][None], out["scale"][None])
+    scale = jnp.sqrt(var[:, 0] + noise**2)
+    return PredictiveSamples.regression(f[:, 0][None], scale[None])
 
 
 __all__ = [
@@ -169,7 +163,6 @@ __all__ = [
     "bridge_probs",
     "function_space",
     "glm_predictive",
-    "glm_predictive_samples",
     "linearized_apply",
     "probit_probs",
 ]
