@@ -151,9 +151,9 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
             for name, est in estimators.items()
         },
         "nuts": {
-            "num_warmup": nuts.num_warmup,
-            "num_samples": nuts.num_samples,
-            "num_chains": nuts.num_chains,
+            "num_warmup": nuts.method.num_warmup,
+            "num_samples": nuts.method.num_samples,
+            "num_chains": nuts.method.num_chains,
             **diagnostics,
         },
         "bnn_regression": bnn_metrics,
@@ -223,8 +223,8 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
             tables=[(["parameter", "R-hat", "bulk ESS", "tail ESS"], diag_rows)],
             paragraphs=[
                 f"Divergent transitions: {diagnostics['divergences']}. Chains: "
-                f"{nuts.num_chains} × {nuts.num_samples} draws after "
-                f"{nuts.num_warmup} warmup."
+                f"{nuts.method.num_chains} × {nuts.method.num_samples} draws after "
+                f"{nuts.method.num_warmup} warmup."
             ],
         ),
         Section(

@@ -118,7 +118,7 @@ def _training(method: str, reg: px.BayesianRegressor) -> dict[str, Any]:
     return {
         "epochs_run": reg.diagnostics()["training"]["epochs_run"],
         "learning_rate": settings["learning_rate"],
-        "num_samples": settings["num_samples"],
+        "num_samples": settings.get("num_samples"),  # ensembles: one draw per member
     }
 
 
