@@ -43,7 +43,7 @@ def _kill_mid_run(method, directory):
     """Start the fit in a subprocess; SIGKILL it once the first checkpoint exists."""
     script = textwrap.dedent(
         f"""
-        import sys; sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import sys; sys.path.insert(0, {os.path.dirname(os.path.dirname(__file__))!r})
         import numpy as np, posterax as px
         from flat_settings import flat_estimator
         {_DATA}

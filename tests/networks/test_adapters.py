@@ -14,6 +14,7 @@ from sklearn.base import clone
 
 import posterax as px
 from posterax.inference import NetworkModel, TrainingSettings, fit_map
+from posterax.methods import method_from_settings
 from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 from posterax.networks import as_network
 from posterax.networks.adapter import widest_activation
@@ -174,8 +175,8 @@ def test_clone_and_grid_search_keep_the_network():
     )
     twin = clone(est)
     assert isinstance(twin.network, LinenMLP)
-    search = GridSearchCV(est, {"n_members": [1, 2]}, cv=2).fit(X, y)
-    assert search.best_params_["n_members"] in (1, 2)
+    search = GridSearchCV(est, {"method__num_members": [1, 2]}, cv=2).fit(X, y)
+    assert search.best_params_["method__num_members"] in (1, 2)
 
 
 # --- clear errors ------------------------------------------------------------------------------
@@ -185,7 +186,8 @@ def _fit(network, method="map", cls=px.BayesianRegressor, X=None, y=None):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(20, 1)) if X is None else X
     y = rng.normal(size=20) if y is None else y
-    return cls(network=network, method=method, num_epochs=2, progress_bar=False).fit(X, y)
+    method = method_from_settings(method, {"num_epochs": 2}, ignore_unknown=True)
+    return cls(network=network, method=method, progress_bar=False).fit(X, y)
 
 
 def test_unknown_kind_of_network_is_refused():

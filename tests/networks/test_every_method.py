@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import posterax as px
+from flat_settings import flat_estimator
 from user_networks import KINDS, blob_data, make_network, wave_data
 
 METHODS = (
@@ -78,7 +79,7 @@ def test_method_on_network(task, kind, method):
     cls = px.BayesianRegressor if task == "regression" else px.BayesianClassifier
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short chains are flagged as not converged
-        est = cls(method=method, network=network, **SETTINGS).fit(X, y)
+        est = flat_estimator(cls, method=method, network=network, **SETTINGS).fit(X, y)
     if task == "regression":
         mean = est.predict(X)
         lo, hi = est.predict_interval(X, level=0.95)

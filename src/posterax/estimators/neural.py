@@ -129,7 +129,10 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
                 settings, method, network, scales, self._task, likelihood, Xs, target, key, where
             )
         except ValueError as error:  # fit functions name settings as the method object does
-            raise ValueError(in_method_terms(str(error), method_object, where)) from None
+            message = in_method_terms(str(error), method_object, where)
+            if message == str(error):
+                raise
+            raise ValueError(message) from None
         self.fit_seconds_ = time.perf_counter() - start
         # Function-space diagnostics at up to 50 training inputs.
         idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))

@@ -13,9 +13,10 @@ added to every pre-activation and a vjp with respect to them gives ``g`` per exa
 per-example parameter Jacobian is formed. The same quantities give the *exact* GGN diagonal as
 ``(x~^2)^T (g^2)``.
 
-Only posterax's :class:`~posterax.models.MLP` heads are tapped. For any other ``apply_fn``, and
-for parameters that are not dense-layer ``w``/``b`` (e.g. layer-norm scale and offset), the
-``"kron"`` structure falls back to diagonal blocks (exact GGN diagonal) for those parameters.
+posterax's :class:`~posterax.models.MLP` heads are tapped by their own forward pass
+(:func:`mlp_factors`); any other network by its dense layers found in its jaxpr
+(:mod:`.dense_layers`, :func:`network_factors`). Parameters that are not in a dense layer
+(convolution kernels, layer-norm scales) get diagonal blocks (the exact GGN diagonal).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from posterax.inference.devices import constrain_rows
+from posterax.inference.laplace.dense_layers import tapped_apply
 from posterax.inference.laplace.output_hessian import output_factor, unit_noise
 from posterax.models.mlp import ACTIVATIONS, MLP, ClassificationHead, RegressionHead
 
@@ -131,6 +133,89 @@ def mlp_factors(net, extras, Xb, yb, wb, *, network, likelihood, curvature, sque
     return jax.lax.scan(body, init, (Xb, yb, wb))[0]
 
 
+@functools.partial(
+    jax.jit,
+    static_argnames=("apply_fn", "treedef", "layers", "likelihood", "curvature", "squeeze", "mesh"),
+)
+def network_factors(
+    leaves, extras, Xb, yb, wb, *, apply_fn, treedef, layers, likelihood, curvature, squeeze, mesh
+):
+    """:func:`mlp_factors` for any network: ``A = sum x~ x~^T`` (``x~ = [x, 1]`` when the layer
+    has a bias) and ``G = sum g g^T`` for each dense layer in ``layers``
+    (:func:`~posterax.inference.laplace.dense_layers.find_dense_layers`)."""
+    params0 = unit_noise(
+        likelihood, {"net": jax.tree_util.tree_unflatten(treedef, leaves), **extras}
+    )
+    dtype = Xb.dtype
+
+    def apply(ls, X):
+        return apply_fn({**params0, "net": jax.tree_util.tree_unflatten(treedef, ls)}, X)
+
+    def outputs(taps, X):
+        out, inputs = tapped_apply(apply, layers, leaves, X, taps)
+        return (out[:, None] if out.ndim == 1 else out), inputs
+
+    def body(acc, batch):
+        X, y, w = constrain_rows(mesh, batch)
+        taps = [jnp.zeros((X.shape[0], layer.d_out), dtype) for layer in layers]
+        f, vjp, inputs = jax.vjp(lambda t: outputs(t, X), taps, has_aux=True)
+        L = output_factor(likelihood, params0, f, y, curvature, squeeze) * w[:, None, None]
+        grads = jax.vmap(lambda col: vjp(col)[0], in_axes=2)(L)  # per layer (C, B, d_out)
+        out = []
+        for (A, G), layer, x, g in zip(acc, layers, inputs, grads, strict=True):
+            x = x.astype(dtype)
+            if layer.bias is not None:
+                x = jnp.concatenate([x, jnp.ones((x.shape[0], 1), dtype)], axis=1)
+            xt = x * w[:, None]
+            out.append((A + xt.T @ xt, G + jnp.einsum("cbi,cbj->ij", g, g)))
+        return out, None
+
+    init = [
+        (
+            jnp.zeros((layer.d_in + (layer.bias is not None),) * 2, dtype),
+            jnp.zeros((layer.d_out, layer.d_out), dtype),
+        )
+        for layer in layers
+    ]
+    return jax.lax.scan(body, init, (Xb, yb, wb))[0]
+
+
+def dense_layer_positions(positions, layers) -> list[np.ndarray]:
+    """Flat positions of each dense layer's ``W~ = [W; b]`` ``(d_in (+1), d_out)``, row-major,
+    from the leaves' positions (a kernel stored ``(d_out, d_in)`` is transposed)."""
+    leaves = jax.tree_util.tree_leaves(positions)
+    out = []
+    for layer in layers:
+        kernel = np.asarray(leaves[layer.kernel]).reshape(
+            (layer.d_out, layer.d_in) if layer.kernel_out_first else (layer.d_in, layer.d_out)
+        )
+        kernel = kernel.T if layer.kernel_out_first else kernel
+        if layer.bias is not None:
+            kernel = np.concatenate([kernel, np.asarray(leaves[layer.bias])[None]], axis=0)
+        out.append(kernel)
+    return out
+
+
+def kron_with_rest(factors, layer_pos, selected_of, n_data, rest_diag, dtype) -> KronCurvature:
+    """KFAC blocks for the layers selected whole; every other selected weight gets its entry of
+    ``rest_diag()`` (the exact GGN diagonal over the selected weights, computed only if needed)."""
+    blocks, covered = [], []
+    for (A, G, *_), flat_pos in zip(factors, layer_pos, strict=True):
+        pos = selected_of[np.asarray(flat_pos).ravel()]
+        if not np.all(pos >= 0):
+            continue  # not (wholly) selected: its selected entries join the diagonal rest
+        eig_a, vec_a = jnp.linalg.eigh(A)
+        eig_g, vec_g = jnp.linalg.eigh(G / n_data)
+        blocks.append(
+            KronBlock(jnp.clip(eig_a, 0.0), vec_a, jnp.clip(eig_g, 0.0), vec_g, jnp.asarray(pos))
+        )
+        covered.append(pos)
+    n_selected = int(np.sum(selected_of >= 0))
+    rest = np.setdiff1d(np.arange(n_selected), np.concatenate(covered) if covered else [])
+    rest_h = rest_diag()[rest] if rest.size else jnp.zeros(0, dtype)
+    return KronCurvature(tuple(blocks), rest_h, jnp.asarray(rest, dtype=int))
+
+
 def layer_positions(positions) -> list[np.ndarray]:
     """Flat positions of each layer's ``W~ = [W; b]`` (row-major)."""
     return [np.concatenate([p["w"], p["b"][None]], axis=0) for p in positions]
@@ -168,9 +253,12 @@ def diag_from_factors(factors, layer_pos, index, n_all, dtype) -> jax.Array:
 __all__ = [
     "KronBlock",
     "KronCurvature",
+    "dense_layer_positions",
     "diag_from_factors",
     "kron_from_factors",
+    "kron_with_rest",
     "layer_positions",
     "mlp_factors",
+    "network_factors",
     "tapped_network",
 ]

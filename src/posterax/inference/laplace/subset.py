@@ -27,12 +27,8 @@ WHERE = "fit_laplace"
 
 def _top_level_sizes(net: ArrayTree) -> list[int]:
     """Number of weights in each top-level entry (a layer of an MLP params list), in flat order."""
-    if isinstance(net, list | tuple):
-        children = list(net)
-    elif isinstance(net, dict):
-        children = [net[k] for k in sorted(net)]
-    else:
-        children = [net]
+    # One level of any pytree: a list's layers, a dict's entries, an Equinox module's fields.
+    children = jax.tree_util.tree_leaves(net, is_leaf=lambda node: node is not net)
     return [sum(int(np.size(leaf)) for leaf in jax.tree_util.tree_leaves(c)) for c in children]
 
 
