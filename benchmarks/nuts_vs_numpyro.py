@@ -67,8 +67,16 @@ from sklearn.datasets import load_iris, make_regression
 import posterax as px
 from posterax.data.validation import rng_key_from
 from posterax.diagnostics import function_space_diagnostics
-from posterax.inference import run_nuts, sample_nuts
-from posterax.models import MLP, BNNLogDensity, linear_regression_model
+from posterax.inference import NetworkModel, run_nuts, sample_nuts
+from posterax.models import (
+    MLP,
+    CategoricalLikelihood,
+    ClassificationHead,
+    GaussianLikelihood,
+    RegressionHead,
+    WeightPrior,
+    linear_regression_model,
+)
 from posterax.models.priors import LinearPrior
 
 HERE = Path(__file__).resolve().parent
@@ -383,7 +391,13 @@ def bench_estimator(p: Problem) -> dict[str, Any]:
     hidden = (BNN_HIDDEN,) if p.name == "bnn" else (IRIS_HIDDEN,)
     task = "regression" if p.name == "bnn" else "classification"
     n_out = 1 if task == "regression" else IRIS_CLASSES
-    logdensity = BNNLogDensity(MLP(hidden, "tanh", n_out), (1.0, 1.0), task, 1.0)
+    network = MLP(hidden, "tanh", n_out)
+    head, likelihood = (
+        (RegressionHead(network), GaussianLikelihood())
+        if task == "regression"
+        else (ClassificationHead(network), CategoricalLikelihood())
+    )
+    logdensity = NetworkModel(head, likelihood, WeightPrior("normal", (1.0, 1.0)), 1.0)
     Xs = jnp.asarray((p.X_raw - est.x_mean_) / est.x_scale_)
     if task == "regression":
         target = jnp.asarray((p.y_raw - est.y_mean_) / est.y_scale_)
@@ -392,8 +406,8 @@ def bench_estimator(p: Problem) -> dict[str, Any]:
     grads, counted = _count(
         lambda: sample_nuts(
             rng_key_from(1, where="benchmark"), CountingLogDensity(logdensity),
-            logdensity.template(p.X_raw.shape[1]), (Xs, target), num_warmup=p.num_warmup,
-            num_samples=p.num_samples, target_accept_prob=TARGET_ACCEPT, progress_bar=False,
+            logdensity.init_params(network.template(p.X_raw.shape[1])), (Xs, target),
+            num_warmup=p.num_warmup, num_samples=p.num_samples, target_accept_prob=TARGET_ACCEPT, progress_bar=False,
         )
     )  # fmt: skip
     draws = est.posterior_.draws

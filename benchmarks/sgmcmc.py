@@ -4,7 +4,7 @@
 Problem: 10,000 x 8 synthetic regression (the data of ``ensemble_vmap.py``), a 2x50 ReLU MLP with a
 Gaussian likelihood (noise learned on the log scale), Normal(0, 1) weight priors and a
 HalfCauchy(1) noise prior: the BNN log posterior of ``BayesianRegressor(method="sghmc")``,
-evaluated through the same ``BNNLogDensity.log_prior`` / ``log_likelihood`` split the estimator
+evaluated through the same ``NetworkModel.log_prior`` / ``log_likelihood`` split the estimator
 hands to BlackJAX. Minibatch 128, indices drawn at random in every step, one chain.
 
 - ``adam``: ``jax.value_and_grad`` of the minibatch negative log posterior (scaled to the full
@@ -34,16 +34,17 @@ import time
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import optax
 from ensemble_vmap import make_data
 
-from posterax.inference import SGMCMCSettings, sample_sgmcmc
-from posterax.models import MLP, BNNLogDensity
+from posterax.inference import NetworkModel, SGMCMCSettings, sample_sgmcmc
+from posterax.models import MLP, GaussianLikelihood, RegressionHead, WeightPrior
 
 
 @dataclasses.dataclass(frozen=True)
 class LogPrior:
-    density: BNNLogDensity
+    density: NetworkModel
 
     def __call__(self, position):
         return self.density.log_prior(position)
@@ -51,17 +52,17 @@ class LogPrior:
 
 @dataclasses.dataclass(frozen=True)
 class LogLikOne:
-    density: BNNLogDensity
+    density: NetworkModel
 
     def __call__(self, position, xy):
-        return self.density.log_likelihood(position, xy[0][None], xy[1][None])
+        return jnp.sum(self.density.log_likelihood(position, xy[0][None], xy[1][None]))
 
 
-def adam_program(density: BNNLogDensity, n_data: int, batch: int, steps: int):
+def adam_program(density: NetworkModel, n_data: int, batch: int, steps: int):
     optimizer = optax.adam(1e-3)
 
     def loss(position, Xb, yb):  # the samplers' target: prior + N/B * minibatch likelihood
-        log_lik = density.log_likelihood(position, Xb, yb)
+        log_lik = jnp.sum(density.log_likelihood(position, Xb, yb))
         return -(density.log_prior(position) + n_data / batch * log_lik)
 
     @jax.jit
@@ -101,9 +102,10 @@ def main() -> None:
     X, y = make_data()
     n, batch, steps = X.shape[0], args.batch_size, args.steps
     network = MLP((50, 50), "relu", 1)
-    density = BNNLogDensity(network, (1.0, 1.0, 1.0), "regression")
-    start = density.template(X.shape[1])
-    start["net"] = network.init(jax.random.key(0), X.shape[1])
+    density = NetworkModel(
+        RegressionHead(network), GaussianLikelihood(), WeightPrior("normal", (1.0,) * 3), 1.0
+    )
+    start = density.init_params(network.init(jax.random.key(0), X.shape[1]))
     n_params = sum(leaf.size for leaf in jax.tree_util.tree_leaves(start))
 
     adam = adam_program(density, n, batch, steps)

@@ -177,12 +177,13 @@ def small_map():
 
 def test_custom_optimizer_is_saved_as_none(small_map, tmp_path):
     est, X = small_map
-    custom = copy.copy(est)
-    custom.optimizer = optax.sgd(1e-2)  # as if it had been fitted with it
+    custom = copy.copy(est)  # as if it had been fitted with a custom optimizer
+    training = px.methods.Training(optimizer=optax.sgd(1e-2), num_epochs=30)
+    custom.method = px.methods.MAP(training=training)
     with pytest.warns(UserWarning, match="custom optax optimizer cannot be saved"):
         custom.save(tmp_path / "m")
     loaded = px.load(tmp_path / "m")
-    assert loaded.optimizer is None
+    assert loaded.method == px.methods.MAP(training=px.methods.Training(num_epochs=30))
     np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
 
 

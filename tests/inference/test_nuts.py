@@ -25,9 +25,9 @@ def _mc_check(reg, ref_mean, ref_sd):
 @pytest.fixture(scope="module")
 def nuts_seed(seed_data):
     X, y, _ = seed_data
-    return px.BayesianLinearRegression(method=px.methods.NUTS(num_chains=2), random_state=1).fit(
-        X, y
-    )
+    return px.BayesianLinearRegression(
+        method=px.methods.NUTS(num_chains=2, num_samples=2000), random_state=1
+    ).fit(X, y)
 
 
 def test_nuts_matches_exact_conjugate_posterior(seed_data):

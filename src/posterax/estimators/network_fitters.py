@@ -41,7 +41,6 @@ from posterax.inference.training import check_optimizer
 from posterax.methods import Method
 from posterax.models import (
     MLP,
-    BNNLogDensity,
     CategoricalLikelihood,
     ClassificationHead,
     GaussianLikelihood,
@@ -49,6 +48,7 @@ from posterax.models import (
     RegressionHead,
     WeightPrior,
 )
+from posterax.models.mlp import constrain
 from posterax.models.weight_prior import FAMILIES
 from posterax.networks.adapter import NetworkAdapter
 from posterax.networks.last_layer import last_layer_mask
@@ -168,8 +168,9 @@ def checkpoint_settings(est: Any, where: str) -> Checkpointing | None:
     )
 
 
-def _log_density(est, network, model, scales, method: str, where: str) -> BNNLogDensity:
-    """The full-batch log posterior sampled by NUTS and MALA (homoscedastic or categorical)."""
+def _log_density(est, network, model, scales, method: str, where: str) -> NetworkModel:
+    """The model the samplers sample: ``model`` with the noise prior (homoscedastic or
+    categorical likelihoods)."""
     if model.likelihood.__class__ is HeteroscedasticGaussianLikelihood:
         raise ValueError(
             f"The 'likelihood' parameter of {where}: method={method!r} supports "
@@ -182,7 +183,9 @@ def _log_density(est, network, model, scales, method: str, where: str) -> BNNLog
         raise ValueError(
             f"The 'noise_prior_scale' parameter of {where} must be a float > 0. Got {noise!r}."
         )
-    return BNNLogDensity(network, scales, task, float(noise), model.prior.family)
+    if task == "classification":
+        return model
+    return dataclasses.replace(model, noise_prior_scale=float(noise))
 
 
 def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
@@ -208,7 +211,7 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
         devices=nuts["devices"],
         checkpoint=checkpoint_settings(est, where),
     )
-    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(run.samples))
+    flat, (chains, draws) = merge_chains(constrain(run.samples))
     return Posterior(
         model.apply_fn,
         model.likelihood,
@@ -220,30 +223,28 @@ def _fit_mala(est, network, model, scales, Xs, target, key, where) -> Posterior:
 
 @dataclasses.dataclass(frozen=True)
 class _LogPrior:
-    """The prior part of a BNN log density (BlackJAX's SG-MCMC ``logprior_fn``)."""
+    """The prior part of the model (BlackJAX's SG-MCMC ``logprior_fn``)."""
 
-    logdensity: BNNLogDensity
+    model: NetworkModel
 
     def __call__(self, position):
-        return self.logdensity.log_prior(position)
+        return self.model.log_prior(position)
 
 
 @dataclasses.dataclass(frozen=True)
 class _LogLikOne:
     """Log-likelihood of one example (BlackJAX's SG-MCMC convention)."""
 
-    logdensity: BNNLogDensity
+    model: NetworkModel
 
     def __call__(self, position, xy):
         x, y = xy
-        return self.logdensity.log_likelihood(position, x[None], y[None])
+        return jnp.sum(self.model.log_likelihood(position, x[None], y[None]))
 
 
-def _starts(logdensity, network, n_features, key, num_chains):
+def _starts(model, network, n_features, key, num_chains):
     def start(k):
-        position = logdensity.template(n_features)
-        position["net"] = network.init(k, n_features)
-        return position
+        return model.init_params(network.init(k, n_features))
 
     return jax.vmap(start)(jax.random.split(key, num_chains))
 
@@ -320,7 +321,7 @@ def _fit_sgmcmc(method: str) -> FitFn:
             devices=resolve_devices(est.devices, where=where),
             checkpoint=checkpoint_settings(est, where),
         )
-        flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(run.samples))
+        flat, (chains, draws) = merge_chains(constrain(run.samples))
         info = {"sampling_seconds": run.seconds, **run.info, "step_size": settings.step_size}
         return Posterior(
             model.apply_fn,
@@ -338,12 +339,12 @@ def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
     run = sample_nuts(
         key,
         logdensity,
-        logdensity.template(Xs.shape[1]),
+        logdensity.init_params(network.template(Xs.shape[1])),
         (jnp.asarray(Xs), jnp.asarray(target)),
         **nuts_settings(est, where),
         checkpoint=checkpoint_settings(est, where),
     )
-    flat, (chains, draws) = merge_chains(BNNLogDensity.to_params(run.samples))
+    flat, (chains, draws) = merge_chains(constrain(run.samples))
     return Posterior(
         model.apply_fn,
         model.likelihood,

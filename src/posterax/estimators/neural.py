@@ -205,9 +205,10 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
         """Save to a directory of JSON metadata + ``.npz`` arrays (no pickle); ``px.load(path)``
         gives back an estimator that predicts identically.
 
-        A custom ``optimizer`` (an optax object) cannot be stored without pickle: it is saved as
-        ``optimizer=None`` (with a warning), which changes nothing at prediction but means a
-        refit of the loaded estimator uses ``Adam(learning_rate)``.
+        A custom ``optimizer`` in the method's ``px.methods.Training`` (an optax object) cannot
+        be stored without pickle: it is saved as ``optimizer=None`` (with a warning), which
+        changes nothing at prediction but means a refit of the loaded estimator uses
+        ``Adam(learning_rate)``.
         """
         check_is_fitted(self)
         save_estimator(self, path, overwrite=overwrite)

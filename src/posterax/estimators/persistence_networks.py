@@ -145,9 +145,6 @@ def _params(estimator: Any, own_network: bool = False) -> dict[str, Any]:
     params = estimator.get_params(deep=False)
     if own_network:  # saved as weights; px.load(path, network=like) brings the structure
         params["network"] = None
-    if params.get("optimizer") is not None:
-        warnings.warn(_OPTIMIZER_WARNING, UserWarning, stacklevel=4)
-        params["optimizer"] = None
     if isinstance(params.get("method"), Method):
         params["method"] = method_to_dict(params["method"])
     network = params.get("network")

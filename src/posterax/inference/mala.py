@@ -175,7 +175,7 @@ def sample_mala(
     rng_key : PRNGKey
     logdensity : callable
         Unnormalised log posterior ``logdensity(position, X, y)``; hashable (e.g. a frozen
-        dataclass such as :class:`~posterax.models.BNNLogDensity`) to reuse compilation.
+        dataclass such as :class:`~posterax.inference.NetworkModel`) to reuse compilation.
     initial_positions : pytree
         One starting position per chain (leading axis ``num_chains``).
     data : (X, y)

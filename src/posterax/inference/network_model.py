@@ -1,5 +1,6 @@
-"""A trainable network model: ``apply_fn`` + likelihood + weight prior, and the settings every
-optimisation-based method shares.
+"""The network model every method consumes: ``apply_fn`` + likelihood + weight prior (+ the
+noise prior the samplers put on ``sigma``), and the settings every optimisation-based method
+shares.
 
 Params are ``{"net": weights, "log_sigma": ()}`` for a homoscedastic Gaussian likelihood (noise
 learned on the log scale) and ``{"net": weights}`` otherwise. ``apply_fn`` and the likelihood
@@ -14,6 +15,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import jax.scipy.stats as jstats
 import optax
 
 from posterax.base import Likelihood, Posterior
@@ -36,11 +38,21 @@ class NetworkModel:
         :class:`GaussianLikelihood` (noise learned), heteroscedastic Gaussian or categorical.
     prior : WeightPrior
         Normal (weight decay) or Laplace (L1) on every weight.
+    noise_prior_scale : float, optional
+        ``sigma ~ HalfCauchy(noise_prior_scale)`` for a homoscedastic Gaussian likelihood: the
+        full Bayesian model the samplers (NUTS, MALA, SG-MCMC) sample. ``None`` (the trained
+        methods) leaves ``sigma`` a point estimate under a flat prior.
+
+    Called as ``model(params, X, y)`` it is the unnormalised log posterior over the
+    unconstrained params (``log_sigma``), the log-Jacobian of ``sigma = exp(log_sigma)``
+    included: the log density the samplers take. Frozen and hashable, so compiled programs
+    are reused across fits.
     """
 
     apply_fn: Callable[[ArrayTree, jax.Array], jax.Array]
     likelihood: Likelihood
     prior: WeightPrior = dataclasses.field(default_factory=WeightPrior)
+    noise_prior_scale: float | None = None
 
     def init_params(self, net: ArrayTree) -> ArrayTree:
         """Full params around network weights ``net`` (``log_sigma = 0``: unit noise on
@@ -54,6 +66,21 @@ class NetworkModel:
         """Per-example log-likelihood, shape ``(B,)``."""
         constrained = constrain(params)
         return self.likelihood.log_prob(constrained, self.apply_fn(constrained, X), y)
+
+    def log_prior(self, params: ArrayTree) -> jax.Array:
+        """The weights' prior, plus (with ``noise_prior_scale``) the HalfCauchy prior on
+        ``sigma`` and the log-Jacobian of ``sigma = exp(log_sigma)``."""
+        log_prior = self.prior.log_prob(params["net"])
+        if self.noise_prior_scale is not None and "log_sigma" in params:
+            log_sigma = params["log_sigma"]
+            sigma = jnp.exp(log_sigma)
+            noise = jnp.log(2.0) + jstats.cauchy.logpdf(sigma, 0.0, self.noise_prior_scale)
+            log_prior = log_prior + noise + log_sigma
+        return log_prior
+
+    def __call__(self, params: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
+        """Unnormalised log posterior of ``params`` given the rows ``(X, y)``."""
+        return self.log_prior(params) + jnp.sum(self.log_likelihood(params, X, y))
 
     def map_loss(self, n_data: int) -> MAPLoss:
         """Negative log posterior per example (see :class:`MAPLoss`)."""

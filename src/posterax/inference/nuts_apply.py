@@ -13,44 +13,28 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.stats as jstats
 
 from posterax.base import Posterior
 from posterax.inference.chains import merge_chains
+from posterax.inference.network_model import NetworkModel
 from posterax.inference.nuts import sample_nuts
 from posterax.models.likelihoods import CategoricalLikelihood, GaussianLikelihood
-from posterax.models.mlp import categorical_log_density, gaussian_log_density
+from posterax.models.mlp import constrain
+from posterax.models.weight_prior import WeightPrior
 from posterax.types import ArrayTree, PRNGKey
 
 LIKELIHOODS = ("gaussian", "categorical")
 
 
 @dataclasses.dataclass(frozen=True)
-class ApplyFnLogDensity:
-    """Log posterior: Normal(0, prior_scale) on every params leaf, plus a Gaussian likelihood
-    with ``sigma ~ HalfCauchy(noise_prior_scale)`` (sampled as ``log_sigma``) or a softmax one.
-
-    Hashable when ``apply_fn`` is (a function defined once): equal instances share the
-    compiled sampler.
-    """
+class _NetApply:
+    """``apply_fn`` over the model's ``{"net": params, ...}``. Hashable when ``apply_fn`` is
+    (a function defined once): equal models share the compiled sampler."""
 
     apply_fn: Callable[[ArrayTree, jax.Array], jax.Array]
-    likelihood: str
-    prior_scale: float = 1.0
-    noise_prior_scale: float = 1.0
 
-    def __call__(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
-        params = position["params"]
-        log_density = sum(
-            jnp.sum(jstats.norm.logpdf(leaf, 0.0, self.prior_scale))
-            for leaf in jax.tree_util.tree_leaves(params)
-        )
-        out = self.apply_fn(params, X)
-        if self.likelihood == "gaussian":
-            return log_density + gaussian_log_density(
-                out, y, position["log_sigma"], self.noise_prior_scale
-            )
-        return log_density + categorical_log_density(out, y)
+    def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
+        return self.apply_fn(params["net"], X)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,22 +86,20 @@ def nuts_posterior(
             f"The 'likelihood' parameter of nuts_posterior must be one of {LIKELIHOODS}. Got "
             f"{likelihood!r}."
         )
-    logdensity = ApplyFnLogDensity(
-        apply_fn, likelihood, float(prior_scale), float(noise_prior_scale)
+    gaussian = likelihood == "gaussian"
+    lik = GaussianLikelihood() if gaussian else CategoricalLikelihood()
+    model = NetworkModel(
+        _NetApply(apply_fn),
+        lik,
+        WeightPrior("normal", (float(prior_scale),)),
+        noise_prior_scale=float(noise_prior_scale) if gaussian else None,
     )
-    template: dict[str, Any] = {"params": params_template}
-    if likelihood == "gaussian":
-        template["log_sigma"] = jnp.zeros(())
-        y = jnp.asarray(y, dtype=jnp.result_type(float))
-    else:
-        y = jnp.asarray(y, dtype=jnp.int32)
-    run = sample_nuts(rng_key, logdensity, template, (jnp.asarray(X), y), **nuts_kwargs)
-    positions = run.samples
-    constrained = {"params": positions["params"]}
-    if likelihood == "gaussian":
-        constrained["sigma"] = jnp.exp(positions["log_sigma"])
+    y = jnp.asarray(y, dtype=jnp.result_type(float) if gaussian else jnp.int32)
+    template = model.init_params(params_template)  # + log_sigma for a Gaussian
+    run = sample_nuts(rng_key, model, template, (jnp.asarray(X), y), **nuts_kwargs)
+    constrained = constrain(run.samples)
+    constrained["params"] = constrained.pop("net")
     draws_flat, (chains, draws) = merge_chains(constrained)
-    lik = GaussianLikelihood() if likelihood == "gaussian" else CategoricalLikelihood()
     return Posterior(
         _ParamsApply(apply_fn),
         lik,
@@ -127,4 +109,4 @@ def nuts_posterior(
     )
 
 
-__all__ = ["ApplyFnLogDensity", "nuts_posterior"]
+__all__ = ["nuts_posterior"]

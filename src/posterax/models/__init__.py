@@ -7,12 +7,11 @@ from posterax.models.likelihoods import (
     HeteroscedasticGaussianLikelihood,
 )
 from posterax.models.linear import linear_apply, linear_regression_model
-from posterax.models.mlp import MLP, BNNLogDensity, ClassificationHead, RegressionHead
+from posterax.models.mlp import MLP, ClassificationHead, RegressionHead
 from posterax.models.weight_prior import WeightPrior
 
 __all__ = [
     "MLP",
-    "BNNLogDensity",
     "CategoricalLikelihood",
     "ClassificationHead",
     "GaussianLikelihood",

@@ -11,9 +11,7 @@ import itertools
 
 import jax
 import jax.numpy as jnp
-import jax.scipy.stats as jstats
 
-from posterax.models.weight_prior import WeightPrior
 from posterax.types import ArrayTree
 
 ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "gelu": jax.nn.gelu}
@@ -89,78 +87,6 @@ class ClassificationHead:
         return outputs
 
 
-def weight_log_prior(
-    net: list[dict[str, jax.Array]], scales: tuple[float, ...], family: str = "normal"
-) -> jax.Array:
-    """Independent ``family(0, scale_l)`` on every weight and bias of layer l."""
-    return WeightPrior(family, scales).log_prob(net)
-
-
-def gaussian_log_density(
-    mean: jax.Array, y: jax.Array, log_sigma: jax.Array, noise_prior_scale: float
-) -> jax.Array:
-    """Gaussian log-likelihood plus the HalfCauchy prior on ``sigma = exp(log_sigma)``,
-    with the log-Jacobian of that change of variables."""
-    sigma = jnp.exp(log_sigma)
-    log_noise_prior = jnp.log(2.0) + jstats.cauchy.logpdf(sigma, 0.0, noise_prior_scale)
-    return log_noise_prior + log_sigma + jnp.sum(jstats.norm.logpdf(y, mean, sigma))
-
-
-def categorical_log_density(logits: jax.Array, y: jax.Array) -> jax.Array:
-    """Softmax log-likelihood of class indices ``y`` under ``(N, K)`` logits."""
-    log_probs = jax.nn.log_softmax(logits, axis=-1)
-    return jnp.sum(jnp.take_along_axis(log_probs, y[:, None], axis=-1))
-
-
-@dataclasses.dataclass(frozen=True)
-class BNNLogDensity:
-    """Unnormalised log posterior of a Bayesian MLP over an unconstrained position.
-
-    Position: ``{"net": params}`` (+ ``"log_sigma"`` for regression, with a HalfCauchy prior on
-    ``sigma`` and the log-Jacobian of ``sigma = exp(log_sigma)``). Called as
-    ``logdensity(position, X, y)``.
-    """
-
-    network: MLP
-    prior_scales: tuple[float, ...]
-    task: str
-    noise_prior_scale: float = 1.0
-    prior_family: str = "normal"
-
-    def template(self, n_features: int) -> ArrayTree:
-        position: dict = {"net": self.network.template(n_features)}
-        if self.task == "regression":
-            position["log_sigma"] = jnp.zeros(())
-        return position
-
-    def __call__(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
-        return self.log_prior(position) + self.log_likelihood(position, X, y)
-
-    def log_prior(self, position: ArrayTree) -> jax.Array:
-        """Weights' prior, plus (regression) the HalfCauchy prior on ``sigma`` and the
-        log-Jacobian of ``sigma = exp(log_sigma)``."""
-        log_prior = weight_log_prior(position["net"], self.prior_scales, self.prior_family)
-        if self.task == "regression":
-            log_sigma = position["log_sigma"]
-            scale = self.noise_prior_scale
-            noise = jnp.log(2.0) + jstats.cauchy.logpdf(jnp.exp(log_sigma), 0.0, scale)
-            log_prior = log_prior + noise + log_sigma
-        return log_prior
-
-    def log_likelihood(self, position: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
-        """Summed log-likelihood of the rows of ``X`` (SG-MCMC evaluates it per minibatch)."""
-        out = self.network(position["net"], X)
-        if self.task == "regression":
-            sigma = jnp.exp(position["log_sigma"])
-            return jnp.sum(jstats.norm.logpdf(y, out[:, 0], sigma))
-        return categorical_log_density(out, y)
-
-    @staticmethod
-    def to_params(position: ArrayTree) -> ArrayTree:
-        """Constrained params (``sigma`` instead of ``log_sigma``), any leading axes."""
-        return constrain(position)
-
-
 def constrain(position: ArrayTree) -> ArrayTree:
     """``{"net", "log_sigma"?}`` -> ``{"net", "sigma"?}`` (any leading axes): unconstrained
     coordinates, used by samplers and optimisers, to the params likelihoods read."""
@@ -173,7 +99,6 @@ def constrain(position: ArrayTree) -> ArrayTree:
 __all__ = [
     "ACTIVATIONS",
     "MLP",
-    "BNNLogDensity",
     "ClassificationHead",
     "RegressionHead",
     "constrain",

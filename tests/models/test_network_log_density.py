@@ -1,11 +1,20 @@
-"""The BNN log posterior, term by term, against scipy (independent of our code)."""
+"""The network model's log posterior (what NUTS, MALA and SG-MCMC sample), term by term,
+against scipy (independent of our code)."""
 
 import jax
 import numpy as np
 import pytest
 from scipy import stats
 
-from posterax.models import MLP, BNNLogDensity
+from posterax.inference import NetworkModel
+from posterax.models import (
+    MLP,
+    CategoricalLikelihood,
+    ClassificationHead,
+    GaussianLikelihood,
+    RegressionHead,
+    WeightPrior,
+)
 
 
 def _position(task, rng):
@@ -21,8 +30,14 @@ def test_prior_and_likelihood_match_scipy(task):
     rng = np.random.default_rng(0)
     X = rng.normal(size=(6, 2)).astype(np.float32)
     y = rng.normal(size=6).astype(np.float32) if task == "regression" else np.arange(6) % 3
-    density = BNNLogDensity(
-        MLP((3,), "tanh", 1 if task == "regression" else 3), (1.0, 0.5), task, noise_prior_scale=2.0
+    mlp = MLP((3,), "tanh", 1 if task == "regression" else 3)
+    head, likelihood = (
+        (RegressionHead, GaussianLikelihood())
+        if task == "regression"
+        else (ClassificationHead, CategoricalLikelihood())
+    )
+    density = NetworkModel(
+        head(mlp), likelihood, WeightPrior("normal", (1.0, 0.5)), noise_prior_scale=2.0
     )
     position = _position(task, rng)
     net = [{k: np.asarray(v, np.float64) for k, v in layer.items()} for layer in position["net"]]
@@ -37,5 +52,12 @@ def test_prior_and_likelihood_match_scipy(task):
     else:
         loglik = (out - np.log(np.exp(out).sum(1, keepdims=True)))[np.arange(6), y].sum()
     np.testing.assert_allclose(density.log_prior(position), prior, rtol=1e-5)
-    np.testing.assert_allclose(density.log_likelihood(position, X, y), loglik, rtol=1e-5)
+    np.testing.assert_allclose(density.log_likelihood(position, X, y).sum(), loglik, rtol=1e-5)
     np.testing.assert_allclose(density(position, X, y), prior + loglik, rtol=1e-5)
+    if task == "regression":  # the trained methods' model: sigma a point estimate, flat prior
+        weights_only = NetworkModel(head(mlp), likelihood, WeightPrior("normal", (1.0, 0.5)))
+        np.testing.assert_allclose(
+            weights_only.log_prior(position),
+            prior - stats.halfcauchy.logpdf(0.7, 0, 2.0) - np.log(0.7),
+            rtol=1e-5,
+        )
