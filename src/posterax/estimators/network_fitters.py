@@ -482,7 +482,24 @@ def fit_network_posterior(
     """Dispatch to the method's fit function."""
     family = check_choice(est.prior, name="prior", where=where, allowed=FAMILIES)
     model = network_model(network, task, likelihood, WeightPrior(family, scales))
+    if model.state is not None and method not in BATCHNORM_METHODS:
+        raise ValueError(
+            f"The 'method' parameter of {where}: this network has BatchNorm, which MAP, "
+            "Ensemble, Laplace and SWAG support (trained on each minibatch's statistics, then "
+            "evaluated with the statistics of all training inputs at the trained weights). Got "
+            f"method={method.value!r}: a sampler or a variational family would need the "
+            "statistics to move with every weight draw, which they do not yet. Use one of "
+            "those four methods, or nnx.LayerNorm instead of BatchNorm."
+        )
     return FITTERS[method](est, network, model, scales, Xs, target, key, where)
+
+
+BATCHNORM_METHODS = (
+    NetworkMethod.MAP,
+    NetworkMethod.ENSEMBLE,
+    NetworkMethod.LAPLACE,
+    NetworkMethod.SWAG,
+)
 
 
 def is_sampled(method: NetworkMethod) -> bool:

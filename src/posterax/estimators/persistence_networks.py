@@ -439,7 +439,9 @@ def restore_network(
     # The weight prior only shapes training, not prediction: a default stands in for it.
     model = network_model(network, spec["task"], spec["likelihood"], WeightPrior())
     noise = spec["task"] == "regression" and spec["likelihood"] == "homoscedastic"
-    extras = {"sigma": 0} if noise else {}
+    extras: dict[str, Any] = {"sigma": 0} if noise else {}
+    if getattr(network, "state", None) is not None:  # BatchNorm statistics
+        extras["state"] = network.state
     kind = spec["kind"]
     state = _fill("posterior", _state_template(kind, net, extras, spec), arrays)
     info = _join_info(spec["info"], arrays)

@@ -53,7 +53,8 @@ def fit_ensemble(
     result = train_model(
         rng_key, X, y, settings, model.map_loss, members, f"ensemble x{num_members}", num_members
     )
-    return model.point_posterior(result.params, {**result.info, "members": num_members})
+    params = model.with_population_state(result.params, X, members=True)  # per member
+    return model.point_posterior(params, {**result.info, "members": num_members})
 
 
 __all__ = ["fit_ensemble"]

@@ -57,7 +57,8 @@ def fit_map(
     result = train_model(
         rng_key, X, y, settings, model.map_loss, lambda k: model.init_params(init_fn(k)), "MAP"
     )
-    return model.point_posterior(result.params, result.info)
+    params = model.with_population_state(result.params, X)  # BatchNorm: statistics of all X
+    return model.point_posterior(params, result.info)
 
 
 __all__ = ["fit_map"]

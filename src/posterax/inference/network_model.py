@@ -23,6 +23,7 @@ from posterax.inference.training import LossFn, TrainResult, split_validation, t
 from posterax.models.likelihoods import GaussianLikelihood
 from posterax.models.mlp import constrain
 from posterax.models.weight_prior import WeightPrior
+from posterax.networks.batch_stats import population_state
 from posterax.types import ArrayTree, PRNGKey
 
 
@@ -54,18 +55,47 @@ class NetworkModel:
     prior: WeightPrior = dataclasses.field(default_factory=WeightPrior)
     noise_prior_scale: float | None = None
 
+    @property
+    def state(self) -> ArrayTree | None:
+        """The network's BatchNorm statistics (None without BatchNorm)."""
+        return getattr(getattr(self.apply_fn, "network", None), "state", None)
+
     def init_params(self, net: ArrayTree) -> ArrayTree:
         """Full params around network weights ``net`` (``log_sigma = 0``: unit noise on
-        standardised targets)."""
+        standardised targets; a network with BatchNorm also its statistics, ``state``)."""
         params: dict[str, Any] = {"net": net}
         if isinstance(self.likelihood, GaussianLikelihood):
             params["log_sigma"] = jnp.zeros(())
+        if self.state is not None:
+            params["state"] = self.state
         return params
 
-    def log_likelihood(self, params: ArrayTree, X: jax.Array, y: jax.Array) -> jax.Array:
-        """Per-example log-likelihood, shape ``(B,)``."""
+    def log_likelihood(
+        self, params: ArrayTree, X: jax.Array, y: jax.Array, batch_stats: bool = False
+    ) -> jax.Array:
+        """Per-example log-likelihood, shape ``(B,)``; with ``batch_stats`` BatchNorm
+        normalises by the batch's own statistics (training)."""
         constrained = constrain(params)
-        return self.likelihood.log_prob(constrained, self.apply_fn(constrained, X), y)
+        if batch_stats and self.state is not None:
+            outputs = self.apply_fn.batch_outputs(constrained, X)
+        else:
+            outputs = self.apply_fn(constrained, X)
+        return self.likelihood.log_prob(constrained, outputs, y)
+
+    def with_population_state(
+        self, params: ArrayTree, X: jax.Array, members: bool = False
+    ) -> ArrayTree:
+        """``params`` with the BatchNorm statistics of the whole of ``X`` at their weights
+        (per member), the statistics evaluation then uses; unchanged without BatchNorm."""
+        if self.state is None:
+            return params
+        network = self.apply_fn.network
+
+        def one(net: ArrayTree) -> ArrayTree:
+            return population_state(network, net, X)
+
+        state = jax.vmap(one)(params["net"]) if members else one(params["net"])
+        return {**params, "state": state}
 
     def log_prior(self, params: ArrayTree) -> jax.Array:
         """The weights' prior, plus (with ``noise_prior_scale``) the HalfCauchy prior on
@@ -103,7 +133,7 @@ class MAPLoss:
     n_data: int
 
     def __call__(self, params: ArrayTree, rng_key: PRNGKey, X: jax.Array, y: jax.Array):
-        nll = -jnp.mean(self.model.log_likelihood(params, X, y))
+        nll = -jnp.mean(self.model.log_likelihood(params, X, y, batch_stats=True))
         return nll - self.model.prior.log_prob(params["net"]) / self.n_data
 
 
@@ -172,9 +202,11 @@ def constrained_extras(extras: dict[str, jax.Array]) -> dict[str, jax.Array]:
     return out
 
 
-def draws_with_extras(net: ArrayTree, extras: dict[str, jax.Array], n: int) -> ArrayTree:
-    """``n`` weight draws plus the point params repeated along the draw axis."""
-    return {"net": net, **{k: jnp.broadcast_to(v, (n,)) for k, v in extras.items()}}
+def draws_with_extras(net: ArrayTree, extras: dict[str, ArrayTree], n: int) -> ArrayTree:
+    """``n`` weight draws plus the point params (``sigma``, BatchNorm ``state``) repeated
+    along the draw axis."""
+    repeated = jax.tree_util.tree_map(lambda v: jnp.broadcast_to(v, (n, *jnp.shape(v))), extras)
+    return {"net": net, **repeated}
 
 
 __all__ = [

@@ -130,6 +130,9 @@ def fit_swag(
     diag = jnp.maximum((stacked**2).mean(axis=0) - mean**2, 0.0)
     deviations = (stacked - mean)[-max_rank:]
     point = constrained_extras({k: v for k, v in params.items() if k != "net"})
+    if "state" in point:  # BatchNorm: the statistics of all X at the SWA mean
+        swa_mean = {"net": ravel_pytree(params["net"])[1](mean)}
+        point["state"] = model.with_population_state(swa_mean, X)["state"]
     dist = SWAGDistribution(mean, diag, deviations, params["net"], point)
     info = {**result.info, "num_collections": num_collections}
     return Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)

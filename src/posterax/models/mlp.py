@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -56,14 +57,30 @@ class MLP:
         return h @ params[-1]["w"] + params[-1]["b"]
 
 
+def network_outputs(network: Any, params: ArrayTree, X: jax.Array) -> jax.Array:
+    """The network's raw outputs at ``params["net"]``; a network with BatchNorm normalises by
+    the statistics ``params["state"]`` (evaluation mode)."""
+    if "state" in params:
+        return network.apply(params["net"], X, state=params["state"])
+    return network(params["net"], X)
+
+
+class _Head:
+    network: Any
+
+    def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
+        return self.from_outputs(network_outputs(self.network, params, X))
+
+    def batch_outputs(self, params: ArrayTree, X: jax.Array) -> jax.Array:
+        """As a call, with BatchNorm on the batch's own statistics (training)."""
+        return self.from_outputs(self.network.batch_apply(params["net"], X)[0])
+
+
 @dataclasses.dataclass(frozen=True)
-class RegressionHead:
+class RegressionHead(_Head):
     """``apply_fn`` of a Bayesian regressor: the network's single output, shape ``(N,)``."""
 
     network: MLP
-
-    def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
-        return self.from_outputs(self.network(params["net"], X))
 
     @staticmethod
     def from_outputs(outputs: jax.Array) -> jax.Array:
@@ -72,14 +89,11 @@ class RegressionHead:
 
 
 @dataclasses.dataclass(frozen=True)
-class ClassificationHead:
+class ClassificationHead(_Head):
     """``apply_fn`` returning all of the network's outputs, shape ``(N, K)``: a classifier's
     logits, or the (mean, raw scale) pair of a heteroscedastic regressor."""
 
     network: MLP
-
-    def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
-        return self.network(params["net"], X)
 
     @staticmethod
     def from_outputs(outputs: jax.Array) -> jax.Array:
@@ -93,6 +107,8 @@ def constrain(position: ArrayTree) -> ArrayTree:
     params = {"net": position["net"]}
     if "log_sigma" in position:
         params["sigma"] = jnp.exp(position["log_sigma"])
+    if "state" in position:  # BatchNorm statistics: as they are
+        params["state"] = position["state"]
     return params
 
 

@@ -67,6 +67,12 @@ class NetworkAdapter:
     has_dropout: bool = False
     # Digest of non-trainable constants baked into ``forward`` (NNX variables), "" if none.
     constants_digest: str = dataclasses.field(default="", compare=False, repr=False)
+    # BatchNorm statistics (NNX ``BatchStat``) the network came with, None without BatchNorm;
+    # the fitted statistics travel in the params as ``params["state"]`` (see heads).
+    state: ArrayTree | None = dataclasses.field(default=None, compare=False, repr=False)
+    batch_forward: Callable[[ArrayTree, jax.Array], tuple[jax.Array, ArrayTree]] | None = (
+        dataclasses.field(default=None, compare=False, repr=False)
+    )
 
     def apply(
         self,
@@ -75,10 +81,21 @@ class NetworkAdapter:
         *,
         key: PRNGKey | None = None,
         train: bool = False,
+        state: ArrayTree | None = None,
     ) -> jax.Array:
-        """Outputs ``(N, K)`` for a batch ``x`` (dropout on when ``train`` and a ``key``)."""
-        out = self.forward(params, x, key, train)
+        """Outputs ``(N, K)`` for a batch ``x`` (dropout on when ``train`` and a ``key``;
+        BatchNorm with the statistics ``state``, default the network's own)."""
+        if state is None:
+            out = self.forward(params, x, key, train)
+        else:
+            out = self.forward(params, x, key, train, state)
         return out.reshape(out.shape[0], -1)
+
+    def batch_apply(self, params: ArrayTree, x: jax.Array) -> tuple[jax.Array, ArrayTree]:
+        """Training-mode outputs ``(N, K)``: BatchNorm normalises by the batch's own
+        statistics, which are returned too (dropout stays off)."""
+        out, stats = self.batch_forward(params, x)
+        return out.reshape(out.shape[0], -1), stats
 
     def __call__(self, params: ArrayTree, X: jax.Array) -> jax.Array:
         """Evaluation-mode outputs ``(N, K)``: the call the heads and samplers make."""
