@@ -10,6 +10,7 @@ from sklearn.datasets import load_iris
 from sklearn.model_selection import train_test_split
 
 import posterax as px
+from flat_settings import flat_estimator
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.inference import TrainingDivergedWarning
 from posterax.methods import method_from_settings
@@ -85,15 +86,14 @@ def test_boston_first_split(method):
 
 
 def _small(**kwargs):
-    return px.BayesianRegressor(
-        **{"hidden": (4,), "num_epochs": 3, "progress_bar": False, **kwargs}
-    )
+    settings = {"hidden": (4,), "num_epochs": 3, "progress_bar": False, **kwargs}
+    return flat_estimator(px.BayesianRegressor, **settings)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"method": "ensemble", "n_members": 0}, ValueError, r"'n_members'.*int >= 1.*Got 0"),
+        ({"method": "ensemble", "n_members": 0}, ValueError, r"'num_members'.*int >= 1.*Got 0"),
         (
             {"method": "mc_dropout", "dropout_rate": 1.0},
             ValueError,
@@ -139,9 +139,9 @@ def _small(**kwargs):
         (
             {"method": "laplace", "hessian_structure": "kfac"},
             ValueError,
-            r"'hessian_structure'.*'kron', 'diag', 'full', 'lowrank'.*kfac",
+            r"'structure' parameter of px.methods.Laplace.*'kron', 'diag', 'full', 'lowrank'.*kfac",
         ),
-        ({"method": "laplace", "subset_of_weights": "first"}, ValueError, r"'subset_of_weights'"),
+        ({"method": "laplace", "subset_of_weights": "first"}, ValueError, r"'subset' parameter"),
         ({"method": "laplace", "pred_type": "mc"}, ValueError, r"'pred_type'.*'glm', 'nn'"),
         ({"method": "swag", "swa_learning_rate": 0.0}, ValueError, r"'swa_learning_rate'.*> 0"),
         (
