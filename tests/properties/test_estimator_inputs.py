@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import posterax as px
+from flat_settings import flat_estimator
 
 _COMMON = dict(
     deadline=None,
@@ -296,7 +297,8 @@ def profiles(fast_strategy, slow_strategy, fast: int, slow: int):
 
 def _network(cls, n_rows: int, method: str = "map"):
     extra = {"n_members": 2} if method == "ensemble" else {}
-    return cls(**{**NET, "method": method, "batch_size": n_rows, **extra})  # full batch
+    settings = {**NET, "method": method, "batch_size": n_rows, **extra}  # full batch
+    return flat_estimator(cls, **settings)
 
 
 def _regressor_property(method: str):
