@@ -6,9 +6,11 @@ Workflow (as in MAPIE): wrap a model in :class:`SplitConformalRegressor` or
 :class:`~posterax.base.PredictiveSamples`): :func:`split_conformal_interval` (absolute or normalised
 by the predictive std), :func:`cqr_interval`, :func:`conformal_prediction_sets` (LAC, APS, RAPS).
 The threshold is :func:`conformal_quantile`, the ``ceil((n + 1)(1 - alpha))``-th smallest score.
+Without a calibration split: :class:`CrossConformalRegressor` (CV+, jackknife+, CV-minmax).
 """
 
 from posterax.conformal.classification import conformal_prediction_sets, set_size
+from posterax.conformal.cross import CrossConformalRegressor, cross_conformal_interval
 from posterax.conformal.quantile import conformal_quantile, conformal_rank
 from posterax.conformal.regression import cqr_interval, split_conformal_interval
 from posterax.conformal.scores import (
@@ -25,6 +27,7 @@ from posterax.conformal.scores import (
 from posterax.conformal.wrappers import SplitConformalClassifier, SplitConformalRegressor
 
 __all__ = [
+    "CrossConformalRegressor",
     "SplitConformalClassifier",
     "SplitConformalRegressor",
     "absolute_residual_score",
@@ -35,6 +38,7 @@ __all__ = [
     "conformal_rank",
     "cqr_interval",
     "cqr_score",
+    "cross_conformal_interval",
     "lac_score",
     "lac_set",
     "normalized_residual_score",
