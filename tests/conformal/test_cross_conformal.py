@@ -1,4 +1,4 @@
-"""CV+, jackknife+ and CV-minmax: the same intervals as MAPIE 1.6 on the same data, estimator and
+"""CV+, jackknife+, CV-minmax and jackknife+-after-bootstrap: the same intervals as MAPIE 1.6 on the same data, estimator and
 folds; coverage over repetitions within Monte Carlo error; clear errors."""
 
 import numpy as np
@@ -7,7 +7,11 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, LeaveOneOut, ShuffleSplit
 
 import posterax as px
-from posterax.conformal import CrossConformalRegressor, cross_conformal_interval
+from posterax.conformal import (
+    CrossConformalRegressor,
+    JackknifeAfterBootstrapRegressor,
+    cross_conformal_interval,
+)
 
 
 def _data(n=103, m=40, seed=0):
@@ -82,3 +86,36 @@ def test_bad_input_is_refused_by_name():
         ).fit_conformalize(X, y)
     with pytest.raises(ValueError, match=r"'method' parameter .* 'plus', 'minmax'"):
         CrossConformalRegressor(Ridge(), method="base").fit_conformalize(X, y)
+
+
+@pytest.mark.parametrize("method", ["plus", "minmax"])
+def test_jackknife_after_bootstrap_equals_mapies(method):
+    regression = pytest.importorskip("mapie.regression")
+    from mapie.subsample import Subsample
+
+    X, y, X_test, _ = _data()
+    ours = JackknifeAfterBootstrapRegressor(
+        Ridge(), 0.9, method=method, resampling=Subsample(n_resamplings=20, random_state=3)
+    ).fit_conformalize(X, y)
+    theirs = regression.JackknifeAfterBootstrapRegressor(
+        Ridge(), confidence_level=0.9, method=method,
+        resampling=Subsample(n_resamplings=20, random_state=3),
+    ).fit_conformalize(X, y)  # fmt: skip
+    point, intervals = theirs.predict_interval(X_test)
+    lower, upper = ours.predict_interval(X_test)
+    np.testing.assert_allclose(lower, intervals[:, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(upper, intervals[:, 1, 0], atol=1e-6)
+    np.testing.assert_allclose(ours.predict(X_test), point, atol=1e-6)
+
+
+def test_jackknife_after_bootstrap_covers_and_refuses_bad_resampling():
+    hits = []
+    for rep in range(100):
+        X, y, X_test, y_test = _data(n=60, seed=1000 + rep)
+        model = JackknifeAfterBootstrapRegressor(Ridge(), 0.9, resampling=20, random_state=rep)
+        lower, upper = model.fit_conformalize(X, y).predict_interval(X_test)
+        hits.append(np.mean((lower <= y_test) & (y_test <= upper)))
+    se = np.sqrt(0.9 * 0.1 / (100 * 40))
+    assert abs(np.mean(hits) - 0.9) < 4 * se + 0.01, np.mean(hits)
+    with pytest.raises(ValueError, match=r"'resampling' parameter .* int >= 2\. Got 1"):
+        JackknifeAfterBootstrapRegressor(Ridge(), resampling=1).fit_conformalize(X, y)

@@ -6,11 +6,16 @@ Workflow (as in MAPIE): wrap a model in :class:`SplitConformalRegressor` or
 :class:`~posterax.base.PredictiveSamples`): :func:`split_conformal_interval` (absolute or normalised
 by the predictive std), :func:`cqr_interval`, :func:`conformal_prediction_sets` (LAC, APS, RAPS).
 The threshold is :func:`conformal_quantile`, the ``ceil((n + 1)(1 - alpha))``-th smallest score.
-Without a calibration split: :class:`CrossConformalRegressor` (CV+, jackknife+, CV-minmax).
+Without a calibration split: :class:`CrossConformalRegressor` (CV+, jackknife+, CV-minmax) and
+:class:`JackknifeAfterBootstrapRegressor`.
 """
 
 from posterax.conformal.classification import conformal_prediction_sets, set_size
-from posterax.conformal.cross import CrossConformalRegressor, cross_conformal_interval
+from posterax.conformal.cross import (
+    CrossConformalRegressor,
+    JackknifeAfterBootstrapRegressor,
+    cross_conformal_interval,
+)
 from posterax.conformal.quantile import conformal_quantile, conformal_rank
 from posterax.conformal.regression import cqr_interval, split_conformal_interval
 from posterax.conformal.scores import (
@@ -28,6 +33,7 @@ from posterax.conformal.wrappers import SplitConformalClassifier, SplitConformal
 
 __all__ = [
     "CrossConformalRegressor",
+    "JackknifeAfterBootstrapRegressor",
     "SplitConformalClassifier",
     "SplitConformalRegressor",
     "absolute_residual_score",

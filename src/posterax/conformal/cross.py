@@ -40,16 +40,19 @@ def cross_conformal_interval(
     alpha: float,
     method: str = "plus",
 ) -> tuple[np.ndarray, np.ndarray]:
-    """CV+ / jackknife+ / CV-minmax bounds from the fold models' test predictions.
+    """CV+ / jackknife+ / CV-minmax (and jackknife+-after-bootstrap) bounds from the fold
+    models' test predictions.
 
     Parameters
     ----------
     fold_predictions : array (K, m)
-        Each fold model's predictions at the ``m`` test points.
-    fold_of : int array (n,)
-        The fold (row of ``fold_predictions``) whose model did not see training point ``i``.
+        Each model's predictions at the ``m`` test points.
+    fold_of : int array (n,) or float array (n, K)
+        Which model did not see training point ``i`` (one fold per point), or weights over
+        the models for each point summing to 1 (the mean of the bootstrap models that left it
+        out, for jackknife+-after-bootstrap): ``mu_{-i}(x) = fold_of[i] @ fold_predictions``.
     residuals : array (n,)
-        Out-of-fold absolute residuals ``|y_i - mu_{-k(i)}(x_i)|``.
+        Out-of-fold absolute residuals ``|y_i - mu_{-i}(x_i)|``.
     alpha : float in (0, 1)
         Miscoverage level.
     method : {"plus", "minmax"}
@@ -70,16 +73,51 @@ def cross_conformal_interval(
     R = np.asarray(residuals, dtype=np.float64)
     n = R.shape[0]
     k = conformal_rank(n, alpha, where)
-    if method == "minmax":
-        q = np.partition(R, k - 1)[k - 1]
-        return preds.min(axis=0) - q, preds.max(axis=0) + q
+    q = np.partition(R, k - 1)[k - 1] if method == "minmax" else None
     lower, upper = [], []
     step = max(1, _MAX_ENTRIES // max(n, 1))
     for start in range(0, preds.shape[1], step):
-        mu = preds[fold_of, start : start + step]  # (n, chunk): mu_{-k(i)}(x)
+        chunk = preds[:, start : start + step]
+        # mu_{-i}(x) for every training point i: (n, chunk)
+        mu = chunk[fold_of] if fold_of.ndim == 1 else fold_of @ chunk
+        if method == "minmax":
+            lower.append(mu.min(axis=0) - q)
+            upper.append(mu.max(axis=0) + q)
+            continue
         upper.append(np.partition(mu + R[:, None], k - 1, axis=0)[k - 1])
         lower.append(-np.partition(R[:, None] - mu, k - 1, axis=0)[k - 1])
     return np.concatenate(lower), np.concatenate(upper)
+
+
+class _OutOfFold:
+    """Prediction from fitted fold models (``estimators_``), the out-of-fold map ``fold_of_``
+    and residuals ``residuals_``."""
+
+    def _fold_predictions(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "estimators_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call fit_conformalize(X, y) first."
+            )
+        return np.stack([_predict(model, X) for model in self.estimators_])
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Mean over the training points of ``mu_{-i}(x)`` (for CV+: the fold models weighted
+        by their folds' sizes)."""
+        preds = self._fold_predictions(X)
+        fold_of = self.fold_of_
+        if fold_of.ndim == 1:
+            return np.bincount(fold_of, minlength=preds.shape[0]) / fold_of.size @ preds
+        return fold_of.mean(axis=0) @ preds
+
+    def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``(lower, upper)`` at level ``confidence_level``."""
+        return cross_conformal_interval(
+            self._fold_predictions(X),
+            self.fold_of_,
+            self.residuals_,
+            1.0 - self.confidence_level,
+            self.method,
+        )
 
 
 class CrossConformalRegressor(BaseEstimator):
@@ -179,29 +217,90 @@ class CrossConformalRegressor(BaseEstimator):
         self.fold_of_, self.residuals_ = fold_of, residuals
         return self
 
-    def _fold_predictions(self, X: Any) -> np.ndarray:
-        if not hasattr(self, "estimators_"):
-            raise NotFittedError(
-                "This CrossConformalRegressor is not fitted yet. Call fit_conformalize(X, y) "
-                "first."
+    predict = _OutOfFold.predict
+    predict_interval = _OutOfFold.predict_interval
+    _fold_predictions = _OutOfFold._fold_predictions
+
+
+class JackknifeAfterBootstrapRegressor(BaseEstimator):
+    """Jackknife+-after-bootstrap (Kim, Xu & Barber 2020): ``resampling`` bootstrap fits; each
+    training point's leave-one-out model is the mean of the fits whose sample left it out, and
+    the intervals are the jackknife+ (``"plus"``) or minmax ones around those.
+
+    Parameters
+    ----------
+    estimator : regressor
+        Anything with ``fit`` and ``predict`` (cloned for each bootstrap sample).
+    confidence_level : float in (0, 1)
+    method : {"plus", "minmax"}
+    resampling : int or splitter
+        The number of bootstrap samples (``n`` rows drawn with replacement each), or any
+        object whose ``split(X)`` yields ``(train, test)`` index pairs (e.g. MAPIE's
+        ``Subsample``).
+    random_state : int, optional
+        The bootstrap draws for an int ``resampling``.
+
+    Training points in every bootstrap sample have no out-of-bag model and are left out
+    (rare: probability about ``0.632 ** resampling`` per point).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        confidence_level: float = 0.9,
+        method: str = "plus",
+        resampling: Any = 30,
+        random_state: int | None = None,
+    ):
+        self.estimator = estimator
+        self.confidence_level = confidence_level
+        self.method = method
+        self.resampling = resampling
+        self.random_state = random_state
+
+    def _samples(self, X: Any, n: int):
+        where = "JackknifeAfterBootstrapRegressor"
+        if hasattr(self.resampling, "split"):
+            return [train for train, _ in self.resampling.split(X)]
+        if not (isinstance(self.resampling, int) and not isinstance(self.resampling, bool)):
+            raise ValueError(
+                f"The 'resampling' parameter of {where} must be an int >= 2 (bootstrap "
+                f"samples) or a splitter. Got {self.resampling!r}."
             )
-        return np.stack([_predict(model, X) for model in self.estimators_])
+        if self.resampling < 2:
+            raise ValueError(
+                f"The 'resampling' parameter of {where} must be an int >= 2. Got "
+                f"{self.resampling}. Pass e.g. resampling=30."
+            )
+        rng = np.random.default_rng(self.random_state)
+        return [rng.integers(0, n, n) for _ in range(self.resampling)]
 
-    def predict(self, X: Any) -> np.ndarray:
-        """Mean of the fold models' predictions, each weighted by its fold's size."""
-        preds = self._fold_predictions(X)
-        weights = np.bincount(self.fold_of_, minlength=preds.shape[0]) / self.fold_of_.size
-        return weights @ preds
+    def fit_conformalize(self, X: Any, y: Any, **fit_params: Any):
+        """Fit one clone per bootstrap sample and record the out-of-bag residuals."""
+        where = "JackknifeAfterBootstrapRegressor.fit_conformalize"
+        check_probability(self.confidence_level, "confidence_level", where, kind="level")
+        check_choice(self.method, "method", where, METHODS)
+        X_arr = np.asarray(X) if not hasattr(X, "iloc") else X
+        y_arr = np.asarray(y, dtype=np.float64)
+        n = y_arr.shape[0]
+        self.estimators_, out_of_bag, at_train = [], [], []
+        for train in self._samples(X_arr, n):
+            model = clone(self.estimator).fit(_rows(X_arr, train), y_arr[train], **fit_params)
+            self.estimators_.append(model)
+            out_of_bag.append(~np.isin(np.arange(n), train))
+            at_train.append(_predict(model, X_arr))
+        oob = np.array(out_of_bag, dtype=np.float64).T  # (n, B)
+        counts = oob.sum(axis=1)
+        keep = counts > 0
+        weights = oob[keep] / counts[keep, None]
+        mu = np.sum(weights * np.array(at_train).T[keep], axis=1)
+        conformal_rank(int(keep.sum()), 1.0 - self.confidence_level, where)
+        self.fold_of_, self.residuals_ = weights, np.abs(y_arr[keep] - mu)
+        return self
 
-    def predict_interval(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(lower, upper)`` at level ``confidence_level``."""
-        return cross_conformal_interval(
-            self._fold_predictions(X),
-            self.fold_of_,
-            self.residuals_,
-            1.0 - self.confidence_level,
-            self.method,
-        )
+    predict = _OutOfFold.predict
+    predict_interval = _OutOfFold.predict_interval
+    _fold_predictions = _OutOfFold._fold_predictions
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:
@@ -212,4 +311,9 @@ def _predict(model: Any, X: Any) -> np.ndarray:
     return np.asarray(model.predict(X), dtype=np.float64).reshape(-1)
 
 
-__all__ = ["METHODS", "CrossConformalRegressor", "cross_conformal_interval"]
+__all__ = [
+    "METHODS",
+    "CrossConformalRegressor",
+    "JackknifeAfterBootstrapRegressor",
+    "cross_conformal_interval",
+]
