@@ -27,6 +27,7 @@ from posterax.conformal.classification import (
     check_set_options,
     sets_from_threshold,
 )
+from posterax.conformal.mondrian import group_quantiles, thresholds_for
 from posterax.conformal.quantile import conformal_quantile
 from posterax.conformal.scores import (
     absolute_residual_score,
@@ -194,13 +195,16 @@ class SplitConformalRegressor(_Wrapper):
         hi = as_float(np.asarray(hi).ravel(), "upper", where, 1)
         return lo, hi
 
-    def conformalize(self, X: Any, y: Any) -> SplitConformalRegressor:
+    def conformalize(self, X: Any, y: Any, groups: Any = None) -> SplitConformalRegressor:
         """Compute the score threshold on calibration data (not used for training).
 
         Parameters
         ----------
         X : array-like, shape (n, ...)
         y : array-like, shape (n,)
+        groups : array-like, shape (n,), optional
+            Mondrian conformal: one threshold per group, so that coverage holds within each
+            group; ``predict_interval`` then needs the test examples' groups.
 
         Returns
         -------
@@ -221,6 +225,9 @@ class SplitConformalRegressor(_Wrapper):
         q = conformal_quantile(scores, alpha)
         self.quantile_ = float(q)
         self.n_conformalize_ = int(target.shape[0])
+        self.group_quantiles_ = (
+            None if groups is None else group_quantiles(scores, groups, alpha, where)
+        )
         return self
 
     def predict(self, X: Any) -> jax.Array:
@@ -229,20 +236,27 @@ class SplitConformalRegressor(_Wrapper):
         a, b = self._predictions(X, where)
         return 0.5 * (a + b) if self.conformity_score == "cqr" else a
 
-    def predict_interval(self, X: Any) -> tuple[jax.Array, jax.Array]:
+    def predict_interval(self, X: Any, groups: Any = None) -> tuple[jax.Array, jax.Array]:
         """Conformal intervals at ``confidence_level``.
 
         Parameters
         ----------
         X : array-like, shape (N, ...)
+        groups : array-like, shape (N,), optional
+            The examples' groups, when conformalized per group (Mondrian).
 
         Returns
         -------
         lower, upper : jax.Array, shape (N,)
         """
         check_is_fitted(self, "quantile_")
-        a, b = self._predictions(X, "SplitConformalRegressor.predict_interval")
+        where = "SplitConformalRegressor.predict_interval"
+        a, b = self._predictions(X, where)
         q = jnp.asarray(self.quantile_, a.dtype)
+        if getattr(self, "group_quantiles_", None) is not None:
+            q = jnp.asarray(
+                thresholds_for(self.group_quantiles_, groups, a.shape[0], where), a.dtype
+            )
         if self.conformity_score == "absolute":
             return a - q, a + q
         if self.conformity_score == "normalized":
@@ -269,6 +283,9 @@ class SplitConformalClassifier(_Wrapper):
         RAPS: penalty per rank beyond ``k_reg``.
     random_state : int or None, default None
         Seed of the uniforms when ``randomized``.
+    class_conditional : bool, default False
+        One threshold per class (Mondrian by label): coverage ``confidence_level`` within every
+        class, not only on average over classes.
     prefit : bool, default True
 
     Attributes
@@ -302,11 +319,13 @@ class SplitConformalClassifier(_Wrapper):
         k_reg: int = 1,
         lambda_reg: float = 0.01,
         random_state: int | None = None,
+        class_conditional: bool = False,
         prefit: bool = True,
     ):
         self.estimator = estimator
         self.confidence_level = confidence_level
         self.conformity_score = conformity_score
+        self.class_conditional = class_conditional
         self.randomized = randomized
         self.k_reg = k_reg
         self.lambda_reg = lambda_reg
@@ -325,7 +344,7 @@ class SplitConformalClassifier(_Wrapper):
         key = jax.random.fold_in(jax.random.key(self.seed_), stream)
         return jax.random.uniform(key, (n,), dtype)
 
-    def conformalize(self, X: Any, y: Any) -> SplitConformalClassifier:
+    def conformalize(self, X: Any, y: Any, groups: Any = None) -> SplitConformalClassifier:
         """Compute the score threshold on calibration data.
 
         Parameters
@@ -333,6 +352,9 @@ class SplitConformalClassifier(_Wrapper):
         X : array-like, shape (n, ...)
         y : array-like, shape (n,)
             Labels (values of the model's ``classes_``, or ``0..K-1`` without one).
+        groups : array-like, shape (n,), optional
+            Mondrian conformal: one threshold per group; ``predict_set`` then needs the test
+            examples' groups.
 
         Returns
         -------
@@ -367,6 +389,25 @@ class SplitConformalClassifier(_Wrapper):
         q = conformal_quantile(scores, alpha)
         self.quantile_ = float(q)
         self.n_conformalize_ = int(labels.shape[0])
+        if self.class_conditional and groups is not None:
+            raise ValueError(
+                f"{where}: class_conditional=True and groups= are two ways of grouping; pass "
+                "one of them."
+            )
+        self.group_quantiles_ = None
+        if groups is not None:
+            self.group_quantiles_ = group_quantiles(scores, groups, alpha, where)
+        self.class_quantiles_ = None
+        if self.class_conditional:
+            by_class = group_quantiles(scores, np.asarray(labels), alpha, where)
+            missing = sorted(set(range(probs.shape[1])) - set(by_class))
+            if missing:
+                raise ValueError(
+                    f"{where}: class_conditional=True needs calibration examples of every "
+                    f"class. Got none of {self.classes_[missing][:5].tolist()}. Add some, or "
+                    "use class_conditional=False."
+                )
+            self.class_quantiles_ = np.array([by_class[k] for k in range(probs.shape[1])])
         return self
 
     def predict(self, X: Any) -> np.ndarray:
@@ -375,12 +416,14 @@ class SplitConformalClassifier(_Wrapper):
         probs = self._probs(X, "SplitConformalClassifier.predict")
         return self.classes_[np.asarray(jnp.argmax(probs, axis=1))]
 
-    def predict_set(self, X: Any) -> jax.Array:
+    def predict_set(self, X: Any, groups: Any = None) -> jax.Array:
         """Conformal prediction sets at ``confidence_level``.
 
         Parameters
         ----------
         X : array-like, shape (N, ...)
+        groups : array-like, shape (N,), optional
+            The examples' groups, when conformalized per group (Mondrian).
 
         Returns
         -------
@@ -395,6 +438,11 @@ class SplitConformalClassifier(_Wrapper):
         probs = self._probs(X, where)
         u = self._uniforms(probs.shape[0], 1, probs.dtype) if self.randomized else None
         q = jnp.asarray(self.quantile_, probs.dtype)
+        if getattr(self, "class_quantiles_", None) is not None:
+            q = jnp.asarray(self.class_quantiles_, probs.dtype)[None, :]  # per class (column)
+        elif getattr(self, "group_quantiles_", None) is not None:
+            per_row = thresholds_for(self.group_quantiles_, groups, probs.shape[0], where)
+            q = jnp.asarray(per_row, probs.dtype)[:, None]  # per example (row)
         return sets_from_threshold(probs, q, self.conformity_score, k_reg, lambda_reg, u)
 
 
