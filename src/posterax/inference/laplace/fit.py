@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import numbers
 import time
-import warnings
 from typing import Any
 
 import jax
@@ -33,7 +32,6 @@ from posterax.inference.laplace.curvature import (
     ggn_matmat,
     lowrank_from_matmat,
 )
-from posterax.inference.laplace.dense_layers import find_dense_layers
 from posterax.inference.laplace.evidence import (
     PRIOR_STRUCTURES,
     LaplaceState,
@@ -42,13 +40,11 @@ from posterax.inference.laplace.evidence import (
 )
 from posterax.inference.laplace.gridsearch import tune_gridsearch
 from posterax.inference.laplace.kfac import (
-    dense_layer_positions,
     diag_from_factors,
     kron_from_factors,
-    kron_with_rest,
     layer_positions,
     mlp_factors,
-    network_factors,
+    network_kron,
     tapped_network,
 )
 from posterax.inference.laplace.memory import check_memory, estimate_memory_bytes
@@ -289,9 +285,9 @@ def laplace_state(
                 factors, layer_pos, subset.selected_position_of(), X.shape[0], P, X.dtype
             )
         else:
-            curv, fallback = _network_kron(
+            curv, fallback = network_kron(
                 net, extras, Xb, yb, wb, subset, X, apply_fn, likelihood, curvature, squeeze,
-                mesh, lambda: diag_of(subset),
+                mesh, lambda: diag_of(subset), WHERE,
             )  # fmt: skip
     else:
         key = jax.random.key(0) if rng_key is None else rng_key
@@ -321,45 +317,6 @@ def laplace_state(
     seconds = time.perf_counter() - start
     meta = {"memory_estimate_bytes": estimate, "memory_limit_bytes": limit, "s": seconds}
     return state, {**meta, "kron_fallback": fallback}
-
-
-def _network_kron(
-    net, extras, Xb, yb, wb, subset, X, apply_fn, likelihood, curvature, squeeze, mesh, rest_diag
-):
-    """KFAC over the dense layers found in a network of the user's (``find_dense_layers``),
-    the exact GGN diagonal for its other weights; also returns ``{leaf path: why}`` for the
-    selected weights outside any Kronecker block (warned about, and in the posterior's info)."""
-    leaves, treedef = jax.tree_util.tree_flatten(net)
-    params0 = {"net": net, **extras}
-
-    def apply(ls, Xs):
-        return apply_fn({**params0, "net": jax.tree_util.tree_unflatten(treedef, ls)}, Xs)
-
-    scan = find_dense_layers(apply, leaves, Xb[0])
-    selected_of = subset.selected_position_of()
-    positions = jax.tree_util.tree_leaves(subset.positions())
-    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(net)[0]]
-    fallback = {
-        paths[leaf]: why
-        for leaf, why in scan.fallback
-        if np.any(selected_of[np.asarray(positions[leaf]).ravel()] >= 0)
-    }
-    factors = network_factors(
-        leaves, extras, Xb, yb, wb, apply_fn=apply_fn, treedef=treedef, layers=scan.layers,
-        likelihood=likelihood, curvature=curvature, squeeze=squeeze, mesh=mesh,
-    )  # fmt: skip
-    layer_pos = dense_layer_positions(subset.positions(), scan.layers)
-    curv = kron_with_rest(factors, layer_pos, selected_of, X.shape[0], rest_diag, X.dtype)
-    if fallback:
-        listed = "; ".join(f"{path}: {why}" for path, why in fallback.items())
-        warnings.warn(
-            f"{WHERE}: hessian_structure='kron' factorises {len(curv.blocks)} dense layer(s) of "
-            f"this network; these weights have no Kronecker factor and get the exact GGN "
-            f"diagonal instead: {listed}. (Also in posterior.info['kron_fallback'].)",
-            UserWarning,
-            stacklevel=4,
-        )
-    return curv, fallback
 
 
 def _check_kron_prior(state: LaplaceState, prior: jax.Array) -> None:

@@ -23,13 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import warnings
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from posterax.inference.devices import constrain_rows
-from posterax.inference.laplace.dense_layers import tapped_apply
+from posterax.inference.laplace.dense_layers import find_dense_layers, tapped_apply
 from posterax.inference.laplace.output_hessian import output_factor, unit_noise
 from posterax.models.mlp import ACTIVATIONS, MLP, ClassificationHead, RegressionHead
 
@@ -216,6 +217,46 @@ def kron_with_rest(factors, layer_pos, selected_of, n_data, rest_diag, dtype) ->
     return KronCurvature(tuple(blocks), rest_h, jnp.asarray(rest, dtype=int))
 
 
+def network_kron(
+    net, extras, Xb, yb, wb, subset, X, apply_fn, likelihood, curvature, squeeze, mesh, rest_diag,
+    where,
+):  # fmt: skip
+    """KFAC over the dense layers found in a network of the user's (``find_dense_layers``),
+    the exact GGN diagonal for its other weights; also returns ``{leaf path: why}`` for the
+    selected weights outside any Kronecker block (warned about, and in the posterior's info)."""
+    leaves, treedef = jax.tree_util.tree_flatten(net)
+    params0 = {"net": net, **extras}
+
+    def apply(ls, Xs):
+        return apply_fn({**params0, "net": jax.tree_util.tree_unflatten(treedef, ls)}, Xs)
+
+    scan = find_dense_layers(apply, leaves, Xb[0])
+    selected_of = subset.selected_position_of()
+    positions = jax.tree_util.tree_leaves(subset.positions())
+    paths = [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(net)[0]]
+    fallback = {
+        paths[leaf]: why
+        for leaf, why in scan.fallback
+        if np.any(selected_of[np.asarray(positions[leaf]).ravel()] >= 0)
+    }
+    factors = network_factors(
+        leaves, extras, Xb, yb, wb, apply_fn=apply_fn, treedef=treedef, layers=scan.layers,
+        likelihood=likelihood, curvature=curvature, squeeze=squeeze, mesh=mesh,
+    )  # fmt: skip
+    layer_pos = dense_layer_positions(subset.positions(), scan.layers)
+    curv = kron_with_rest(factors, layer_pos, selected_of, X.shape[0], rest_diag, X.dtype)
+    if fallback:
+        listed = "; ".join(f"{path}: {why}" for path, why in fallback.items())
+        warnings.warn(
+            f"{where}: hessian_structure='kron' factorises {len(curv.blocks)} dense layer(s) of "
+            f"this network; these weights have no Kronecker factor and get the exact GGN "
+            f"diagonal instead: {listed}. (Also in posterior.info['kron_fallback'].)",
+            UserWarning,
+            stacklevel=4,
+        )
+    return curv, fallback
+
+
 def layer_positions(positions) -> list[np.ndarray]:
     """Flat positions of each layer's ``W~ = [W; b]`` (row-major)."""
     return [np.concatenate([p["w"], p["b"][None]], axis=0) for p in positions]
@@ -260,5 +301,6 @@ __all__ = [
     "layer_positions",
     "mlp_factors",
     "network_factors",
+    "network_kron",
     "tapped_network",
 ]
