@@ -78,3 +78,12 @@ def test_groups_are_checked_by_name():
     clf = LogisticRegression().fit(X, (y > 0).astype(int))
     with pytest.raises(ValueError, match=r"class_conditional=True needs calibration examples"):
         SplitConformalClassifier(clf, 0.5, class_conditional=True).conformalize(X, np.zeros(60))
+
+
+def test_the_cross_and_mondrian_example_shows_what_it_says():
+    import conformal_cross_and_mondrian as example  # examples/ is on sys.path via conftest
+
+    out = example.main()
+    assert 0.87 < out["cv_plus"] < 0.94 and 0.87 < out["jackknife_after_bootstrap"] < 0.94
+    assert out["split_group_0"] > 0.97 and out["split_group_1"] < 0.86  # one threshold
+    assert 0.87 < out["mondrian_group_0"] < 0.95 and 0.87 < out["mondrian_group_1"] < 0.95
