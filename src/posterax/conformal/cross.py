@@ -90,8 +90,9 @@ def cross_conformal_interval(
 
 
 class _OutOfFold:
-    """Prediction from fitted fold models (``estimators_``), the out-of-fold map ``fold_of_``
-    and residuals ``residuals_``."""
+    """What the cross-conformal regressors share: input checks, and prediction from the fitted
+    fold models (``estimators_``), the out-of-fold map ``fold_of_`` and residuals
+    ``residuals_``."""
 
     def _fold_predictions(self, X: Any) -> np.ndarray:
         if not hasattr(self, "estimators_"):
@@ -99,6 +100,13 @@ class _OutOfFold:
                 f"This {type(self).__name__} is not fitted yet. Call fit_conformalize(X, y) first."
             )
         return np.stack([_predict(model, X) for model in self.estimators_])
+
+    def _inputs(self, X: Any, y: Any, where: str) -> tuple[Any, np.ndarray]:
+        """Checked settings; ``X`` as rows (a DataFrame stays one), ``y`` as floats."""
+        check_probability(self.confidence_level, "confidence_level", where, kind="level")
+        check_choice(self.method, "method", where, METHODS)
+        X_arr = X if hasattr(X, "iloc") else np.asarray(X)
+        return X_arr, np.asarray(y, dtype=np.float64)
 
     def predict(self, X: Any) -> np.ndarray:
         """Mean over the training points of ``mu_{-i}(x)`` (for CV+: the fold models weighted
@@ -120,7 +128,7 @@ class _OutOfFold:
         )
 
 
-class CrossConformalRegressor(BaseEstimator):
+class CrossConformalRegressor(_OutOfFold, BaseEstimator):
     """CV+, jackknife+ or CV-minmax intervals around any regressor: posterax's or
     scikit-learn's.
 
@@ -189,10 +197,7 @@ class CrossConformalRegressor(BaseEstimator):
     ) -> CrossConformalRegressor:
         """Fit one clone per fold and record the out-of-fold residuals."""
         where = "CrossConformalRegressor.fit_conformalize"
-        check_probability(self.confidence_level, "confidence_level", where, kind="level")
-        check_choice(self.method, "method", where, METHODS)
-        X_arr = np.asarray(X) if not hasattr(X, "iloc") else X
-        y_arr = np.asarray(y, dtype=np.float64)
+        X_arr, y_arr = self._inputs(X, y, where)
         n = y_arr.shape[0]
         fold_of = np.full(n, -1)
         residuals = np.zeros(n)
@@ -217,12 +222,8 @@ class CrossConformalRegressor(BaseEstimator):
         self.fold_of_, self.residuals_ = fold_of, residuals
         return self
 
-    predict = _OutOfFold.predict
-    predict_interval = _OutOfFold.predict_interval
-    _fold_predictions = _OutOfFold._fold_predictions
 
-
-class JackknifeAfterBootstrapRegressor(BaseEstimator):
+class JackknifeAfterBootstrapRegressor(_OutOfFold, BaseEstimator):
     """Jackknife+-after-bootstrap (Kim, Xu & Barber 2020): ``resampling`` bootstrap fits; each
     training point's leave-one-out model is the mean of the fits whose sample left it out, and
     the intervals are the jackknife+ (``"plus"``) or minmax ones around those.
@@ -278,10 +279,7 @@ class JackknifeAfterBootstrapRegressor(BaseEstimator):
     def fit_conformalize(self, X: Any, y: Any, **fit_params: Any):
         """Fit one clone per bootstrap sample and record the out-of-bag residuals."""
         where = "JackknifeAfterBootstrapRegressor.fit_conformalize"
-        check_probability(self.confidence_level, "confidence_level", where, kind="level")
-        check_choice(self.method, "method", where, METHODS)
-        X_arr = np.asarray(X) if not hasattr(X, "iloc") else X
-        y_arr = np.asarray(y, dtype=np.float64)
+        X_arr, y_arr = self._inputs(X, y, where)
         n = y_arr.shape[0]
         self.estimators_, out_of_bag, at_train = [], [], []
         for train in self._samples(X_arr, n):
@@ -297,10 +295,6 @@ class JackknifeAfterBootstrapRegressor(BaseEstimator):
         conformal_rank(int(keep.sum()), 1.0 - self.confidence_level, where)
         self.fold_of_, self.residuals_ = weights, np.abs(y_arr[keep] - mu)
         return self
-
-    predict = _OutOfFold.predict
-    predict_interval = _OutOfFold.predict_interval
-    _fold_predictions = _OutOfFold._fold_predictions
 
 
 def _rows(X: Any, index: np.ndarray) -> Any:
