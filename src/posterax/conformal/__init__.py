@@ -7,7 +7,7 @@ Workflow (as in MAPIE): wrap a model in :class:`SplitConformalRegressor` or
 by the predictive std), :func:`cqr_interval`, :func:`conformal_prediction_sets` (LAC, APS, RAPS).
 The threshold is :func:`conformal_quantile`, the ``ceil((n + 1)(1 - alpha))``-th smallest score.
 Without a calibration split: :class:`CrossConformalRegressor` (CV+, jackknife+, CV-minmax) and
-:class:`JackknifeAfterBootstrapRegressor`.
+:class:`JackknifeAfterBootstrapRegressor`; sets: :class:`CrossConformalClassifier`.
 """
 
 from posterax.conformal.classification import conformal_prediction_sets, set_size
@@ -16,6 +16,7 @@ from posterax.conformal.cross import (
     JackknifeAfterBootstrapRegressor,
     cross_conformal_interval,
 )
+from posterax.conformal.cross_classification import CrossConformalClassifier
 from posterax.conformal.quantile import conformal_quantile, conformal_rank
 from posterax.conformal.regression import cqr_interval, split_conformal_interval
 from posterax.conformal.scores import (
@@ -32,6 +33,7 @@ from posterax.conformal.scores import (
 from posterax.conformal.wrappers import SplitConformalClassifier, SplitConformalRegressor
 
 __all__ = [
+    "CrossConformalClassifier",
     "CrossConformalRegressor",
     "JackknifeAfterBootstrapRegressor",
     "SplitConformalClassifier",

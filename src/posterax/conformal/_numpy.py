@@ -85,3 +85,20 @@ def raps_sets(
             score += penalty
         np.put_along_axis(sets[rows], order, score <= q, axis=1)
     return sets
+
+
+def label_scores(p: np.ndarray, score: str, k_reg: int, lambda_reg: float) -> np.ndarray:
+    """Every label's deterministic score, float64 (n, K): ``1 - p_k`` for LAC, the (R)APS score
+    with ``u = 0`` otherwise; a label is in the set at threshold ``q`` when its score is ``<= q``
+    (the same sets as :func:`raps_sets`)."""
+    p = np.asarray(p, dtype=np.float64)
+    if score == "lac":
+        return 1.0 - p
+    k = p.shape[1]
+    penalty = lambda_reg * np.maximum(np.arange(1, k + 1) - k_reg, 0)
+    order = _rank_order(p)
+    ps = np.take_along_axis(p, order, axis=1)
+    ranked = np.cumsum(ps, axis=1) - ps + penalty
+    out = np.empty_like(p)
+    np.put_along_axis(out, order, ranked, axis=1)
+    return out

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
-from sklearn.model_selection import KFold, LeaveOneOut
+from sklearn.model_selection import KFold, LeaveOneOut, StratifiedKFold
 
 from posterax.conformal.quantile import conformal_rank
 from posterax.predictive.inputs import check_choice, check_probability
@@ -87,6 +87,27 @@ def cross_conformal_interval(
         upper.append(np.partition(mu + R[:, None], k - 1, axis=0)[k - 1])
         lower.append(-np.partition(R[:, None] - mu, k - 1, axis=0)[k - 1])
     return np.concatenate(lower), np.concatenate(upper)
+
+
+def fold_splitter(cv: Any, n: int, random_state: Any, where: str, stratify: bool = False) -> Any:
+    """The splitter an int / ``"loo"`` / splitter ``cv`` stands for (stratified folds for a
+    classifier's int ``cv``, as scikit-learn's ``cross_val_score`` does)."""
+    if isinstance(cv, str) and cv == "loo":
+        return LeaveOneOut()
+    if isinstance(cv, int) and not isinstance(cv, bool):
+        if not 2 <= cv <= n:
+            raise ValueError(
+                f"The 'cv' parameter of {where} must be an int in [2, n_samples={n}], "
+                f"'loo' or a scikit-learn splitter. Got {cv}. Pass e.g. cv=5."
+            )
+        folds = StratifiedKFold if stratify else KFold
+        return folds(cv, shuffle=True, random_state=random_state)
+    if hasattr(cv, "split"):
+        return cv
+    raise ValueError(
+        f"The 'cv' parameter of {where} must be an int, 'loo' or a scikit-learn splitter "
+        f"(KFold, LeaveOneOut, ...). Got {cv!r}."
+    )
 
 
 class _OutOfFold:
@@ -174,24 +195,6 @@ class CrossConformalRegressor(_OutOfFold, BaseEstimator):
         self.cv = cv
         self.random_state = random_state
 
-    def _splitter(self, n: int) -> Any:
-        where = "CrossConformalRegressor"
-        if isinstance(self.cv, str) and self.cv == "loo":
-            return LeaveOneOut()
-        if isinstance(self.cv, int) and not isinstance(self.cv, bool):
-            if not 2 <= self.cv <= n:
-                raise ValueError(
-                    f"The 'cv' parameter of {where} must be an int in [2, n_samples={n}], "
-                    f"'loo' or a scikit-learn splitter. Got {self.cv}. Pass e.g. cv=5."
-                )
-            return KFold(self.cv, shuffle=True, random_state=self.random_state)
-        if hasattr(self.cv, "split"):
-            return self.cv
-        raise ValueError(
-            f"The 'cv' parameter of {where} must be an int, 'loo' or a scikit-learn splitter "
-            f"(KFold, LeaveOneOut, ...). Got {self.cv!r}."
-        )
-
     def fit_conformalize(
         self, X: Any, y: Any, groups: Any = None, **fit_params: Any
     ) -> CrossConformalRegressor:
@@ -202,7 +205,8 @@ class CrossConformalRegressor(_OutOfFold, BaseEstimator):
         fold_of = np.full(n, -1)
         residuals = np.zeros(n)
         self.estimators_ = []
-        for k, (train, test) in enumerate(self._splitter(n).split(X_arr, y_arr, groups)):
+        splitter = fold_splitter(self.cv, n, self.random_state, "CrossConformalRegressor")
+        for k, (train, test) in enumerate(splitter.split(X_arr, y_arr, groups)):
             if np.any(fold_of[test] >= 0):
                 raise ValueError(
                     f"The 'cv' parameter of {where} must give test folds that do not overlap "
@@ -310,4 +314,5 @@ __all__ = [
     "CrossConformalRegressor",
     "JackknifeAfterBootstrapRegressor",
     "cross_conformal_interval",
+    "fold_splitter",
 ]

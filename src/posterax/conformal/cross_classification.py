@@ -1,0 +1,231 @@
+"""Cross-conformal prediction sets: every training point calibrates, through the fold model
+that did not see it (Vovk 2015; Romano, Sesia & Candès 2020, Algorithm 2).
+
+The classifier is fitted K times, each time without one fold; training point ``i`` gets the
+out-of-fold score ``R_i = s(x_i, y_i)`` of the model ``k(i)`` that left it out. Two ways to
+turn these into sets at a test point ``x``:
+
+- ``aggregation="mean"`` (MAPIE's default): average the fold models' probabilities and keep
+  the labels whose score is within the split-conformal quantile of the ``R_i``;
+- ``aggregation="crossval"`` (the paper's CV+ sets): keep label ``y`` when more than
+  ``alpha (n + 1) - 1`` training points score at least as badly as ``y`` does under their own
+  fold model, ``#{i : R_i >= s_{k(i)}(x, y)} > alpha (n + 1) - 1``: coverage at least
+  ``1 - 2 alpha`` for any classifier, about ``1 - alpha`` in practice.
+
+Scores are LAC (``1 - p_y``) or the deterministic APS / RAPS ones
+(:mod:`posterax.conformal.scores`). ``class_conditional=True`` calibrates each label on the
+training points of that label only (Mondrian by class).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone
+from sklearn.exceptions import NotFittedError
+
+from posterax.conformal._numpy import label_scores
+from posterax.conformal.classification import check_set_options
+from posterax.conformal.cross import _rows, fold_splitter
+from posterax.conformal.mondrian import group_quantiles
+from posterax.conformal.quantile import conformal_quantile, conformal_rank
+from posterax.predictive.inputs import check_choice, check_probability
+
+AGGREGATIONS = ("mean", "crossval")
+
+
+class CrossConformalClassifier(BaseEstimator):
+    """Prediction sets calibrated by cross-validation instead of a held-out split.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Anything with ``fit`` and ``predict_proba`` (cloned for each fold): scikit-learn's or
+        a posterax ``BayesianClassifier``.
+    confidence_level : float in (0, 1), default 0.9
+        Target coverage ``1 - alpha``.
+    conformity_score : {"lac", "aps", "raps"}, default "lac"
+        APS and RAPS use the deterministic scores (sets always hold the top label).
+    cv : int, "loo" or a scikit-learn splitter, default 5
+        ``K`` stratified folds (shuffled with ``random_state``), ``"loo"`` (one fit per
+        training point), or any splitter whose test folds partition the data.
+    aggregation : {"mean", "crossval"}, default "mean"
+        See :mod:`posterax.conformal.cross_classification`.
+    class_conditional : bool, default False
+        Coverage ``confidence_level`` within every class (each label calibrated on the
+        training points of that label).
+    k_reg, lambda_reg : RAPS regularisation (see :class:`SplitConformalClassifier`).
+    random_state : int, optional
+        Shuffling of the folds for an int ``cv``.
+
+    Attributes
+    ----------
+    estimators_ : list
+        The fold models.
+    classes_ : numpy.ndarray (K,)
+    fold_of_ : numpy.ndarray (n,)
+        The fold model that did not see each training point.
+    scores_ : numpy.ndarray (n,)
+        Out-of-fold scores of the training labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> X, y = load_iris(return_X_y=True)
+    >>> ccc = CrossConformalClassifier(LogisticRegression(max_iter=500), 0.9, random_state=0)
+    >>> sets = ccc.fit_conformalize(X, y).predict_set(X[::50])
+    >>> sets.shape, bool(sets[np.arange(3), y[::50]].all())
+    ((3, 3), True)
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        confidence_level: float = 0.9,
+        conformity_score: str = "lac",
+        cv: Any = 5,
+        aggregation: str = "mean",
+        class_conditional: bool = False,
+        k_reg: int = 1,
+        lambda_reg: float = 0.01,
+        random_state: int | None = None,
+    ):
+        self.estimator = estimator
+        self.confidence_level = confidence_level
+        self.conformity_score = conformity_score
+        self.cv = cv
+        self.aggregation = aggregation
+        self.class_conditional = class_conditional
+        self.k_reg = k_reg
+        self.lambda_reg = lambda_reg
+        self.random_state = random_state
+
+    def _settings(self, where: str) -> tuple[float, int, float]:
+        alpha = 1.0 - check_probability(
+            self.confidence_level, "confidence_level", where, kind="level"
+        )
+        check_choice(self.aggregation, "aggregation", where, AGGREGATIONS)
+        k_reg, lambda_reg = check_set_options(
+            self.conformity_score, False, self.k_reg, self.lambda_reg, where
+        )
+        return alpha, k_reg, lambda_reg
+
+    def _scores(self, probs: np.ndarray, k_reg: int, lambda_reg: float) -> np.ndarray:
+        return label_scores(probs, self.conformity_score, k_reg, lambda_reg)
+
+    def _proba(self, model: Any, X: Any) -> np.ndarray:
+        """The model's probabilities in the columns of ``classes_`` (zero for a class its
+        training folds lacked)."""
+        probs = np.asarray(model.predict_proba(X), dtype=np.float64)
+        own = getattr(model, "classes_", None)
+        if own is None or len(own) == len(self.classes_):
+            return probs
+        full = np.zeros((probs.shape[0], len(self.classes_)))
+        full[:, np.searchsorted(self.classes_, np.asarray(own))] = probs
+        return full
+
+    def fit_conformalize(
+        self, X: Any, y: Any, groups: Any = None, **fit_params: Any
+    ) -> CrossConformalClassifier:
+        """Fit one clone per fold and record the out-of-fold scores.
+
+        ``groups`` goes to the splitter (e.g. ``GroupKFold``); ``fit_params`` to each fit.
+        """
+        where = "CrossConformalClassifier.fit_conformalize"
+        alpha, k_reg, lambda_reg = self._settings(where)
+        X_arr = X if hasattr(X, "iloc") else np.asarray(X)
+        y_arr = np.asarray(y).ravel()
+        n = y_arr.shape[0]
+        self.classes_, labels = np.unique(y_arr, return_inverse=True)
+        fold_of, scores = np.full(n, -1), np.zeros(n)
+        self.estimators_ = []
+        splitter = fold_splitter(self.cv, n, self.random_state, where, stratify=True)
+        for k, (train, test) in enumerate(splitter.split(X_arr, y_arr, groups)):
+            if np.any(fold_of[test] >= 0):
+                raise ValueError(
+                    f"The 'cv' parameter of {where} must give test folds that do not overlap "
+                    f"(KFold, LeaveOneOut, GroupKFold, ...). Got {self.cv!r}."
+                )
+            model = clone(self.estimator).fit(_rows(X_arr, train), y_arr[train], **fit_params)
+            probs = self._proba(model, _rows(X_arr, test))
+            own = self._scores(probs, k_reg, lambda_reg)
+            scores[test] = own[np.arange(len(test)), labels[test]]
+            fold_of[test] = k
+            self.estimators_.append(model)
+        if np.any(fold_of < 0):
+            raise ValueError(
+                f"The 'cv' parameter of {where} must put every training point in one test "
+                f"fold. Got {self.cv!r}, which leaves {int(np.sum(fold_of < 0))} out."
+            )
+        self.fold_of_, self.scores_, self.labels_ = fold_of, scores, labels
+        if self.class_conditional:
+            group_quantiles(scores, labels, alpha, where)  # every class calibrates its level?
+        else:
+            conformal_rank(n, alpha, where)
+        return self
+
+    def _fold_probs(self, X: Any) -> np.ndarray:
+        if not hasattr(self, "estimators_"):
+            raise NotFittedError(
+                "This CrossConformalClassifier is not fitted yet. Call fit_conformalize(X, y) "
+                "first."
+            )
+        return np.stack([self._proba(model, X) for model in self.estimators_])
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """The fold models' mean probabilities ``(N, K)``."""
+        return self._fold_probs(X).mean(axis=0)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """The most probable label under the fold models' mean probabilities ``(N,)``."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def predict_set(self, X: Any) -> np.ndarray:
+        """Boolean sets ``(N, K)``: ``sets[i, k]`` when ``classes_[k]`` is in point ``i``'s set."""
+        alpha, k_reg, lambda_reg = self._settings("CrossConformalClassifier.predict_set")
+        fold_probs = self._fold_probs(X)
+        if self.aggregation == "mean":
+            test_scores = self._scores(fold_probs.mean(axis=0), k_reg, lambda_reg)
+            return test_scores <= self._thresholds(alpha)
+        return self._crossval_sets(fold_probs, alpha, k_reg, lambda_reg)
+
+    def _thresholds(self, alpha: float) -> np.ndarray | float:
+        """The quantile of the out-of-fold scores: one, or one per class (a row)."""
+        if not self.class_conditional:
+            return float(conformal_quantile(self.scores_, alpha))
+        per_class = group_quantiles(self.scores_, self.labels_, alpha, "predict_set")
+        return np.array([per_class[k] for k in range(len(self.classes_))])[None, :]
+
+    def _crossval_sets(
+        self, fold_probs: np.ndarray, alpha: float, k_reg: int, lambda_reg: float
+    ) -> np.ndarray:
+        """Count, per test point and label, the training points that score at least as badly
+        under their own fold model; one sorted search per fold."""
+        n_classes = len(self.classes_)
+        at_least = np.zeros(fold_probs.shape[1:])
+        for k, probs in enumerate(fold_probs):
+            test_scores = self._scores(probs, k_reg, lambda_reg)
+            in_fold = self.fold_of_ == k
+            if not self.class_conditional:
+                ref = np.sort(self.scores_[in_fold])
+                at_least += ref.size - np.searchsorted(ref, test_scores, side="left")
+                continue
+            for label in range(n_classes):
+                ref = np.sort(self.scores_[in_fold & (self.labels_ == label)])
+                column = test_scores[:, label]
+                at_least[:, label] += ref.size - np.searchsorted(ref, column, side="left")
+        # More than alpha (n + 1) - 1 of them, i.e. at least n - k + 1 with k the split rank
+        # (integers: no rounding at alpha (n + 1) exactly an integer).
+        if self.class_conditional:
+            sizes = np.bincount(self.labels_, minlength=n_classes)
+            need = np.array([m - conformal_rank(m, alpha) + 1 for m in sizes])[None, :]
+        else:
+            n = self.fold_of_.size
+            need = n - conformal_rank(n, alpha) + 1
+        return at_least >= need
+
+
+__all__ = ["AGGREGATIONS", "CrossConformalClassifier"]
