@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import posterax as px
+from posterax.cli.demo_conformal import conformal_section
 from posterax.cli.demo_methods import fit_methods, methods_section
 from posterax.cli.demo_networks import (
     bnn_regression_section,
@@ -124,7 +125,11 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
     unc_metrics, unc_section, unc_figures = uncertainty_section(
         methods_future.result(), nuts=bnn_future.result()
     )
+    conf_metrics, conf_section, conf_figures = conformal_section(
+        methods_future.result(), nuts=bnn_future.result()
+    )
     figures.update(unc_figures)
+    figures.update(conf_figures)
     figures.update(bnn_figures)
     figures.update(methods_figures)
     figures.update(iris_figures)
@@ -160,6 +165,7 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         "network_methods": methods_metrics,
         "iris_classification": iris_metrics,
         "uncertainty_decomposition": unc_metrics,
+        "conformal_by_uncertainty": conf_metrics,
         "environment": {
             "python": platform.python_version(),
             "jax": jax.__version__,
@@ -234,6 +240,7 @@ def run_demo(out_dir: str | Path = "posterax-demo", quick: bool = False, seed: i
         methods_section_,
         iris_section_,
         unc_section,
+        conf_section,
     ]
     for section in sections:
         section.figures = [(png_by_figure.get(id(f), f), caption) for f, caption in section.figures]

@@ -6,7 +6,8 @@ arguments (``n_bins``, ``strategy``, ``alpha``...) fixed.
 
 - Regression: :func:`rmse`, :func:`mae`, :func:`gaussian_nll`, :func:`mixture_nll`,
   :func:`crps_gaussian`, :func:`crps_samples`, :func:`pinball_loss`.
-- Intervals: :func:`coverage` (PICP), :func:`mean_interval_width`, :func:`interval_score` (Winkler).
+- Intervals: :func:`coverage` (PICP), :func:`mean_interval_width`, :func:`interval_score` (Winkler),
+  :func:`coverage_by_uncertainty` (coverage and width in bins of uncertainty).
 - Regression calibration: :func:`pit`, :func:`regression_calibration_curve`,
   :func:`regression_calibration_error`.
 - Classification: :func:`accuracy`, :func:`log_loss`, :func:`brier_score`.
@@ -25,6 +26,7 @@ from posterax.metrics.calibration_error import (
     reliability_bins,
 )
 from posterax.metrics.classification import accuracy, brier_score, log_loss
+from posterax.metrics.conditional_coverage import CoverageByBins, coverage_by_uncertainty
 from posterax.metrics.intervals import coverage, interval_score, mean_interval_width
 from posterax.metrics.ood import aupr, auroc, fpr_at_tpr, ood_detection_metrics
 from posterax.metrics.regression import (
@@ -44,6 +46,7 @@ from posterax.metrics.regression_calibration import (
 from posterax.metrics.selective import aurc, risk_coverage_curve
 
 __all__ = [
+    "CoverageByBins",
     "ReliabilityBins",
     "accuracy",
     "adaptive_calibration_error",
@@ -53,6 +56,7 @@ __all__ = [
     "brier_score",
     "classwise_calibration_error",
     "coverage",
+    "coverage_by_uncertainty",
     "crps_gaussian",
     "crps_samples",
     "expected_calibration_error",

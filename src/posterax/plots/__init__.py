@@ -2,6 +2,7 @@
 
 from posterax.plots.calibration import (
     plot_coverage,
+    plot_coverage_by_uncertainty,
     plot_interval_widths,
     plot_regression_calibration,
     plot_reliability_diagram,
@@ -20,6 +21,7 @@ from posterax.plots.uncertainty import (
 __all__ = [
     "plot_continual_accuracy",
     "plot_coverage",
+    "plot_coverage_by_uncertainty",
     "plot_decomposition",
     "plot_interval_widths",
     "plot_learning_curves",

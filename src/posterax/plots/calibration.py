@@ -15,6 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from posterax.metrics import (
+    CoverageByBins,
     expected_calibration_error,
     regression_calibration_curve,
     regression_calibration_error,
@@ -250,8 +251,60 @@ def plot_interval_widths(
     return fig
 
 
+def plot_coverage_by_uncertainty(
+    table: CoverageByBins,
+    level: float,
+    *,
+    uncertainty_name: str = "epistemic sd",
+    title: str | None = None,
+) -> Figure:
+    """Where the intervals cover: coverage (left) and mean width (right) of each interval in
+    bins of uncertainty, from :func:`posterax.metrics.coverage_by_uncertainty`.
+
+    With the Bayesian intervals and their conformalised version, the left panel shows the bins
+    where the Bayesian ones already cover ``level`` and where they fall short; the right one
+    how much conformal widened them there.
+
+    Parameters
+    ----------
+    table : CoverageByBins
+    level : float
+        Nominal coverage (a dashed line).
+    uncertainty_name : str, default "epistemic sd"
+    title : str, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    fig, (cover_ax, width_ax) = plt.subplots(1, 2, figsize=(10, 3.8))
+    n_bins, names = table.count.size, list(table.coverage)
+    step = 0.8 / len(names)
+    x = np.arange(n_bins)
+    for i, name in enumerate(names):
+        offset = (i - (len(names) - 1) / 2) * step
+        cover_ax.bar(x + offset, table.coverage[name], step, label=name)
+        width_ax.bar(x + offset, table.width[name], step, label=name)
+    cover_ax.axhline(level, ls="--", color=_GREY, lw=1)
+    low = min(float(np.nanmin(v)) for v in table.coverage.values())
+    cover_ax.set_ylim(max(0.0, min(low, level) - 0.1), 1.0)
+    labels = [f"{a:.2g}–{b:.2g}" for a, b in zip(table.edges[:-1], table.edges[1:], strict=True)]
+    for ax, what in (
+        (cover_ax, f"coverage (dashed: nominal {level:g})"),
+        (width_ax, "mean interval width"),
+    ):
+        ax.set_xticks(x, labels, fontsize=8)
+        ax.set_xlabel(f"{uncertainty_name} (equal-count bins of {int(table.count[0])}+)")
+        ax.set_ylabel(what)
+    width_ax.legend(fontsize=8, loc="upper left")  # the bars hide no legend there
+    fig.suptitle(title or f"Coverage by {uncertainty_name}")
+    fig.tight_layout()
+    return fig
+
+
 __all__ = [
     "plot_coverage",
+    "plot_coverage_by_uncertainty",
     "plot_interval_widths",
     "plot_regression_calibration",
     "plot_reliability_diagram",
