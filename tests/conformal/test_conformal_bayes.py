@@ -28,7 +28,7 @@ def test_pvalues_equal_brute_force_full_conformal():
         px.BayesianLinearRegression(method="exact", random_state=0), 0.8, n_samples=20_000
     ).fit_conformalize(X, y)
     prior = cb.estimator_.prior_
-    grid, in_set = cb.predict_set(x_test)
+    grid, in_set = cb.predict_candidates(x_test)
     mean, scale = cb._draws(x_test)
     train_ll = -0.5 * ((y - mean[:, :30]) / scale[:, :30]) ** 2 - np.log(scale[:, :30])
     cand_ll = -0.5 * ((grid[0] - mean[:, 30:]) / scale[:, 30:]) ** 2 - np.log(scale[:, 30:])
@@ -75,5 +75,37 @@ def test_bad_input_names_the_fix():
         ConformalBayesRegressor(LinearRegression()).fit_conformalize(X, y)
     with pytest.raises(ValueError, match="same draws"):
         conformal_bayes_pvalues(np.zeros((5, 3)), np.zeros((4, 2)))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="'train_log_lik'"):
         conformal_bayes_pvalues(np.full((5, 3), np.nan), np.zeros((5, 2)))
+    with pytest.raises(ValueError, match="'grid_width'"):
+        ConformalBayesRegressor(px.BayesianLinearRegression(), grid_width=0).fit_conformalize(X, y)
+    fitted = ConformalBayesRegressor(px.BayesianLinearRegression(method="exact")).fit_conformalize(
+        X, y
+    )
+    with pytest.raises(ValueError, match="'confidence_level'"):
+        fitted.set_params(confidence_level=90).predict_interval(X[:2])
+
+
+def test_integer_training_inputs_do_not_truncate_test_inputs():
+    X, y = _data(40, seed=2)
+    X_int = np.round(X * 3).astype(int)
+    cb = ConformalBayesRegressor(px.BayesianLinearRegression(method="exact", random_state=0))
+    cb.fit_conformalize(X_int, y)
+    at_07, at_0 = cb.predict(np.array([[0.7]])), cb.predict(np.array([[0.0]]))
+    expected = cb.estimator_.predict(np.array([[0.7], [0.0]]))
+    np.testing.assert_allclose([at_07[0], at_0[0]], expected, atol=0.05)  # Monte Carlo
+    assert at_07[0] - at_0[0] > 0.3  # truncated, 0.7 would predict as 0
+
+
+def test_chunked_candidates_equal_one_pass(monkeypatch):
+    from posterax.conformal import bayes
+
+    X, y = _data(40, seed=3)
+    cb = ConformalBayesRegressor(
+        px.BayesianLinearRegression(method="exact", random_state=0), grid_size=50, n_samples=200
+    ).fit_conformalize(X, y)
+    whole = cb.predict_candidates(X[:7])
+    monkeypatch.setattr(bayes, "_CHUNK", 200 * 50 * 2)  # two test points per chunk
+    chunked = cb.predict_candidates(X[:7])
+    np.testing.assert_array_equal(whole[1], chunked[1])
+    np.testing.assert_allclose(whole[0], chunked[0])

@@ -19,6 +19,7 @@ approximate posteriors (Laplace, VI, ensembles) use split conformal instead.
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from typing import Any
 
@@ -28,7 +29,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
 from posterax.conformal.quantile import conformal_rank
-from posterax.predictive.inputs import check_positive_int, check_probability
+from posterax.predictive.inputs import check_positive_int, check_probability, mixture_moments
 
 _CHUNK = 1 << 22  # (candidates x training points) entries per matrix product
 
@@ -67,10 +68,16 @@ def conformal_bayes_pvalues(train_log_lik: Any, candidate_log_lik: Any) -> np.nd
             "'candidate_log_lik' (T draws, c) with the same draws. Got shapes "
             f"{train.shape} and {cand.shape}."
         )
-    if not (np.all(np.isfinite(train)) and np.all(np.isfinite(cand) | (cand == -np.inf))):
+    if not np.all(np.isfinite(train)):
         raise ValueError(
-            "conformal_bayes_pvalues: the log-likelihoods must be finite (-inf allowed for "
-            "candidates). Got NaN or +inf: check the model's predictions."
+            "The 'train_log_lik' parameter of conformal_bayes_pvalues must be finite. Got "
+            f"{int(np.sum(~np.isfinite(train)))} NaN or infinite entries: check the model's "
+            "predictive means and scales at the training points (a scale of 0 gives -inf)."
+        )
+    if np.any(np.isnan(cand) | (cand == np.inf)):
+        raise ValueError(
+            "The 'candidate_log_lik' parameter of conformal_bayes_pvalues must be finite or "
+            "-inf (an impossible candidate). Got NaN or +inf: check the model's predictions."
         )
     n = train.shape[1]
     shift = train.max(axis=0)  # per training point, so exp() <= 1
@@ -142,7 +149,9 @@ class ConformalBayesRegressor(BaseEstimator):
         alpha = 1.0 - check_probability(
             self.confidence_level, "confidence_level", where, kind="level"
         )
-        check_positive_int(self.grid_size, "grid_size", where, minimum=2)
+        self._check_grid(where)
+        if self.n_samples is not None:
+            check_positive_int(self.n_samples, "n_samples", where)
         if not hasattr(self.estimator, "predict_samples"):
             raise TypeError(
                 f"The 'estimator' parameter of {where} must offer predict_samples(X) with "
@@ -150,6 +159,8 @@ class ConformalBayesRegressor(BaseEstimator):
                 f"{type(self.estimator).__name__}; use CrossConformalRegressor for others."
             )
         self.X_ = np.asarray(X)
+        if self.X_.dtype.kind != "f":  # test inputs may be fractional
+            self.X_ = self.X_.astype(np.float64)
         self.y_ = np.asarray(y, dtype=np.float64).ravel()
         conformal_rank(self.y_.shape[0], alpha, where)
         self.estimator_ = clone(self.estimator).fit(self.X_, self.y_, **fit_params)
@@ -162,30 +173,47 @@ class ConformalBayesRegressor(BaseEstimator):
             raise NotFittedError(
                 "This ConformalBayesRegressor is not fitted yet. Call fit_conformalize(X, y)."
             )
-        both = np.concatenate([self.X_, np.asarray(X, dtype=self.X_.dtype)])
+        both = np.concatenate([self.X_, np.asarray(X)])  # the wider dtype of the two
         pred = self.estimator_.predict_samples(both, n_samples=self.n_samples)
         return np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)
 
-    def predict_set(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Candidate outcomes and which are in each test point's set.
+    def _check_grid(self, where: str) -> None:
+        check_positive_int(self.grid_size, "grid_size", where, minimum=2)
+        if not (isinstance(self.grid_width, numbers.Real) and self.grid_width > 0):
+            raise ValueError(
+                f"The 'grid_width' parameter of {where} must be a number > 0 (predictive sds "
+                f"either side of the mean). Got {self.grid_width!r}. Pass e.g. grid_width=6.0."
+            )
+
+    def predict_candidates(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Candidate outcomes and which are in each test point's conformal set (the set may
+        have gaps: a multimodal predictive).
 
         Returns
         -------
         grid : numpy.ndarray (m, grid_size)
         in_set : numpy.ndarray of bool (m, grid_size)
         """
-        alpha = 1.0 - self.confidence_level
+        where = "ConformalBayesRegressor.predict_candidates"
+        alpha = 1.0 - check_probability(
+            self.confidence_level, "confidence_level", where, kind="level"
+        )
+        self._check_grid(where)
         mean, scale = self._draws(X)
         n = self.y_.shape[0]
         train_ll = _normal_logpdf(self.y_, mean[:, :n], scale[:, :n])  # (T, n)
         mu, sd = mean[:, n:], scale[:, n:]  # (T, m)
-        center = mu.mean(axis=0)
-        spread = np.sqrt(np.mean(sd**2 + mu**2, axis=0) - center**2)
+        center, spread = (np.asarray(v, np.float64) for v in mixture_moments(mu, sd))
         steps = np.linspace(-self.grid_width, self.grid_width, self.grid_size)
         grid = center[:, None] + spread[:, None] * steps  # (m, G)
-        cand_ll = _normal_logpdf(grid[None], mu[:, :, None], sd[:, :, None])  # (T, m, G)
-        pvalues = conformal_bayes_pvalues(train_ll, cand_ll.reshape(cand_ll.shape[0], -1))
-        in_set = pvalues.reshape(grid.shape) > alpha
+        in_set = np.empty(grid.shape, dtype=bool)
+        # Test points per chunk: bounds the (T, chunk, G) candidate log-likelihoods.
+        step = max(1, _CHUNK // (mu.shape[0] * self.grid_size))
+        for start in range(0, grid.shape[0], step):
+            part = slice(start, start + step)
+            cand_ll = _normal_logpdf(grid[None, part], mu[:, part, None], sd[:, part, None])
+            pvalues = conformal_bayes_pvalues(train_ll, cand_ll.reshape(cand_ll.shape[0], -1))
+            in_set[part] = pvalues.reshape(grid[part].shape) > alpha
         if np.any(in_set[:, [0, -1]]):
             warnings.warn(
                 "ConformalBayesRegressor: some sets reach the edge of the candidate grid, so "
@@ -198,7 +226,7 @@ class ConformalBayesRegressor(BaseEstimator):
         """``(lower, upper)``: the hull of each set, its ends halfway between the outermost
         candidates inside and the next ones outside (within half a grid step of the exact
         ends; NaN for an empty set)."""
-        grid, in_set = self.predict_set(X)
+        grid, in_set = self.predict_candidates(X)
         half = 0.5 * (grid[:, 1] - grid[:, 0])
         lower = np.where(in_set, grid, np.inf).min(axis=1) - half
         upper = np.where(in_set, grid, -np.inf).max(axis=1) + half

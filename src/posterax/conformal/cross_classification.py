@@ -22,12 +22,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
 from posterax.conformal._numpy import label_scores
 from posterax.conformal.classification import check_set_options
-from posterax.conformal.cross import _rows, fold_splitter
+from posterax.conformal.cross import _rows, fit_each, fold_membership, fold_splitter
 from posterax.conformal.mondrian import group_quantiles
 from posterax.conformal.quantile import conformal_quantile, conformal_rank
 from posterax.predictive.inputs import check_choice, check_probability
@@ -140,31 +140,21 @@ class CrossConformalClassifier(BaseEstimator):
         y_arr = np.asarray(y).ravel()
         n = y_arr.shape[0]
         self.classes_, labels = np.unique(y_arr, return_inverse=True)
-        fold_of, scores = np.full(n, -1), np.zeros(n)
-        self.estimators_ = []
-        splitter = fold_splitter(self.cv, n, self.random_state, where, stratify=True)
-        for k, (train, test) in enumerate(splitter.split(X_arr, y_arr, groups)):
-            if np.any(fold_of[test] >= 0):
-                raise ValueError(
-                    f"The 'cv' parameter of {where} must give test folds that do not overlap "
-                    f"(KFold, LeaveOneOut, GroupKFold, ...). Got {self.cv!r}."
-                )
-            model = clone(self.estimator).fit(_rows(X_arr, train), y_arr[train], **fit_params)
-            probs = self._proba(model, _rows(X_arr, test))
-            own = self._scores(probs, k_reg, lambda_reg)
-            scores[test] = own[np.arange(len(test)), labels[test]]
-            fold_of[test] = k
-            self.estimators_.append(model)
-        if np.any(fold_of < 0):
-            raise ValueError(
-                f"The 'cv' parameter of {where} must put every training point in one test "
-                f"fold. Got {self.cv!r}, which leaves {int(np.sum(fold_of < 0))} out."
-            )
-        self.fold_of_, self.scores_, self.labels_ = fold_of, scores, labels
-        if self.class_conditional:
-            group_quantiles(scores, labels, alpha, where)  # every class calibrates its level?
+        if self.class_conditional:  # enough points of every class for the level?
+            group_quantiles(np.zeros(n), labels, alpha, where)
         else:
             conformal_rank(n, alpha, where)
+        splitter = fold_splitter(self.cv, n, self.random_state, where, stratify=True)
+        folds = list(splitter.split(X_arr, y_arr, groups))
+        fold_of = fold_membership(folds, n, self.cv, where)
+        self.estimators_ = fit_each(
+            self.estimator, X_arr, y_arr, [train for train, _ in folds], fit_params
+        )
+        scores = np.zeros(n)
+        for model, (_, test) in zip(self.estimators_, folds, strict=True):
+            own = self._scores(self._proba(model, _rows(X_arr, test)), k_reg, lambda_reg)
+            scores[test] = own[np.arange(len(test)), labels[test]]
+        self.fold_of_, self.scores_, self.labels_ = fold_of, scores, labels
         return self
 
     def _fold_probs(self, X: Any) -> np.ndarray:
@@ -185,22 +175,24 @@ class CrossConformalClassifier(BaseEstimator):
 
     def predict_set(self, X: Any) -> np.ndarray:
         """Boolean sets ``(N, K)``: ``sets[i, k]`` when ``classes_[k]`` is in point ``i``'s set."""
-        alpha, k_reg, lambda_reg = self._settings("CrossConformalClassifier.predict_set")
+        where = "CrossConformalClassifier.predict_set"
+        alpha, k_reg, lambda_reg = self._settings(where)
         fold_probs = self._fold_probs(X)
         if self.aggregation == "mean":
             test_scores = self._scores(fold_probs.mean(axis=0), k_reg, lambda_reg)
-            return test_scores <= self._thresholds(alpha)
-        return self._crossval_sets(fold_probs, alpha, k_reg, lambda_reg)
+            return test_scores <= self._thresholds(alpha, where)
+        return self._crossval_sets(fold_probs, alpha, k_reg, lambda_reg, where)
 
-    def _thresholds(self, alpha: float) -> np.ndarray | float:
+    def _thresholds(self, alpha: float, where: str) -> np.ndarray | float:
         """The quantile of the out-of-fold scores: one, or one per class (a row)."""
         if not self.class_conditional:
+            conformal_rank(self.scores_.size, alpha, where)
             return float(conformal_quantile(self.scores_, alpha))
-        per_class = group_quantiles(self.scores_, self.labels_, alpha, "predict_set")
+        per_class = group_quantiles(self.scores_, self.labels_, alpha, where)
         return np.array([per_class[k] for k in range(len(self.classes_))])[None, :]
 
     def _crossval_sets(
-        self, fold_probs: np.ndarray, alpha: float, k_reg: int, lambda_reg: float
+        self, fold_probs: np.ndarray, alpha: float, k_reg: int, lambda_reg: float, where: str
     ) -> np.ndarray:
         """Count, per test point and label, the training points that score at least as badly
         under their own fold model; one sorted search per fold."""
@@ -221,10 +213,10 @@ class CrossConformalClassifier(BaseEstimator):
         # (integers: no rounding at alpha (n + 1) exactly an integer).
         if self.class_conditional:
             sizes = np.bincount(self.labels_, minlength=n_classes)
-            need = np.array([m - conformal_rank(m, alpha) + 1 for m in sizes])[None, :]
+            need = np.array([m - conformal_rank(m, alpha, where) + 1 for m in sizes])[None, :]
         else:
             n = self.fold_of_.size
-            need = n - conformal_rank(n, alpha) + 1
+            need = n - conformal_rank(n, alpha, where) + 1
         return at_least >= need
 
 

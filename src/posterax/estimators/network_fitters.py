@@ -26,6 +26,7 @@ from posterax.inference import (
     fit_ensemble,
     fit_map,
     fit_mc_dropout,
+    fit_on_folds,
     fit_swag,
     fit_vi,
     sample_nuts,
@@ -502,6 +503,47 @@ BATCHNORM_METHODS = (
 )
 
 
+FOLD_METHODS = (NetworkMethod.MAP, NetworkMethod.ENSEMBLE)
+
+
+def fit_network_folds(
+    est: Any,
+    method: NetworkMethod,
+    network: MLP,
+    scales: tuple[float, ...],
+    task: str,
+    likelihood: str,
+    Xs: np.ndarray,
+    target: np.ndarray,
+    key: PRNGKey,
+    where: str,
+) -> list[Posterior] | None:
+    """One posterior per training set (``Xs`` (K, N, ...), ``target`` (K, N)), trained in one
+    program, for MAP and ensembles; ``None`` where that does not apply (other methods,
+    BatchNorm, a validation split, checkpoints) and the sets are fitted one by one."""
+    if method not in FOLD_METHODS or est.validation_fraction is not None:
+        return None
+    if getattr(est, "checkpoint_dir", None) is not None:
+        return None
+    family = check_choice(est.prior, name="prior", where=where, allowed=FAMILIES)
+    model = network_model(network, task, likelihood, WeightPrior(family, scales))
+    if model.state is not None:
+        return None
+    settings = training_settings(est, Xs.shape[1], where)
+    num_members = None
+    if method is NetworkMethod.ENSEMBLE:
+        num_members = check_positive_int(est.n_members, name="n_members", where=where)
+    return fit_on_folds(
+        key,
+        model,
+        lambda k: network.init(k, Xs.shape[2]),
+        jnp.asarray(Xs),
+        jnp.asarray(target),
+        settings,
+        num_members,
+    )
+
+
 def is_sampled(method: NetworkMethod) -> bool:
     """Whether the method gives MCMC chains (R-hat / ESS apply)."""
     return method in (
@@ -517,6 +559,8 @@ __all__ = [
     "FITTERS",
     "LIKELIHOODS",
     "check_fraction",
+    "FOLD_METHODS",
+    "fit_network_folds",
     "fit_network_posterior",
     "is_sampled",
     "n_outputs",

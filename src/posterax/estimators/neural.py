@@ -9,15 +9,16 @@ units and every prediction is returned in the original units.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
@@ -43,7 +44,9 @@ from posterax.estimators.common import (
     stream_key,
 )
 from posterax.estimators.network_fitters import (
+    FOLD_METHODS,
     LIKELIHOODS,
+    fit_network_folds,
     fit_network_posterior,
     fit_settings,
     is_sampled,
@@ -78,6 +81,20 @@ from posterax.predictive.memory import resolve_budget
 _N_FUNCTION_POINTS = 50  # inputs at which function-space R-hat/ESS are computed
 
 
+class _FitPlan(NamedTuple):
+    """What one fit trains: decided by :meth:`_BayesianNetwork._plan_fit`."""
+
+    method_object: Any
+    method: NetworkMethod
+    settings: Any
+    network: Any
+    scales: tuple[float, ...]
+    likelihood: str
+    Xs: np.ndarray
+    target: np.ndarray
+    key: Any
+
+
 class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
     """Shared fit/diagnostics machinery; subclasses set the task and the target handling."""
 
@@ -96,16 +113,17 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
-    def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> None:
+    def _plan_fit(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> _FitPlan:
+        """Everything a fit decides before training: the method, its settings, the network
+        and the (standardised) inputs. Sets the input standardisation."""
         where = self._where
         method_object = resolve_method(self.method, where, type(self).__name__)
-        method = NetworkMethod(method_key(method_object))
-        settings = fit_settings(self, method_object)
         likelihood = check_choice(
             self.likelihood, name="likelihood", where=where, allowed=LIKELIHOODS
         )
         outputs = n_outputs(self._task, likelihood, n_classes)
         key = rng_key_from(self.random_state, where=where)
+        method = NetworkMethod(method_key(method_object))
         builtin = self._builtin_network(where)
         if builtin is None:  # the user's network: inputs pass through untouched
             network = as_network(self.network, X_arr[:2], jax.random.fold_in(key, 1), where=where)
@@ -123,29 +141,56 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
             scales = check_prior_scales(self.prior_scale, len(hidden) + 1, where)
             self.x_mean_, self.x_scale_ = standardiser(X_arr)
             Xs = (X_arr - self.x_mean_) / self.x_scale_
+        settings = fit_settings(self, method_object)
+        return _FitPlan(
+            method_object, method, settings, network, scales, likelihood, Xs, target, key
+        )
+
+    def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> None:
+        plan = self._plan_fit(X_arr, target, n_classes)
         start = time.perf_counter()
-        try:
-            self.posterior_ = fit_network_posterior(
-                settings, method, network, scales, self._task, likelihood, Xs, target, key, where
+        with self._in_method_terms(plan):
+            posterior = fit_network_posterior(
+                plan.settings,
+                plan.method,
+                plan.network,
+                plan.scales,
+                self._task,
+                plan.likelihood,
+                plan.Xs,
+                plan.target,
+                plan.key,
+                self._where,
             )
-        except ValueError as error:  # fit functions name settings as the method object does
-            message = in_method_terms(str(error), method_object, where)
+        self._finish_fit(plan, posterior, time.perf_counter() - start)
+
+    @contextlib.contextmanager
+    def _in_method_terms(self, plan: _FitPlan):
+        """Fit functions' errors named as the method object names its settings."""
+        try:
+            yield
+        except ValueError as error:
+            message = in_method_terms(str(error), plan.method_object, self._where)
             if message == str(error):
                 raise
             raise ValueError(message) from None
-        self.fit_seconds_ = time.perf_counter() - start
+
+    def _finish_fit(self, plan: _FitPlan, posterior: Any, seconds: float) -> None:
+        self.posterior_ = posterior
+        self.fit_seconds_ = seconds
         # Function-space diagnostics at up to 50 training inputs.
-        idx = np.linspace(0, X_arr.shape[0] - 1, min(_N_FUNCTION_POINTS, X_arr.shape[0]))
-        self._diagnostic_inputs = jnp.asarray(Xs[idx.astype(int)])
+        n = plan.Xs.shape[0]
+        idx = np.linspace(0, n - 1, min(_N_FUNCTION_POINTS, n))
+        self._diagnostic_inputs = jnp.asarray(plan.Xs[idx.astype(int)])
         self._diagnostics = None
-        if not is_sampled(method):
+        if not is_sampled(plan.method):
             return
         diag = self.diagnostics()
         fs = diag["function_space"]
         problems = convergence_problems(
             fs["max_r_hat"], fs["min_ess_bulk"], diag["divergences"], where="function space"
         )
-        warn_if_not_converged(problems, stacklevel=4, sampler=method.value.upper())
+        warn_if_not_converged(problems, stacklevel=5, sampler=plan.method.value.upper())
 
     def _function_values(self) -> np.ndarray:
         post = self.posterior_
@@ -331,10 +376,64 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         y_mean, y_scale = standardiser(y_arr[:, None])  # overflow-free, exact when constant
         self.y_mean_, self.y_scale_ = float(y_mean[0]), float(y_scale[0])
         self._fit_network(X_arr, (y_arr - self.y_mean_) / self.y_scale_)
+        self._set_sigma()
+        return self
+
+    def _set_sigma(self) -> None:
         mean = self.posterior_.mean()
         # Homoscedastic noise sd in the units of y (None when the network predicts it).
         self.sigma_ = float(np.mean(mean["sigma"])) * self.y_scale_ if "sigma" in mean else None
-        return self
+
+    def _fit_folds(
+        self, X: Any, y: Any, train_sets: list[np.ndarray]
+    ) -> list[BayesianRegressor] | None:
+        """Clones fitted on ``X[rows], y[rows]`` for each ``rows`` in ``train_sets``, trained
+        together in one compiled program (MAP and ensembles; cross-conformal folds and
+        bootstrap samples call this). ``None`` for methods that train no network this way:
+        the caller then fits the clones one by one.
+
+        Sets of unequal sizes (K folds of ``n`` points, ``n % K != 0``) are topped up to the
+        largest with their own first rows, as a minibatch epoch tops up its last batch.
+        """
+        where = self._where
+        method_object = resolve_method(self.method, where, type(self).__name__)
+        if NetworkMethod(method_key(method_object)) not in FOLD_METHODS:
+            return None
+        X_arr = self._check_inputs(X, where)
+        y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=where)
+        size = max(len(rows) for rows in train_sets)
+        fits, plans = [], []
+        for rows in train_sets:
+            rows = np.concatenate([rows, rows[: size - len(rows)]])
+            fit = clone(self)
+            fit._resume = False
+            fit._record_inputs(X, X_arr)
+            y_mean, y_scale = standardiser(y_arr[rows, None])
+            fit.y_mean_, fit.y_scale_ = float(y_mean[0]), float(y_scale[0])
+            plans.append(fit._plan_fit(X_arr[rows], (y_arr[rows] - fit.y_mean_) / fit.y_scale_))
+            fits.append(fit)
+        plan = plans[0]
+        start = time.perf_counter()
+        with self._in_method_terms(plan):
+            posteriors = fit_network_folds(
+                plan.settings,
+                plan.method,
+                plan.network,
+                plan.scales,
+                self._task,
+                plan.likelihood,
+                np.stack([p.Xs for p in plans]),
+                np.stack([p.target for p in plans]),
+                plan.key,
+                where,
+            )
+        if posteriors is None:
+            return None
+        seconds = (time.perf_counter() - start) / len(fits)
+        for fit, fit_plan, posterior in zip(fits, plans, posteriors, strict=True):
+            fit._finish_fit(fit_plan, posterior, seconds)
+            fit._set_sigma()
+        return fits
 
     def _samples(self, Xs, n_samples=None, rng_key=None) -> PredictiveSamples:
         pred = self._raw_samples(Xs, n_samples, rng_key)

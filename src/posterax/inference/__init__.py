@@ -3,6 +3,7 @@
 from posterax.inference.chains import Chains
 from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
+from posterax.inference.folds import fit_on_folds
 from posterax.inference.laplace import LaplaceGaussian, fit_laplace
 from posterax.inference.mala import MALASettings, sample_mala
 from posterax.inference.map import fit_map
@@ -35,6 +36,7 @@ __all__ = [
     "TrainingDivergedWarning",
     "TrainingSettings",
     "fit_ensemble",
+    "fit_on_folds",
     "fit_exact",
     "fit_laplace",
     "fit_map",

@@ -146,6 +146,7 @@ def _compiled_chunk(
     validate: bool,
     mesh: Any = None,
     vectorized: bool = True,
+    member_data: bool = False,
 ):
     """``chunk`` epochs in one jitted call, cached by the (hashable) configuration, so
     refitting the same model on data of the same size reuses the compiled program.
@@ -182,6 +183,12 @@ def _compiled_chunk(
 
         return jax.lax.scan(body, state, jnp.arange(chunk))
 
+    if members and member_data:  # every member its own (X, y): folds, bootstrap samples
+
+        def own_data(state, key, X, y, val_key, start, num_epochs, patience, X_val, y_val, _):
+            return run(state, key, val_key, start, num_epochs, patience, X, y, X_val, y_val)
+
+        return jax.jit(run_items(own_data, mesh, vectorized, 4))
     if members:
 
         def member(*args):  # run_items appends the member's index; training has no use for it
@@ -215,6 +222,7 @@ def train(
     desc: str = "train",
     devices: Any = None,
     checkpoint: Checkpointing | None = None,
+    member_data: bool = False,
 ) -> TrainResult:
     """Minimise ``loss_fn(params, key, X_batch, y_batch)`` by minibatch optimisation.
 
@@ -246,6 +254,9 @@ def train(
     checkpoint : Checkpointing, optional
         Save the training state about every ``checkpoint.every`` epochs; with
         ``resume=True`` continue a killed run to the parameters an uninterrupted run gives.
+    member_data : bool, default False
+        With ``num_members``: ``X`` and ``y`` have a leading member axis, each member training
+        on its own rows (cross-validation folds, bootstrap samples), all of the same size.
 
     Returns
     -------
@@ -262,7 +273,17 @@ def train(
     3.0
     """
     X, y = data
-    n_data = int(X.shape[0])
+    if member_data and (num_members is None or X.shape[0] != num_members):
+        raise ValueError(
+            "train: member_data=True needs num_members and data with a leading axis of that "
+            f"size. Got num_members={num_members} and X of shape {X.shape}."
+        )
+    if member_data and validation is not None:
+        raise ValueError(
+            "train: member_data=True takes no shared validation set (it would not be held out "
+            "from every member's data). Pass validation=None."
+        )
+    n_data = int(X.shape[1] if member_data else X.shape[0])
     batch_size, n_batches = batch_plan(n_data, batch_size)
     chunk = max(1, min(num_epochs, _STEPS_PER_CALL // n_batches))
     members = num_members is not None
@@ -278,8 +299,10 @@ def train(
         validation is not None,
         mesh,
         vectorized,
+        member_data,
     )
-    X_val, y_val = validation if validation is not None else (X[:1], y[:1])
+    first_rows = (X[0, :1], y[0, :1]) if member_data else (X[:1], y[:1])
+    X_val, y_val = validation if validation is not None else first_rows
     init_opt = jax.vmap(optimizer.init) if members else optimizer.init
     keys = jax.random.split(rng_key, num_members) if members else rng_key
     shape = (num_members,) if members else ()
@@ -295,7 +318,11 @@ def train(
         state, keys = split_leading(mesh, (state, keys))
     else:
         state = replicated(mesh, state)
-    X, y, X_val, y_val = replicated(mesh, (X, y, X_val, y_val))
+    if member_data:
+        X, y = split_leading(mesh, (X, y))
+        X_val, y_val = replicated(mesh, (X_val, y_val))
+    else:
+        X, y, X_val, y_val = replicated(mesh, (X, y, X_val, y_val))
     val_key = jax.random.fold_in(rng_key, 2**31 - 1)  # a stream no epoch uses
     across = spans_processes(mesh)  # JAX's multi-process runtime: results gathered to all
     if across:
@@ -339,7 +366,11 @@ def train(
     with _progress(progress_bar, num_epochs, desc) as bar:
         bar.update(min(first_epoch, num_epochs))
         for first in range(first_epoch, num_epochs, chunk):
-            state, out = run(state, keys, val_key, first, num_epochs, patience, X, y, X_val, y_val)
+            if member_data:
+                args = (state, keys, X, y, val_key, first, num_epochs, patience, X_val, y_val)
+            else:
+                args = (state, keys, val_key, first, num_epochs, patience, X, y, X_val, y_val)
+            state, out = run(*args)
             out = gathered(out) if across else out
             for record, o in zip(history, out, strict=True):  # (members, chunk) -> epochs first
                 record[first : first + chunk] = np.moveaxis(np.asarray(o), -1, 0)

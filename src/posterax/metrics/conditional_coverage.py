@@ -69,13 +69,17 @@ def coverage_by_uncertainty(
             f"({y.size}). Got {n_bins}. Pass fewer bins."
         )
     if not intervals:
-        raise ValueError(f"The 'intervals' parameter of {where} needs at least one interval.")
+        raise ValueError(
+            f"The 'intervals' parameter of {where} must hold at least one (lower, upper) pair. "
+            "Got an empty dict. Pass e.g. {'Bayes': model.predict_interval(X)}."
+        )
     # Equal-count bins: rank, then cut the ranks (ties in the uncertainty cannot empty a bin).
     rank = np.empty(y.size, dtype=np.int64)
     rank[np.argsort(spread, kind="stable")] = np.arange(y.size)
     bin_of = rank * n_bins // y.size
     order = np.sort(spread)
-    cuts = [order[(b * y.size) // n_bins] for b in range(n_bins)] + [order[-1]]
+    # Bin b holds ranks ceil(b N / B) .. ceil((b + 1) N / B) - 1: its edges are those values.
+    cuts = [order[-(-b * y.size // n_bins)] for b in range(n_bins)] + [order[-1]]
     count = np.bincount(bin_of, minlength=n_bins)
     coverage, width = {}, {}
     for name, (lower, upper) in intervals.items():

@@ -294,7 +294,7 @@ def plot_coverage_by_uncertainty(
         (width_ax, "mean interval width"),
     ):
         ax.set_xticks(x, labels, fontsize=8)
-        ax.set_xlabel(f"{uncertainty_name} (equal-count bins of {int(table.count[0])}+)")
+        ax.set_xlabel(f"{uncertainty_name} (equal-count bins of {int(table.count.min())}+)")
         ax.set_ylabel(what)
     width_ax.legend(fontsize=8, loc="upper left")  # the bars hide no legend there
     fig.suptitle(title or f"Coverage by {uncertainty_name}")
