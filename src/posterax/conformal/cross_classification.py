@@ -28,8 +28,8 @@ from sklearn.exceptions import NotFittedError
 from posterax.conformal._numpy import label_scores
 from posterax.conformal.classification import check_set_options
 from posterax.conformal.cross import _rows, fit_each, fold_membership, fold_splitter
-from posterax.conformal.mondrian import group_quantiles
-from posterax.conformal.quantile import conformal_quantile, conformal_rank
+from posterax.conformal.mondrian import _plain, group_quantiles, thresholds_for
+from posterax.conformal.quantile import conformal_rank
 from posterax.predictive.inputs import check_choice, check_probability
 
 AGGREGATIONS = ("mean", "crossval")
@@ -128,11 +128,14 @@ class CrossConformalClassifier(BaseEstimator):
         return full
 
     def fit_conformalize(
-        self, X: Any, y: Any, groups: Any = None, **fit_params: Any
+        self, X: Any, y: Any, groups: Any = None, partition: Any = None, **fit_params: Any
     ) -> CrossConformalClassifier:
         """Fit one clone per fold and record the out-of-fold scores.
 
-        ``groups`` goes to the splitter (e.g. ``GroupKFold``); ``fit_params`` to each fit.
+        ``groups`` goes to the splitter (e.g. ``GroupKFold``), as in scikit-learn;
+        ``partition`` (n,), Mondrian conformal: each example's group (a site, a category of the
+        inputs), calibrated separately so coverage holds within every group (``predict_set``
+        then needs the test examples' groups); ``fit_params`` go to each fit.
         """
         where = "CrossConformalClassifier.fit_conformalize"
         alpha, k_reg, lambda_reg = self._settings(where)
@@ -140,8 +143,16 @@ class CrossConformalClassifier(BaseEstimator):
         y_arr = np.asarray(y).ravel()
         n = y_arr.shape[0]
         self.classes_, labels = np.unique(y_arr, return_inverse=True)
+        if partition is not None and self.class_conditional:
+            raise ValueError(
+                f"{where}: class_conditional=True and partition= are two ways of grouping; "
+                "pass one of them."
+            )
+        self.partition_ = None if partition is None else np.asarray(partition).ravel()
         if self.class_conditional:  # enough points of every class for the level?
             group_quantiles(np.zeros(n), labels, alpha, where)
+        elif self.partition_ is not None:  # one group per example, each enough for the level
+            group_quantiles(np.zeros(n), self.partition_, alpha, where, "partition")
         else:
             conformal_rank(n, alpha, where)
         splitter = fold_splitter(self.cv, n, self.random_state, where, stratify=True)
@@ -173,51 +184,55 @@ class CrossConformalClassifier(BaseEstimator):
         """The most probable label under the fold models' mean probabilities ``(N,)``."""
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
-    def predict_set(self, X: Any) -> np.ndarray:
-        """Boolean sets ``(N, K)``: ``sets[i, k]`` when ``classes_[k]`` is in point ``i``'s set."""
+    def predict_set(self, X: Any, partition: Any = None) -> np.ndarray:
+        """Boolean sets ``(N, K)``: ``sets[i, k]`` when ``classes_[k]`` is in point ``i``'s set.
+
+        ``partition`` (N,): the test examples' groups, when fitted with ``partition=``.
+        """
         where = "CrossConformalClassifier.predict_set"
         alpha, k_reg, lambda_reg = self._settings(where)
         fold_probs = self._fold_probs(X)
-        if self.aggregation == "mean":
-            test_scores = self._scores(fold_probs.mean(axis=0), k_reg, lambda_reg)
-            return test_scores <= self._thresholds(alpha, where)
-        return self._crossval_sets(fold_probs, alpha, k_reg, lambda_reg, where)
+        if self.aggregation == "mean":  # MAPIE's default: one score, of the mean probabilities
+            fold_probs = fold_probs.mean(axis=0, keepdims=True)
+        fold_scores = [self._scores(p, k_reg, lambda_reg) for p in fold_probs]
+        m = fold_scores[0].shape[0]
+        if self.partition_ is not None:  # one calibration per group: a row's group
+            groups = self._test_groups(partition, m, where)
+            sets = np.zeros(fold_scores[0].shape, dtype=bool)
+            for group in np.unique(groups):
+                rows = groups == group
+                among = self.partition_ == group
+                sets[rows] = self._sets([s[rows] for s in fold_scores], among, alpha, where)
+            return sets
+        if self.class_conditional:  # one calibration per label: a column's label
+            columns = [
+                self._sets([s[:, [k]] for s in fold_scores], self.labels_ == k, alpha, where)
+                for k in range(len(self.classes_))
+            ]
+            return np.concatenate(columns, axis=1)
+        return self._sets(fold_scores, np.ones(self.scores_.size, bool), alpha, where)
 
-    def _thresholds(self, alpha: float, where: str) -> np.ndarray | float:
-        """The quantile of the out-of-fold scores: one, or one per class (a row)."""
-        if not self.class_conditional:
-            conformal_rank(self.scores_.size, alpha, where)
-            return float(conformal_quantile(self.scores_, alpha))
-        per_class = group_quantiles(self.scores_, self.labels_, alpha, where)
-        return np.array([per_class[k] for k in range(len(self.classes_))])[None, :]
+    def _test_groups(self, partition: Any, m: int, where: str) -> np.ndarray:
+        sizes = {_plain(g): 0 for g in np.unique(self.partition_)}
+        thresholds_for(sizes, partition, m, where, "partition")  # one per example, calibrated
+        return np.asarray(partition).ravel()
 
-    def _crossval_sets(
-        self, fold_probs: np.ndarray, alpha: float, k_reg: int, lambda_reg: float, where: str
+    def _sets(
+        self, fold_scores: list[np.ndarray], among: np.ndarray, alpha: float, where: str
     ) -> np.ndarray:
-        """Count, per test point and label, the training points that score at least as badly
-        under their own fold model; one sorted search per fold."""
-        n_classes = len(self.classes_)
-        at_least = np.zeros(fold_probs.shape[1:])
-        for k, probs in enumerate(fold_probs):
-            test_scores = self._scores(probs, k_reg, lambda_reg)
-            in_fold = self.fold_of_ == k
-            if not self.class_conditional:
-                ref = np.sort(self.scores_[in_fold])
-                at_least += ref.size - np.searchsorted(ref, test_scores, side="left")
-                continue
-            for label in range(n_classes):
-                ref = np.sort(self.scores_[in_fold & (self.labels_ == label)])
-                column = test_scores[:, label]
-                at_least[:, label] += ref.size - np.searchsorted(ref, column, side="left")
-        # More than alpha (n + 1) - 1 of them, i.e. at least n - k + 1 with k the split rank
-        # (integers: no rounding at alpha (n + 1) exactly an integer).
-        if self.class_conditional:
-            sizes = np.bincount(self.labels_, minlength=n_classes)
-            need = np.array([m - conformal_rank(m, alpha, where) + 1 for m in sizes])[None, :]
-        else:
-            n = self.fold_of_.size
-            need = n - conformal_rank(n, alpha, where) + 1
-        return at_least >= need
+        """Sets calibrated on the training points in ``among``: from the one score of the mean
+        probabilities (``"mean"``) or each fold model's scores (``"crossval"``)."""
+        n = int(among.sum())
+        k = conformal_rank(n, alpha, where)
+        if self.aggregation == "mean":  # the mean probabilities' scores, split quantile
+            return fold_scores[0] <= np.partition(self.scores_[among], k - 1)[k - 1]
+        # Keep a label that more than alpha (n + 1) - 1 training points score at least as
+        # badly under their own fold model: at least n - k + 1 of them (exact integers).
+        at_least = np.zeros(fold_scores[0].shape)
+        for fold, scores in enumerate(fold_scores):
+            ref = np.sort(self.scores_[(self.fold_of_ == fold) & among])
+            at_least += ref.size - np.searchsorted(ref, scores, side="left")
+        return at_least >= n - k + 1
 
 
 __all__ = ["AGGREGATIONS", "CrossConformalClassifier"]

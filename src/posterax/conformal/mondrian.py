@@ -12,13 +12,16 @@ import numpy as np
 from posterax.conformal.quantile import conformal_quantile
 
 
-def group_quantiles(scores: Any, groups: Any, alpha: float, where: str) -> dict[Any, float]:
-    """The split-conformal threshold of each group's calibration scores."""
+def group_quantiles(
+    scores: Any, groups: Any, alpha: float, where: str, name: str = "groups"
+) -> dict[Any, float]:
+    """The split-conformal threshold of each group's calibration scores (``name``: the
+    parameter that gave the groups, for messages)."""
     scores = np.asarray(scores)
     groups = np.asarray(groups).ravel()
     if groups.shape[0] != scores.shape[0]:
         raise ValueError(
-            f"The 'groups' parameter of {where} must give one group per calibration example. "
+            f"The '{name}' parameter of {where} must give one group per calibration example. "
             f"Got {groups.shape[0]} groups for {scores.shape[0]} examples."
         )
     out = {}
@@ -33,23 +36,25 @@ def group_quantiles(scores: Any, groups: Any, alpha: float, where: str) -> dict[
     return out
 
 
-def thresholds_for(quantiles: dict[Any, float], groups: Any, n: int, where: str) -> np.ndarray:
+def thresholds_for(
+    quantiles: dict[Any, float], groups: Any, n: int, where: str, name: str = "groups"
+) -> np.ndarray:
     """Each test example's group threshold, shape (n,)."""
     if groups is None:
         raise ValueError(
-            f"The 'groups' parameter of {where} is required: the wrapper was conformalized "
+            f"The '{name}' parameter of {where} is required: the wrapper was conformalized "
             f"per group ({len(quantiles)} groups). Pass the test examples' groups."
         )
     groups = np.asarray(groups).ravel()
     if groups.shape[0] != n:
         raise ValueError(
-            f"The 'groups' parameter of {where} must give one group per example. Got "
+            f"The '{name}' parameter of {where} must give one group per example. Got "
             f"{groups.shape[0]} groups for {n} examples."
         )
     missing = [_plain(g) for g in np.unique(groups) if _plain(g) not in quantiles]
     if missing:
         raise ValueError(
-            f"The 'groups' parameter of {where} holds groups that had no calibration examples: "
+            f"The '{name}' parameter of {where} holds groups that had no calibration examples: "
             f"{missing[:5]}. Calibrated groups: {list(quantiles)[:10]}. Conformalize with "
             "examples of every group you predict for."
         )
