@@ -87,3 +87,7 @@ def test_the_cross_and_mondrian_example_shows_what_it_says():
     assert 0.87 < out["cv_plus"] < 0.94 and 0.87 < out["jackknife_after_bootstrap"] < 0.94
     assert out["split_group_0"] > 0.97 and out["split_group_1"] < 0.86  # one threshold
     assert 0.87 < out["mondrian_group_0"] < 0.95 and 0.87 < out["mondrian_group_1"] < 0.95
+    # ~2000 test points per class: Monte Carlo sd about 0.007
+    assert out["cross_sets_class_0"] > 0.95 and out["cross_sets_class_2"] < 0.85
+    for k in range(3):
+        assert 0.87 < out[f"per_class_class_{k}"] < 0.93, k
