@@ -35,15 +35,16 @@ def data(n: int, change: int, seed: int):
 
 
 def run_online(model, X, y):
-    """Issue a day of intervals, observe the day, update: the intervals issued."""
-    lower, upper = [], []
+    """Issue a day of intervals, observe the day, update: the intervals issued and the level
+    ``alpha_t`` each was issued at."""
+    lower, upper, level = [], [], []
     for start in range(0, len(y), DAY):
         day = slice(start, start + DAY)
         lo, hi = model.predict_interval(X[day])
         lower.append(np.asarray(lo)), upper.append(np.asarray(hi))
-        if hasattr(model, "update"):
-            model.update(X[day], y[day])
-    return np.concatenate(lower), np.concatenate(upper)
+        level.append(np.full(len(lower[-1]), model.alpha_t_))
+        model.update(X[day], y[day])
+    return np.concatenate(lower), np.concatenate(upper), np.concatenate(level)
 
 
 def main(figure: str | None = None) -> dict:
@@ -72,7 +73,9 @@ def main(figure: str | None = None) -> dict:
         if name == "enbpi_fixed":  # predict only: the training residuals forever
             lower, upper = model.predict_interval(X_test)
         else:
-            lower, upper = run_online(model, X_test, y_test)
+            lower, upper, level = run_online(model, X_test, y_test)
+            out[f"{name}_alpha_before"] = float(level[~after].mean())
+            out[f"{name}_alpha_first_week_after"] = float(level[after][: 7 * DAY].mean())
         hit = (lower <= y_test) & (y_test <= upper)
         out[f"{name}_before"] = float(hit[~after].mean())
         out[f"{name}_after"] = float(hit[after].mean())
@@ -87,8 +90,12 @@ def main(figure: str | None = None) -> dict:
             f"first week), {out[f'{name}_overall']:.3f} overall (target 0.90); median width "
             f"after {out[f'{name}_width_after']:.2f}"
         )
-    out["aci_final_alpha"] = float(models["aci"].alpha_t_)
-    print(f"ACI's level at the end: alpha_t = {out['aci_final_alpha']:.3f} (alpha = 0.1)")
+    for name in ("enbpi_aci", "aci"):
+        print(
+            f"{name:>12}: mean level alpha_t {out[f'{name}_alpha_before']:.3f} before the change, "
+            f"{out[f'{name}_alpha_first_week_after']:.3f} in the first week after (alpha = 0.1: "
+            "it asks for wider intervals while the residual window still holds the old noise)"
+        )
     if figure:
         _plot(y_test, bands, n_test // 2, figure)
     return out

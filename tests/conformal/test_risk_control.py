@@ -10,6 +10,7 @@ import pytest
 from sklearn.datasets import make_multilabel_classification
 from sklearn.linear_model import LogisticRegression
 from sklearn.multioutput import MultiOutputClassifier
+from sklearn.tree import DecisionTreeClassifier
 
 from posterax.conformal.ltt import control_fwer, hoeffding_bentkus_p_values, learn_then_test
 from posterax.conformal.quantile import conformal_quantile
@@ -221,6 +222,47 @@ def test_learn_then_test_by_hand():
     assert none.index == -1 and np.isnan(none.lambda_hat) and none.valid_lambdas.size == 0
 
 
+def test_fixed_sequence_for_precision_stops_at_once_where_the_smallest_sets_are_empty():
+    """One true label per example, probability in (0.4, 0.95); the others below 0.35. Sets
+    {p > t} are exactly right for t in [0.35, 0.4) and empty above 0.95, where "fdr" is 1:
+    fixed-sequence testing starts there (the smallest sets) and certifies nothing, Holm
+    certifies the thresholds in between (as the docstring says)."""
+    rng = np.random.default_rng(0)
+    labels = np.eye(3, dtype=bool)[rng.integers(0, 3, 600)]
+    probs = np.where(
+        labels, rng.uniform(0.4, 0.95, labels.shape), rng.uniform(0, 0.35, labels.shape)
+    )
+    holm = MultiLabelRiskController(Oracle(), "fdr", alpha=0.1, fwer="holm")
+    valid = holm.conformalize(probs, labels).valid_thresholds_
+    assert valid.min() <= 0.35 < 0.4 <= valid.max() < 0.95
+    fixed = MultiLabelRiskController(Oracle(), "fdr", alpha=0.1, fwer="fixed_sequence")
+    with pytest.raises(
+        ValueError,
+        match=r"'fixed_sequence' starts at threshold 0.99 .*risk 1 .*"
+        r"Use fwer='holm'",
+    ):
+        fixed.conformalize(probs, labels)
+
+
+def test_multioutput_labels_seen_with_one_class_in_training():
+    """A label never (always) present in the training data: its estimator's classes_ is [0]
+    ([1]) and predict_proba gives one column, P(class 0) (P(class 1)); the column of class 1
+    is the probability, 0 when there is none."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 2))
+    y = np.column_stack([X[:, 0] > 0, X[:, 1] > 0, np.zeros(400), np.ones(400)]).astype(int)
+    model = MultiOutputClassifier(DecisionTreeClassifier(max_depth=3, random_state=0))
+    model.fit(X[:200], y[:200])
+    assert [len(c) for c in model.classes_] == [2, 2, 1, 1]
+    sets = MultiLabelRiskController(model, "fnr", alpha=0.2).conformalize(X[200:300], y[200:300])
+    chosen = sets.predict_set(X[300:])
+    assert not chosen[:, 2].any() and chosen[:, 3].all()  # never / always present
+    y_bad = np.where(y == 1, 2, 0)  # labels {0, 2}: not indicators
+    bad = MultiOutputClassifier(DecisionTreeClassifier(max_depth=1)).fit(X[:200], y_bad[:200])
+    with pytest.raises(ValueError, match=r"label 0 has classes \[0, 2\]; .*must be 0/1"):
+        MultiLabelRiskController(bad).conformalize(X[200:300], y[200:300])
+
+
 # ----------------------------------------------------------------------------------------------
 # Guarantees over 200 repetitions
 
@@ -299,6 +341,14 @@ def test_shapes_and_ranges():
         learn_then_test(np.zeros((10, 3)), [0.0, 0.5, 0.4], 0.2, 0.1)
     with pytest.raises(ValueError, match=r"lie in \[0, 1\].*'bound'"):
         conformal_risk_control(np.full((10, 2), 2.0), [0.0, 1.0], 0.5)
+    with pytest.raises(TypeError, match=r"'bound' .*Got '1' of type str\. Pass a number"):
+        conformal_risk_control(np.zeros((10, 2)), [0.0, 1.0], 0.5, bound="1")
+    nan_losses = np.zeros((10, 2))
+    nan_losses[3, 1] = np.nan
+    with pytest.raises(ValueError, match=r"'losses' .* finite\. Got 1 NaN .*index \(3, 1\)\. "):
+        learn_then_test(nan_losses, [0.0, 1.0], 0.5, 0.1)
+    with pytest.raises(ValueError, match=r"'lambdas' .* finite\. .*inf at index 1\. "):
+        learn_then_test(np.zeros((10, 2)), [0.0, np.inf], 0.5, 0.1)
     with pytest.raises(ValueError, match=r"lie in \[0, 1\]"):
         learn_then_test(np.full((10, 2), -0.5), [0.0, 1.0], 0.5, 0.1)
     with pytest.raises(ValueError, match="'delta'.*Did you mean 0.1"):
@@ -320,6 +370,13 @@ def test_shapes_and_ranges():
         MultiLabelRiskController(Oracle(), loss=lambda y, s: (y & s).mean()).conformalize(
             probs, labels
         )
+
+    def precision(y, sets):  # no guard: an empty set divides by zero
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return 1.0 - (y & sets).sum(axis=1) / sets.sum(axis=1)
+
+    with pytest.raises(ValueError, match=r"must return finite losses\. Got \d+ NaN .*Guard"):
+        MultiLabelRiskController(Oracle(), loss=precision, method="ltt").conformalize(probs, labels)
     ctl.conformalize(probs, labels)
     with pytest.raises(ValueError, match="conformalized with 5"):
         ctl.predict_set(probs[:, :3])

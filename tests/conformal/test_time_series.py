@@ -9,6 +9,7 @@ from scipy.stats import norm
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression
 
+from posterax.conformal.cross import JackknifeAfterBootstrapRegressor
 from posterax.conformal.time_series import (
     adaptive_conformal_intervals,
     residual_offsets,
@@ -167,6 +168,42 @@ def test_residual_offsets_are_the_conformal_order_statistics():
     assert smallest_window(0.1) == 19 and smallest_window(0.1, symmetric=True) == 9
 
 
+@pytest.mark.parametrize("n", [50, 200])
+def test_optimize_beta_outside_its_search_range_gives_the_limiting_intervals(n):
+    scores = np.random.default_rng(2).normal(size=n)
+    # alpha_t < 1/(n + 1): no beta range to search; every beta in [0, alpha] gives the whole line
+    tiny = np.array([-0.2, 0.0, 0.5 / (n + 1), 0.999 / (n + 1)])
+    lower, upper = residual_offsets(scores, tiny, optimize_beta=True)
+    assert np.all(np.isneginf(lower)) and np.all(np.isposinf(upper))
+    # alpha_t >= 1: confidence level <= 0, the empty set, as without the search
+    for alpha in (1.0, 1.2, 3.0):
+        for beta in (False, True):
+            lower, upper = residual_offsets(scores, alpha, optimize_beta=beta)
+            assert np.isnan(lower) and np.isnan(upper), (alpha, beta)
+    lower, upper = residual_offsets(scores, 0.01, optimize_beta=True)  # searched when n >= 99
+    assert (np.isfinite(lower) or np.isfinite(upper)) == (n >= 99)
+
+
+@pytest.mark.parametrize("clip", [True, False])
+def test_aci_with_optimize_beta_runs_through_tiny_and_large_alpha_t(clip):
+    # The noise quadruples (misses: alpha_t falls through (0, 1/(n + 1)) and below 0), then the
+    # forecast is exact for 300 steps (every interval covers: alpha_t climbs to 1 and beyond).
+    rng = np.random.default_rng(0)
+    y = np.r_[rng.normal(size=100), rng.normal(size=100) * 4, np.zeros(300)]
+    out = adaptive_conformal_intervals(
+        np.zeros(400), y[100:], y[:100], 0.9, 0.05, optimize_beta=True, clip=clip
+    )
+    tiny, large = (out.alpha > 0) & (out.alpha < 1 / 101), out.alpha >= 1
+    assert tiny.any() and large.any()
+    whole = out.alpha < 1 / 101
+    assert np.all(np.isneginf(out.lower[whole]) & np.isposinf(out.upper[whole]))
+    assert np.all(out.covered[whole])
+    assert np.all(np.isnan(out.lower[large]) & np.isnan(out.upper[large]))
+    assert not out.covered[large].any()
+    if not clip:  # Gibbs & Candès, Prop. 4.1, for any sequence
+        assert abs(1 - out.covered.mean() - 0.1) <= (0.9 + 0.05) / (0.05 * 400)
+
+
 def test_optimize_beta_narrows_a_skewed_residual_interval():
     rng = np.random.default_rng(1)
     scores = rng.exponential(size=300)  # all the mass near 0: shift the interval down
@@ -246,7 +283,7 @@ def test_aci_keeps_long_run_coverage_where_split_conformal_calibrated_before_the
 
 
 def test_block_bootstrap_draws_consecutive_blocks():
-    samples = block_bootstrap_samples(53, 40, 5, rng_seed=0)
+    samples = block_bootstrap_samples(53, 40, 5, random_state=0)
     assert len(samples) == 40 and all(s.size == 53 for s in samples)
     blocks = np.stack(samples)[:, :50].reshape(40, 10, 5)
     assert np.all(np.diff(blocks, axis=-1) == 1)
@@ -271,6 +308,60 @@ def test_enbpi_with_its_own_bootstrap_covers_and_runs_aci():
         assert enbpi.scores_.size == 300 and 0.0 < enbpi.n_errors_ / enbpi.n_updates_ < 0.2
 
 
+def test_enbpi_around_the_full_model_without_aci_is_a_rolling_window_at_the_fixed_level():
+    X, y = series()
+    enbpi = EnbPIRegressor(
+        LinearRegression(), 0.9, resampling=15, center="full", gamma=0.0, random_state=0
+    ).fit_conformalize(X[:N_TRAIN], y[:N_TRAIN])
+    full = LinearRegression().fit(X[:N_TRAIN], y[:N_TRAIN])
+    scores = enbpi.scores_.copy()  # the ensemble's out-of-bag residuals, not the full model's
+    assert not np.allclose(scores, y[:N_TRAIN] - full.predict(X[:N_TRAIN]))
+    misses = 0
+    for t in range(N_TRAIN, X.shape[0], 20):  # through the change at 260
+        rows = slice(t, t + 20)
+        center = full.predict(X[rows])
+        lower, upper = enbpi.predict_interval(X[rows])
+        low, up = residual_offsets(scores, 1 - 0.9)
+        np.testing.assert_allclose(lower, center + low, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(upper, center + up, rtol=0, atol=1e-12)
+        misses += int(np.sum((y[rows] < lower) | (y[rows] > upper)))
+        enbpi.update(X[rows], y[rows])
+        assert enbpi.alpha_t_ == 1 - 0.9  # gamma = 0: the level never moves
+        scores = np.r_[scores, y[rows] - center][-N_TRAIN:]
+    np.testing.assert_allclose(enbpi.scores_, scores, rtol=0, atol=1e-12)
+    assert enbpi.n_errors_ == misses > 0
+
+
+class CountingRegression(LinearRegression):
+    """Counts the rows its clones are asked to predict."""
+
+    rows_predicted = 0
+
+    def predict(self, X):
+        CountingRegression.rows_predicted += len(X)
+        return super().predict(X)
+
+
+@pytest.mark.parametrize("aggregation", ["mean", "median"])
+def test_enbpi_scores_come_from_the_ensemble_without_predicting_again(aggregation):
+    X, y = series(n=150)
+    CountingRegression.rows_predicted = 0
+    enbpi = EnbPIRegressor(
+        CountingRegression(), 0.9, resampling=12, aggregation=aggregation, random_state=3
+    ).fit_conformalize(X, y)
+    assert CountingRegression.rows_predicted == 12 * 150  # each model once, in the ensemble
+    jab = JackknifeAfterBootstrapRegressor(
+        LinearRegression(), 0.9, resampling=12, random_state=3
+    ).fit_conformalize(X, y)  # block_length=1: the same i.i.d. samples as the ensemble's own
+    kept = ~np.isnan(enbpi.scores_)
+    np.testing.assert_array_equal(enbpi.out_of_bag_, jab.out_of_bag_[kept])
+    if aggregation == "mean":
+        np.testing.assert_allclose(np.abs(enbpi.scores_[kept]), jab.residuals_, atol=1e-12)
+    else:
+        loo = np.nanmedian(np.where(jab.out_of_bag_, jab.train_predictions_.T, np.nan), axis=1)
+        np.testing.assert_allclose(enbpi.scores_[kept], (y - loo)[kept], atol=1e-12)
+
+
 def test_unsorted_time_is_refused_with_the_fix():
     pd = pytest.importorskip("pandas")
     X, y = series(n=300)
@@ -289,6 +380,8 @@ def test_unsorted_time_is_refused_with_the_fix():
     aci = AdaptiveConformalRegressor(LinearRegression(), prefit=False)
     with pytest.raises(ValueError, match=r"'time' .*Got time\[2\] = 1 before time\[1\] = 5"):
         aci.fit(X[:3], y[:3], time=[0, 5, 1])
+    with pytest.raises(ValueError, match=r"'time' .* must be 1-D.* Got shape \(3, 1\)\. .*ravel"):
+        aci.fit(X[:3], y[:3], time=np.zeros((3, 1)))
 
 
 @pytest.mark.parametrize("gamma", [-0.01, 1.5, "0.01", True])
@@ -329,5 +422,16 @@ def test_unfitted_and_other_bad_settings():
         EnbPIRegressor(LinearRegression(), aggregation="max").fit_conformalize(X, y)
     with pytest.raises(ValueError, match=r"'block_length' .* at most the training size 100"):
         EnbPIRegressor(LinearRegression(), block_length=101).fit_conformalize(X, y)
+    with pytest.raises(ValueError, match=r"'resampling' parameter of EnbPIRegressor.* >= 2"):
+        EnbPIRegressor(LinearRegression(), resampling=1).fit_conformalize(X, y)
+    # Before the fits, in EnbPI's own terms (the ensemble alone would refuse fewer than 99)
+    with pytest.raises(
+        ValueError, match=r"EnbPIRegressor.fit_conformalize: 50 training rows are too few .*199"
+    ):
+        EnbPIRegressor(LinearRegression(), 0.99).fit_conformalize(X[:50], y[:50])
+    aci = AdaptiveConformalRegressor(LinearRegression().fit(X, y)).conformalize(X, y)
+    mismatch = r"'y' parameter of .*update must hold one value per row of X.* 3 values of y for 4"
+    with pytest.raises(ValueError, match=mismatch):
+        aci.update(X[:4], y[:3])
     with pytest.raises(ValueError, match=r"same shape"):
         adaptive_conformal_intervals(np.zeros(5), np.zeros(4), np.arange(30.0))

@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.naive_bayes import GaussianNB
 from sklearn.svm import SVC
 
@@ -206,6 +208,42 @@ def test_any_classifier_with_predict_proba_is_accepted():
     assert w[0] < 1.0 < w[1]
 
 
+def test_cross_fitting_gives_each_fitted_input_the_ratio_of_a_classifier_that_did_not_see_it():
+    rng = np.random.default_rng(1)
+    X_cal, X_test = rng.normal(0, 1, (300, 1)), rng.normal(1, 1, (200, 1))
+    forest = RandomForestClassifier(30, min_samples_leaf=3, random_state=0)
+    folds = StratifiedKFold(5, shuffle=True, random_state=0)
+    ratio = ClassifierLikelihoodRatio(forest, cv=folds).fit(X_cal, X_test)
+    pooled, label = np.r_[X_cal, X_test], np.r_[np.zeros(300, int), np.ones(200, int)]
+    p = cross_val_predict(clone(forest), pooled, label, cv=folds, method="predict_proba")[:, 1]
+    want = p / np.maximum(1 - p, 1e-12) * 1.5  # prior odds n_cal / n_test
+    np.testing.assert_allclose(ratio(X_cal), want[:300], rtol=1e-12)
+    np.testing.assert_allclose(ratio(X_test[::-1]), want[300:][::-1], rtol=1e-12)  # row by row
+    new = np.array([[-0.25], [1.5]])  # not fitted on: the classifier fitted on all inputs
+    full = ratio.classifier_.predict_proba(new)[:, 1]
+    np.testing.assert_allclose(ratio(new), full / np.maximum(1 - full, 1e-12) * 1.5)
+    mixed = ratio(np.r_[new[:1], X_cal[:2]])  # new and fitted rows in one call
+    np.testing.assert_allclose(mixed, np.r_[ratio(new)[0], want[:2]], rtol=1e-12)
+
+
+def test_cross_fitting_keeps_an_overfitting_classifier_from_inflating_the_test_weights():
+    model = LinearRegression().fit(*_shifted(np.random.default_rng(0), 500, 0.0))
+    rng = np.random.default_rng(1)
+    (X_cal, y_cal), (X_test, _) = _shifted(rng, 300, 0.0), _shifted(rng, 300, 1.0)
+    forest = RandomForestClassifier(50, min_samples_leaf=3, random_state=0)
+    whole_line, calibration_weight = {}, {}
+    for cv in (None, StratifiedKFold(5, shuffle=True, random_state=0)):
+        wcp = WeightedSplitConformalRegressor(model, 0.9, classifier=forest, cv=cv)
+        lo, _ = wcp.conformalize(X_cal, y_cal, X_test=X_test).predict_interval(X_test)
+        whole_line[cv is None] = float(np.mean(np.isinf(np.asarray(lo))))
+        calibration_weight[cv is None] = float(np.median(wcp.likelihood_ratio_(X_cal)))
+    # In-sample the forest calls calibration points calibration and test points test: the
+    # calibration weights shrink (the true ratio's median is exp(-1/2) = 0.61; other fold
+    # shuffles give 0.44-0.60 and 0-6% whole-line intervals).
+    assert whole_line[True] > 0.15 and whole_line[False] < 0.08, whole_line
+    assert calibration_weight[True] < 0.35 < 0.4 < calibration_weight[False], calibration_weight
+
+
 # (d) Bad input ---------------------------------------------------------------------------------
 
 
@@ -248,6 +286,9 @@ def test_misshaped_or_empty_weights_are_refused(fitted):
     bad_ratio = WeightedSplitConformalRegressor(model, 0.9, likelihood_ratio=lambda X: np.ones(3))
     with pytest.raises(ValueError, match=r"'likelihood_ratio' parameter .* shape \(200,\)"):
         bad_ratio.conformalize(X, y)
+    broken = WeightedSplitConformalRegressor(model, 0.9, likelihood_ratio=lambda X: len(X) + "w")
+    with pytest.raises(TypeError, match=r"Calling it on X of type ndarray failed: .*Make it take"):
+        broken.conformalize(X, y)
 
 
 def test_too_few_calibration_points_name_the_smallest_n(fitted):
@@ -281,6 +322,10 @@ def test_the_ratio_must_come_from_exactly_one_source(fitted):
     given = WeightedSplitConformalRegressor(model, likelihood_ratio=_true_ratio, classifier=SVC())
     with pytest.raises(ValueError, match=r"Drop 'classifier'"):
         given.conformalize(X, y)
+    with pytest.raises(ValueError, match=r"'cv' is for estimating the ratio .* Drop 'cv'"):
+        WeightedSplitConformalRegressor(model, cv=5).conformalize(X, y, weights=np.ones(200))
+    with pytest.raises(ValueError, match=r"'cv' parameter of ClassifierLikelihoodRatio.fit"):
+        WeightedSplitConformalRegressor(model, cv=1).conformalize(X, y, X_test=X)
     arrays = WeightedSplitConformalRegressor(model).conformalize(X, y, weights=np.ones(200))
     with pytest.raises(ValueError, match=r"'weights' parameter .* is required"):
         arrays.predict_interval(X)

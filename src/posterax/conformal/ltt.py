@@ -238,8 +238,16 @@ def check_grid(
             f"len({name})) = (n, {lambdas.shape[0]}). Got shape {losses.shape}. Row i holds "
             "example i's loss at every value of the grid."
         )
-    if not np.all(np.isfinite(losses)) or not np.all(np.isfinite(lambdas)):
-        raise ValueError(f"{where}: 'losses' and '{name}' must be finite. Got NaN or inf.")
+    for label, values in (("losses", losses), (name, lambdas)):
+        bad = ~np.isfinite(values)
+        if bad.any():
+            at = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"The '{label}' parameter of {where} must be finite. Got {int(bad.sum())} NaN "
+                f"or inf, e.g. {values[at]} at index {at if len(at) > 1 else at[0]}. Replace "
+                "them (a loss that divides by zero needs a guard, e.g. numpy.where) or drop "
+                "those rows / grid values."
+            )
     if lambdas.shape[0] > 1 and not np.all(np.diff(lambdas) > 0):
         raise ValueError(
             f"The '{name}' parameter of {where} must be strictly increasing. Got "

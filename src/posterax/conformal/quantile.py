@@ -2,14 +2,44 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from posterax.conformal._numpy import all_numpy, float_dtype, kth_smallest
 from posterax.predictive.inputs import as_float, check_ndim, check_probability
+
+_SLACK = 1.0 - 1e-12  # relative: (n + 1) * 0.55 = 55.00000000000001 for n = 99 is rank 55
+
+
+def absorb_rounding(x: Any) -> Any:
+    """``x`` lowered by a relative ``1e-12``, so that a level that is an integer up to rounding
+    (``(n + 1)(1 - alpha)``, a share of a total weight) counts as that integer.
+
+    Examples
+    --------
+    >>> 100 * 0.55 > 55, bool(absorb_rounding(100 * 0.55) <= 55)
+    (True, True)
+    """
+    return x * _SLACK
+
+
+def ceil_level(x: Any) -> Any:
+    """``ceil(x)`` of a level that may carry rounding error: the conformal rank
+    ``ceil((n + 1)(1 - alpha))`` and its kin. An ``int`` for a scalar, an int64 array for an
+    array.
+
+    Examples
+    --------
+    >>> 100 * 0.55, ceil_level(100 * 0.55), ceil_level(55.5)
+    (55.00000000000001, 55, 56)
+    >>> ceil_level(np.array([0.1, 2.0])).tolist()
+    [1, 2]
+    """
+    out = np.ceil(absorb_rounding(np.asarray(x, dtype=np.float64))).astype(np.int64)
+    return int(out) if out.ndim == 0 else out
 
 
 def conformal_rank(n: int, alpha: float, where: str = "conformal_quantile") -> int:
@@ -19,10 +49,9 @@ def conformal_rank(n: int, alpha: float, where: str = "conformal_quantile") -> i
     certify level ``1 - alpha``.
     """
     alpha = check_probability(alpha, "alpha", where)
-    # The relative slack absorbs rounding in (n + 1) * (1 - alpha) (e.g. 900.0000000000001).
-    k = math.ceil((n + 1) * (1.0 - alpha) * (1.0 - 1e-12))
+    k = ceil_level((n + 1) * (1.0 - alpha))
     if k > n:
-        need = math.ceil((1.0 - alpha) / alpha * (1.0 - 1e-12))
+        need = ceil_level((1.0 - alpha) / alpha)
         raise ValueError(
             f"{where}: {n} calibration point{'s' if n != 1 else ''} are too few for "
             f"alpha={alpha:g} (confidence level {1 - alpha:g}); split conformal needs "
@@ -70,4 +99,4 @@ def conformal_quantile(scores: Any, alpha: float) -> jax.Array:
     return jnp.sort(s)[k - 1]
 
 
-__all__ = ["conformal_quantile", "conformal_rank"]
+__all__ = ["absorb_rounding", "ceil_level", "conformal_quantile", "conformal_rank"]

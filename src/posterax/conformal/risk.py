@@ -26,6 +26,7 @@ from posterax.conformal.ltt import (
     ltt_on_grid,
     mean_over_rows,
 )
+from posterax.conformal.quantile import ceil_level
 from posterax.conformal.wrappers import _Wrapper
 from posterax.predictive.inputs import check_choice, check_probability
 
@@ -101,7 +102,9 @@ def conformal_risk_control(
     alpha = check_probability(alpha, "alpha", where)
     if isinstance(bound, bool) or not isinstance(bound, (int, float, np.integer, np.floating)):
         raise TypeError(
-            f"The 'bound' parameter of {where} must be a positive float. Got {bound!r}."
+            f"The 'bound' parameter of {where} must be a positive float (the largest value the "
+            f"loss can take). Got {bound!r} of type {type(bound).__name__}. Pass a number, e.g. "
+            "bound=1.0 for losses in [0, 1]."
         )
     bound = float(bound)
     if not (0.0 < bound < math.inf):
@@ -128,8 +131,8 @@ def crc_on_grid(
     ``values`` (the grid in the same column order) and ``name`` only word the errors.
     """
     n = losses.shape[0]
-    if bound / (n + 1) > alpha * (1.0 + 1e-12):
-        need = math.ceil(bound / alpha * (1.0 - 1e-12)) - 1
+    need = ceil_level(bound / alpha) - 1  # bound / (n + 1) <= alpha, up to rounding
+    if n < need:
         raise ValueError(
             f"{where}: {n} calibration example{'s' if n != 1 else ''} are too few for "
             f"alpha={alpha:g} with a loss bounded by {bound:g}; conformal risk control needs "
@@ -247,8 +250,8 @@ class MultiLabelRiskController(_Wrapper):
     ----------
     estimator : object
         Has ``predict_proba(X)`` giving each label's probability: an array ``(N, L)``, an array
-        ``(N, L, 2)`` or a list of ``L`` arrays ``(N, 2)`` (as sklearn's ``MultiOutputClassifier``;
-        the last column is the positive class).
+        ``(N, L, 2)`` or a list of ``L`` arrays ``(N, 2)`` (as sklearn's ``MultiOutputClassifier``:
+        the column of class 1 in each label's ``classes_``, the last column without them).
     loss : {"fnr", "fdr"} or callable, default "fnr"
         ``"fnr"``: false-negative rate, 1 - recall (:func:`false_negative_rate`). ``"fdr"``:
         false-discovery rate, 1 - precision (:func:`false_discovery_rate`). A callable
@@ -348,9 +351,10 @@ class MultiLabelRiskController(_Wrapper):
         return grid
 
     def _probs(self, X: Any, where: str) -> np.ndarray:
-        out = self._model().predict_proba(X)
+        model = self._model()
+        out = model.predict_proba(X)
         if isinstance(out, (list, tuple)):
-            out = np.stack([np.asarray(p)[:, -1] for p in out], axis=1)
+            out = np.stack(_positive_columns(out, model, where), axis=1)
         probs = np.asarray(out, dtype=float)
         if probs.ndim == 3 and probs.shape[2] == 2:
             probs = probs[..., 1]
@@ -412,6 +416,13 @@ class MultiLabelRiskController(_Wrapper):
                     if smallest > alpha
                     else "Use more calibration data, or a larger alpha or delta."
                 )
+                if fwer == "fixed_sequence" and np.any(out.p_values <= delta):
+                    fix = (
+                        "fwer='fixed_sequence' starts at threshold "
+                        f"{grid[order][-1]:g} (empirical risk {out.risk[-1]:.4g} there) and "
+                        "stops at the first threshold it cannot certify; others would pass. Use "
+                        "fwer='holm', which tests every threshold."
+                    )
                 raise ValueError(
                     f"{where}: no threshold is certified at alpha={alpha:g}, delta={delta:g} "
                     f"(smallest empirical risk {smallest:.4g}, {losses.shape[0]} calibration "
@@ -450,6 +461,32 @@ class MultiLabelRiskController(_Wrapper):
         return probs > self.threshold_
 
 
+def _positive_columns(out: list, model: Any, where: str) -> list[np.ndarray]:
+    """P(label present) from one ``(N, C)`` array per label (``MultiOutputClassifier``): the
+    column of class 1 in that label's ``classes_``; 0 where a label never occurred in training
+    (``classes_ == [0]``, one column); the last column without ``classes_``."""
+    classes = getattr(model, "classes_", None)
+    columns = []
+    for j, p in enumerate(out):
+        p = np.asarray(p)
+        if classes is None:
+            columns.append(p[:, -1])
+            continue
+        labels = np.asarray(classes[j])
+        positive = np.flatnonzero(labels == 1)
+        if positive.size:
+            columns.append(p[:, positive[0]])
+        elif np.all(np.isin(labels, (0, 1))):  # classes_ == [0]: never present in training
+            columns.append(np.zeros(p.shape[0]))
+        else:
+            raise ValueError(
+                f"{where}: predict_proba(X) of label {j} has classes {labels.tolist()}; label "
+                "indicators must be 0/1 (or bool). Fit the model on a 0/1 label matrix (e.g. "
+                "from sklearn.preprocessing.MultiLabelBinarizer)."
+            )
+    return columns
+
+
 def _as_label_matrix(y: Any, shape: tuple[int, ...], where: str) -> np.ndarray:
     arr = np.asarray(y)
     if arr.shape != tuple(shape):
@@ -474,8 +511,14 @@ def _per_example(values: Any, n: int, where: str) -> np.ndarray:
             f"The 'loss' parameter of {where}: a callable loss must return one loss per example, "
             f"shape ({n},). Got shape {out.shape}. Reduce over labels, not over examples."
         )
-    if not np.all(np.isfinite(out)):
-        raise ValueError(f"The 'loss' parameter of {where} returned NaN or inf losses.")
+    bad = ~np.isfinite(out)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"The 'loss' parameter of {where} must return finite losses. Got {int(bad.sum())} "
+            f"NaN or inf of {n}, e.g. {out[i]} for example {i}. Guard divisions by zero (an "
+            "empty set, an example without labels), e.g. with numpy.where(size > 0, ..., 1.0)."
+        )
     return out
 
 

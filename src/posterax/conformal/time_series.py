@@ -21,8 +21,9 @@ Scores are signed residuals ``y - prediction``. By default (``symmetric=False``,
 
 Where ``alpha_t`` leaves ``[0, 1]``: ``clip=True`` (MAPIE) clips it back; ``clip=False`` is the
 paper's update, for which the bound above holds exactly. ``alpha_t <= 0`` gives the whole line
-``(-inf, inf)``, ``alpha_t > 1`` the empty set (``nan`` bounds); too few scores for the level
-``alpha_t`` asks also give an infinite bound. An observation counts as covered when
+``(-inf, inf)``, ``alpha_t >= 1`` the empty set (``nan`` bounds); too few scores for the level
+``alpha_t`` asks also give an infinite bound (with ``optimize_beta``, ``alpha_t < 1/(n + 1)``
+the whole line). An observation counts as covered when
 ``lower <= y <= upper`` (MAPIE counts the bounds themselves as misses; the two differ only on
 ties).
 
@@ -35,14 +36,12 @@ ensemble of EnbPI, Xu & Xie 2021), both with ``predict_interval(X)`` and ``updat
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from posterax.conformal.quantile import ceil_level
 from posterax.predictive.inputs import check_probability
-
-_SLACK = 1.0 - 1e-12  # (n + 1) * level = 95.00000000000001 is rank 95, as in conformal_rank
 
 
 def check_gamma(gamma: Any, where: str) -> float:
@@ -62,7 +61,7 @@ def smallest_window(alpha: float, symmetric: bool = False) -> int:
     (each side of a signed-residual interval uses level ``alpha/2``), ``1/alpha - 1`` for
     ``symmetric``."""
     side = alpha if symmetric else alpha / 2.0
-    return max(1, math.ceil((1.0 - side) / side * _SLACK))
+    return max(1, ceil_level((1.0 - side) / side))
 
 
 def check_window(n: int, alpha: float, symmetric: bool, where: str, name: str = "window") -> int:
@@ -83,7 +82,8 @@ def check_window(n: int, alpha: float, symmetric: bool, where: str, name: str = 
         )
     raise ValueError(
         f"{where}: {n} {name} are too few for confidence level {1 - alpha:g}; {rule}. Pass "
-        f"at least {need} {name} (more calibration data), or lower the confidence level."
+        f"at least {need} {name} (a longer stretch of the series), or lower the confidence "
+        "level."
     )
 
 
@@ -94,7 +94,10 @@ def check_time_order(time: Any, where: str, name: str = "time", after: Any = Non
         return after
     t = np.asarray(time)
     if t.ndim != 1:
-        raise ValueError(f"The '{name}' parameter of {where} must be 1-D. Got shape {t.shape}.")
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be 1-D: one time stamp per row. Got shape "
+            f"{t.shape}. Pass a flat array (e.g. np.ravel(time) for a column)."
+        )
     if t.size == 0:
         return after
     bad = np.flatnonzero(t[1:] < t[:-1])
@@ -131,7 +134,7 @@ def time_of(X: Any, y: Any, time: Any) -> tuple[Any, str]:
 
 
 def _rank(level: np.ndarray, n: np.ndarray) -> np.ndarray:
-    return np.ceil(level * (n + 1) * _SLACK).astype(np.int64)
+    return np.asarray(ceil_level(level * (n + 1)))
 
 
 def _pick(sorted_scores: np.ndarray, index: np.ndarray, ok: np.ndarray, fill: float):
@@ -141,10 +144,17 @@ def _pick(sorted_scores: np.ndarray, index: np.ndarray, ok: np.ndarray, fill: fl
 
 def _best_beta(scores: np.ndarray, alpha: float) -> float:
     """MAPIE's width search: of 100 ``beta`` in ``[1/(n + 1), alpha]``, the one with the
-    narrowest ``[beta, 1 - alpha + beta]`` empirical quantiles ("lower" / "higher" rules)."""
+    narrowest ``[beta, 1 - alpha + beta]`` empirical quantiles ("lower" / "higher" rules).
+
+    Outside ``1/(n + 1) <= alpha < 1`` there is no such range (it would ask for quantiles
+    beyond ``[0, 1]``) and no width to win: ``alpha / 2``, which gives the whole line for
+    ``alpha < 1/(n + 1)`` (every ``beta`` in ``[0, alpha]`` does); ``alpha >= 1`` is empty."""
     s = scores[~np.isnan(scores)]
     n = s.size
-    betas = np.linspace(1.0 - n / (n + 1.0), alpha, num=100)
+    lowest = 1.0 - n / (n + 1.0)
+    if not lowest <= alpha < 1.0:
+        return alpha / 2.0
+    betas = np.linspace(lowest, alpha, num=100)
     width = np.quantile(s, 1.0 - alpha + betas, method="higher") - np.quantile(
         s, betas, method="lower"
     )
@@ -161,7 +171,7 @@ def residual_offsets(
     scores : array (..., n)
         Signed residuals ``y - pred`` (``nan`` = none; ignored).
     alpha : float or array (...)
-        Miscoverage level(s); ``<= 0`` gives ``(-inf, inf)``, ``> 1`` ``(nan, nan)`` (empty).
+        Miscoverage level(s); ``<= 0`` gives ``(-inf, inf)``, ``>= 1`` ``(nan, nan)`` (empty).
     symmetric, optimize_beta : bool
         See :mod:`posterax.conformal.time_series`.
 
@@ -189,10 +199,7 @@ def residual_offsets(
         if optimize_beta:
             flat_s, flat_a = s.reshape(-1, s.shape[-1]), a.reshape(-1)
             beta = np.array(
-                [
-                    _best_beta(row, x) if x > 0 else x / 2
-                    for row, x in zip(flat_s, flat_a, strict=True)
-                ]
+                [_best_beta(row, x) for row, x in zip(flat_s, flat_a, strict=True)]
             ).reshape(a.shape)
         else:
             beta = a / 2.0
@@ -200,7 +207,7 @@ def residual_offsets(
         k_up, k_low = _rank(1.0 - a + beta, n), _rank(1.0 - beta, n)
         upper = _pick(ordered, k_up - 1, k_up <= n, np.inf)
         lower = _pick(ordered, n - k_low, k_low <= n, -np.inf)
-    empty = (a > 1.0) | (symmetric & (a >= 1.0))
+    empty = a >= 1.0  # level 1 - alpha <= 0: the conformal rank is 0
     return np.where(empty, np.nan, lower), np.where(empty, np.nan, upper)
 
 

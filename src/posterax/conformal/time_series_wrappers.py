@@ -12,9 +12,10 @@ EnbPI fits ``B`` models on bootstrap samples of the training series (blocks of
 ``block_length`` consecutive rows; 1: the paper's i.i.d. bootstrap). Each training point's
 prediction is the aggregate (mean or median) of the models whose sample left it out, its score
 the signed residual ``y_i - f_{-i}(x_i)``; the prediction at a new point is the aggregate over
-the training points of their ``f_{-i}(x)`` (the paper's ``phi``). The fits and out-of-bag
-weights are those of :class:`~posterax.conformal.cross.JackknifeAfterBootstrapRegressor` (kept
-as ``ensemble_``). No model is refitted as the series goes on: new residuals replace old ones.
+the training points of their ``f_{-i}(x)`` (the paper's ``phi``). The fits, the out-of-bag
+mask and the models' predictions at the training rows are those of
+:class:`~posterax.conformal.cross.JackknifeAfterBootstrapRegressor` (kept as ``ensemble_``).
+No model is refitted as the series goes on: new residuals replace old ones.
 
 Beside MAPIE 1.6's ``TimeSeriesRegressor`` (tested to 1e-6): ``EnbPIRegressor(center=
 "ensemble")`` is ``method="enbpi"`` with ``predict(..., ensemble=True)`` and ``update(...,
@@ -31,7 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import NotFittedError
 
-from posterax.conformal.cross import JackknifeAfterBootstrapRegressor
+from posterax.conformal.cross import _MAX_ENTRIES, JackknifeAfterBootstrapRegressor
 from posterax.conformal.time_series import (
     adapt,
     check_gamma,
@@ -46,7 +47,6 @@ from posterax.predictive.inputs import check_choice, check_positive_int, check_p
 
 AGGREGATIONS = ("mean", "median")
 CENTERS = ("ensemble", "full")
-_MAX_ENTRIES = 2**24  # bounds the (n, B, m) scratch of the median aggregation
 
 
 class OnlineConformal:
@@ -65,6 +65,18 @@ class OnlineConformal:
                 f"This {type(self).__name__} has no calibration residuals yet. Call "
                 f"{first}(X, y) first."
             )
+
+    def _observed(self, X: Any, y: Any, where: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(y, centre)`` of observed rows as float arrays ``(m,)``, checked to match."""
+        target = np.asarray(y, dtype=np.float64).reshape(-1)
+        center = self._center(X)
+        if center.shape != target.shape:
+            raise ValueError(
+                f"The 'y' parameter of {where} must hold one value per row of X (y_t observed "
+                f"at x_t). Got {target.size} values of y for {center.size} rows of X. Pass the "
+                "same observations in both, y as shape (m,)."
+            )
+        return target, center
 
     def _alpha0(self, where: str) -> float:
         level = check_probability(self.confidence_level, "confidence_level", where, kind="level")
@@ -121,10 +133,7 @@ class OnlineConformal:
         where = f"{type(self).__name__}.update"
         stamps, name = time_of(X, y, time)
         self.last_time_ = check_time_order(stamps, where, name, after=self.last_time_)
-        target = np.asarray(y, dtype=np.float64).reshape(-1)
-        center = self._center(X)
-        if center.shape != target.shape:
-            raise ValueError(f"{where}: X has {center.size} rows but y has {target.size}.")
+        target, center = self._observed(X, y, where)
         _, _, covered, _, a = adapt(
             self.scores_,
             center,
@@ -224,24 +233,21 @@ class AdaptiveConformalRegressor(OnlineConformal, _Wrapper):
         where = f"{type(self).__name__}.conformalize"
         stamps, name = time_of(X, y, time)
         last = check_time_order(stamps, where, name)
-        target = np.asarray(y, dtype=np.float64).reshape(-1)
-        center = self._center(X)
-        if center.shape != target.shape:
-            raise ValueError(f"{where}: X has {center.size} rows but y has {target.size}.")
+        target, center = self._observed(X, y, where)
         self._start(target - center, where, last)
         return self
 
 
-def block_bootstrap_samples(n: int, n_samples: int, block_length: int, rng_seed: Any = None):
+def block_bootstrap_samples(n: int, n_samples: int, block_length: int, random_state: Any = None):
     """``n_samples`` moving-block bootstrap samples of ``range(n)``: blocks of ``block_length``
     consecutive indices from uniform starts, joined and cut to length ``n``.
 
     Examples
     --------
-    >>> [s.tolist() for s in block_bootstrap_samples(6, 2, 3, rng_seed=0)]
+    >>> [s.tolist() for s in block_bootstrap_samples(6, 2, 3, random_state=0)]
     [[3, 4, 5, 2, 3, 4], [2, 3, 4, 1, 2, 3]]
     """
-    rng = np.random.default_rng(rng_seed)
+    rng = np.random.default_rng(random_state)
     blocks = -(-n // block_length)
     starts = rng.integers(0, n - block_length + 1, size=(n_samples, blocks))
     rows = (starts[..., None] + np.arange(block_length)).reshape(n_samples, -1)[:, :n]
@@ -271,7 +277,8 @@ class EnbPIRegressor(OnlineConformal, BaseEstimator):
         The number of bootstrap samples, or an object whose ``split(X)`` yields ``(train,
         test)`` index pairs (e.g. MAPIE's ``BlockBootstrap``: its train indices are used).
     block_length : int, default 1
-        Rows per bootstrap block for an int ``resampling`` (1: i.i.d. bootstrap).
+        Rows per bootstrap block for an int ``resampling`` (1: the paper's i.i.d. bootstrap,
+        the samples :class:`~posterax.conformal.cross.JackknifeAfterBootstrapRegressor` draws).
     aggregation : {"mean", "median"}, default "mean"
         How the out-of-bag predictions (and then the training points') are combined.
     center : {"ensemble", "full"}, default "ensemble"
@@ -333,9 +340,11 @@ class EnbPIRegressor(OnlineConformal, BaseEstimator):
         self.clip = clip
         self.random_state = random_state
 
-    def _samples(self, X: Any, n: int, where: str) -> list[np.ndarray]:
+    def _resampling(self, n: int, where: str) -> Any:
+        """The ensemble's ``resampling``: a splitter as given, the number of i.i.d. bootstrap
+        samples it draws itself, or fixed samples of blocks of ``block_length`` rows."""
         if hasattr(self.resampling, "split"):
-            return [np.asarray(train) for train, _ in self.resampling.split(X)]
+            return self.resampling
         size = check_positive_int(self.resampling, "resampling", where, minimum=2)
         length = check_positive_int(self.block_length, "block_length", where)
         if length > n:
@@ -343,7 +352,9 @@ class EnbPIRegressor(OnlineConformal, BaseEstimator):
                 f"The 'block_length' parameter of {where} must be at most the training size "
                 f"{n}. Got {length}. Pass e.g. block_length={max(1, n // 10)}."
             )
-        return block_bootstrap_samples(n, size, length, self.random_state)
+        if length == 1:
+            return size
+        return _Samples(block_bootstrap_samples(n, size, length, self.random_state))
 
     def fit_conformalize(self, X: Any, y: Any, time: Any = None, **fit_params: Any):
         """Fit the bootstrap ensemble on the training series (oldest row first) and take its
@@ -370,17 +381,18 @@ class EnbPIRegressor(OnlineConformal, BaseEstimator):
         X_rows = X if hasattr(X, "iloc") else np.asarray(X)
         target = np.asarray(y, dtype=np.float64).reshape(-1)
         n = target.size
-        samples = self._samples(X_rows, n, where)
-        out_of_bag = np.ones((len(samples), n), dtype=bool)
-        for b, train in enumerate(samples):
-            out_of_bag[b, train] = False
+        # The level before the fits, so that too short a series is named here, not in the ensemble
+        check_window(n, self._alpha0(where), self.symmetric, where, name="training rows")
         self.ensemble_ = JackknifeAfterBootstrapRegressor(
-            self.estimator, self.confidence_level, resampling=_Samples(samples)
+            self.estimator,
+            self.confidence_level,
+            resampling=self._resampling(n, where),
+            random_state=self.random_state,
         ).fit_conformalize(X_rows, target, **fit_params)
-        self.out_of_bag_ = out_of_bag.T[out_of_bag.any(axis=0)]  # (n kept, B)
-        keep = out_of_bag.any(axis=0)
+        keep = self.ensemble_.out_of_bag_.any(axis=1)
+        self.out_of_bag_ = self.ensemble_.out_of_bag_[keep]  # (n kept, B)
+        at_train = self.ensemble_.train_predictions_[:, keep].T  # (n kept, B)
         residuals = np.full(n, np.nan)  # nan: in every sample, no out-of-bag model
-        at_train = self._member_predictions(X_rows)[:, keep].T  # (n kept, B)
         if self.aggregation == "mean":
             loo = np.sum(self.ensemble_.fold_of_ * at_train, axis=1)
         else:
@@ -390,11 +402,6 @@ class EnbPIRegressor(OnlineConformal, BaseEstimator):
             self.full_estimator_ = clone(self.estimator).fit(X_rows, target, **fit_params)
         self._start(residuals, where, last)
         return self
-
-    def _member_predictions(self, X: Any) -> np.ndarray:
-        return np.stack(
-            [np.asarray(m.predict(X), np.float64).reshape(-1) for m in self.ensemble_.estimators_]
-        )
 
     def _loo(self, preds: np.ndarray) -> np.ndarray:
         """The median ``f_{-i}(x)`` for every kept training point ``i`` and column of
@@ -413,7 +420,7 @@ class EnbPIRegressor(OnlineConformal, BaseEstimator):
             return np.asarray(self.full_estimator_.predict(X), np.float64).reshape(-1)
         if self.aggregation == "mean":  # the mean over i of f_{-i}(x): J+aB's prediction
             return np.asarray(self.ensemble_.predict(X), np.float64)
-        return np.median(self._loo(self._member_predictions(X)), axis=0)
+        return np.median(self._loo(self.ensemble_._fold_predictions(X)), axis=0)
 
 
 __all__ = [

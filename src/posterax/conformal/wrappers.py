@@ -216,12 +216,7 @@ class SplitConformalRegressor(_Wrapper):
         target = as_float(np.asarray(y).ravel(), "y", where, 1)
         a, b = self._predictions(X, where)
         check_same_length(where, X=a, y=target)
-        if self.conformity_score == "absolute":
-            scores = absolute_residual_score(target, a)
-        elif self.conformity_score == "normalized":
-            scores = normalized_residual_score(target, a, b)
-        else:
-            scores = cqr_score(target, a, b)
+        scores = self._scores(target, a, b)
         q = conformal_quantile(scores, alpha)
         self.quantile_ = float(q)
         self.n_conformalize_ = int(target.shape[0])
@@ -257,10 +252,26 @@ class SplitConformalRegressor(_Wrapper):
             q = jnp.asarray(
                 thresholds_for(self.group_quantiles_, groups, a.shape[0], where), a.dtype
             )
+        return self._interval(a, b, q)
+
+    def _scores(self, target: Any, a: jax.Array, b: jax.Array | None) -> jax.Array:
+        """Conformity scores of ``target`` against :meth:`_predictions`' pair ``(a, b)``."""
+        if self.conformity_score == "absolute":
+            return absolute_residual_score(target, a)
+        if self.conformity_score == "normalized":
+            return normalized_residual_score(target, a, b)
+        return cqr_score(target, a, b)
+
+    def _interval(
+        self, a: jax.Array, b: jax.Array | None, q: jax.Array
+    ) -> tuple[jax.Array, jax.Array]:
+        """``(lower, upper)`` from :meth:`_predictions`' pair and the threshold ``q`` (one, or
+        one per point; ``+inf`` gives the whole line, also where the std is 0)."""
         if self.conformity_score == "absolute":
             return a - q, a + q
         if self.conformity_score == "normalized":
-            return a - q * b, a + q * b
+            half = jnp.where(jnp.isinf(q), jnp.inf, q * b)  # inf * 0 would be NaN
+            return a - half, a + half
         return a - q, b + q
 
 
