@@ -58,10 +58,10 @@ def main() -> dict:
     fitted = px.BayesianLinearRegression(method="map").fit(few_X, few_y)
     split = px.conformal.SplitConformalRegressor(fitted, 0.9).conformalize(X[400:], y[400:])
     mondrian = px.conformal.SplitConformalRegressor(fitted, 0.9).conformalize(
-        X[400:], y[400:], groups=group[400:]
+        X[400:], y[400:], partition=group[400:]
     )
     lower, upper = split.predict_interval(X_test)
-    lower_g, upper_g = mondrian.predict_interval(X_test, groups=group_test)
+    lower_g, upper_g = mondrian.predict_interval(X_test, partition=group_test)
     for g in (0, 1):
         at = group_test == g
         out[f"split_group_{g}"] = covered(lower[at], upper[at], y_test[at])

@@ -26,9 +26,9 @@ def test_group_coverage_over_repetitions():
         X, y, g = _grouped(400, 1 + rep)
         cal, test = slice(0, 200), slice(200, 400)
         flat = SplitConformalRegressor(model, 0.9).conformalize(X[cal], y[cal])
-        per = SplitConformalRegressor(model, 0.9).conformalize(X[cal], y[cal], groups=g[cal])
+        per = SplitConformalRegressor(model, 0.9).conformalize(X[cal], y[cal], partition=g[cal])
         lo, hi = flat.predict_interval(X[test])
-        lo_g, hi_g = per.predict_interval(X[test], groups=g[test])
+        lo_g, hi_g = per.predict_interval(X[test], partition=g[test])
         for group in (0, 1):
             at = g[test] == group
             plain[group].append(np.mean((lo[at] <= y[test][at]) & (y[test][at] <= hi[at])))
@@ -67,14 +67,14 @@ def test_class_conditional_sets_cover_every_class():
 def test_groups_are_checked_by_name():
     X, y, g = _grouped(60, 0)
     model = LinearRegression().fit(X, y)
-    per = SplitConformalRegressor(model, 0.9).conformalize(X, y, groups=g)
-    with pytest.raises(ValueError, match=r"'groups' parameter .* is required"):
+    per = SplitConformalRegressor(model, 0.9).conformalize(X, y, partition=g)
+    with pytest.raises(ValueError, match=r"'partition' parameter .* is required"):
         per.predict_interval(X)
     with pytest.raises(ValueError, match=r"groups that had no calibration examples: \[7\]"):
-        per.predict_interval(X[:2], groups=[0, 7])
+        per.predict_interval(X[:2], partition=[0, 7])
     few = np.where(np.arange(60) < 3, 5, g)  # group 5: three examples
     with pytest.raises(ValueError, match=r"group 5 has too few calibration examples.*at least 9"):
-        SplitConformalRegressor(model, 0.9).conformalize(X, y, groups=few)
+        SplitConformalRegressor(model, 0.9).conformalize(X, y, partition=few)
     clf = LogisticRegression().fit(X, (y > 0).astype(int))
     with pytest.raises(ValueError, match=r"class_conditional=True needs calibration examples"):
         SplitConformalClassifier(clf, 0.5, class_conditional=True).conformalize(X, np.zeros(60))

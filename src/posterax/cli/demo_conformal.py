@@ -36,8 +36,8 @@ def conformal_section(
     spread_cal, spread = (_epistemic_sd(reg, X) for X in (X_cal, X_test))
     edges = np.quantile(spread_cal, np.linspace(0, 1, N_BINS + 1)[1:-1])
     by_bin = px.conformal.SplitConformalRegressor(reg, LEVEL, conformity_score="normalized")
-    by_bin.conformalize(X_cal, y_cal, groups=np.digitize(spread_cal, edges))
-    mondrian = by_bin.predict_interval(X_test, groups=np.digitize(spread, edges))
+    by_bin.conformalize(X_cal, y_cal, partition=np.digitize(spread_cal, edges))
+    mondrian = by_bin.predict_interval(X_test, partition=np.digitize(spread, edges))
     intervals = {"Bayes": bayes, "conformal": conformal, "conformal per bin": mondrian}
     table = px.metrics.coverage_by_uncertainty(y_test, intervals, spread, n_bins=N_BINS)
     metrics = {
@@ -65,7 +65,7 @@ def conformal_section(
             "|y - mean| / sd (px.conformal.SplitConformalRegressor(conformity_score="
             f"'normalized'): mean +- {wrapper.quantile_:.3g} sd, which covers {LEVEL:.0%} on "
             "average whatever the posterior approximation); and Mondrian conformal with one "
-            "threshold per bin of epistemic sd (groups=), which covers within each bin.",
+            "threshold per bin of epistemic sd (partition=), which covers within each bin.",
             "Binned by the network's epistemic sd (4000 test points, equal-count bins), the "
             "table shows where the Bayesian intervals already cover and where they fall "
             "short: a single conformal threshold fixes the average, not the bins where the "

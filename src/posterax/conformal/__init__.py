@@ -8,7 +8,7 @@ by the predictive std), :func:`cqr_interval`, :func:`conformal_prediction_sets` 
 The threshold is :func:`conformal_quantile`, the ``ceil((n + 1)(1 - alpha))``-th smallest score.
 Without a calibration split: :class:`CrossConformalRegressor` (CV+, jackknife+, CV-minmax) and
 :class:`JackknifeAfterBootstrapRegressor`; sets: :class:`CrossConformalClassifier`. Per group
-(Mondrian): ``conformalize(..., groups=)``. Covariate shift:
+(Mondrian): ``conformalize(..., partition=)``. Covariate shift:
 :class:`WeightedSplitConformalRegressor`.
 Risk control (multilabel FNR, precision): :class:`MultiLabelRiskController`,
 :func:`conformal_risk_control`, :func:`learn_then_test`. The Bayesian predictive as the score

@@ -152,7 +152,7 @@ class CrossConformalClassifier(BaseEstimator):
         if self.class_conditional:  # enough points of every class for the level?
             group_quantiles(np.zeros(n), labels, alpha, where)
         elif self.partition_ is not None:  # one group per example, each enough for the level
-            group_quantiles(np.zeros(n), self.partition_, alpha, where, "partition")
+            group_quantiles(np.zeros(n), self.partition_, alpha, where)
         else:
             conformal_rank(n, alpha, where)
         splitter = fold_splitter(self.cv, n, self.random_state, where, stratify=True)
@@ -214,7 +214,7 @@ class CrossConformalClassifier(BaseEstimator):
 
     def _test_groups(self, partition: Any, m: int, where: str) -> np.ndarray:
         sizes = {_plain(g): 0 for g in np.unique(self.partition_)}
-        thresholds_for(sizes, partition, m, where, "partition")  # one per example, calibrated
+        thresholds_for(sizes, partition, m, where)  # one per example, calibrated
         return np.asarray(partition).ravel()
 
     def _sets(

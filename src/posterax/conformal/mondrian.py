@@ -13,7 +13,7 @@ from posterax.conformal.quantile import conformal_quantile
 
 
 def group_quantiles(
-    scores: Any, groups: Any, alpha: float, where: str, name: str = "groups"
+    scores: Any, groups: Any, alpha: float, where: str, name: str = "partition"
 ) -> dict[Any, float]:
     """The split-conformal threshold of each group's calibration scores (``name``: the
     parameter that gave the groups, for messages)."""
@@ -37,7 +37,7 @@ def group_quantiles(
 
 
 def thresholds_for(
-    quantiles: dict[Any, float], groups: Any, n: int, where: str, name: str = "groups"
+    quantiles: dict[Any, float], groups: Any, n: int, where: str, name: str = "partition"
 ) -> np.ndarray:
     """Each test example's group threshold, shape (n,)."""
     if groups is None:

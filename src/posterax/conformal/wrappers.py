@@ -195,14 +195,14 @@ class SplitConformalRegressor(_Wrapper):
         hi = as_float(np.asarray(hi).ravel(), "upper", where, 1)
         return lo, hi
 
-    def conformalize(self, X: Any, y: Any, groups: Any = None) -> SplitConformalRegressor:
+    def conformalize(self, X: Any, y: Any, partition: Any = None) -> SplitConformalRegressor:
         """Compute the score threshold on calibration data (not used for training).
 
         Parameters
         ----------
         X : array-like, shape (n, ...)
         y : array-like, shape (n,)
-        groups : array-like, shape (n,), optional
+        partition : array-like, shape (n,), optional
             Mondrian conformal: one threshold per group, so that coverage holds within each
             group; ``predict_interval`` then needs the test examples' groups.
 
@@ -221,7 +221,7 @@ class SplitConformalRegressor(_Wrapper):
         self.quantile_ = float(q)
         self.n_conformalize_ = int(target.shape[0])
         self.group_quantiles_ = (
-            None if groups is None else group_quantiles(scores, groups, alpha, where)
+            None if partition is None else group_quantiles(scores, partition, alpha, where)
         )
         return self
 
@@ -231,13 +231,13 @@ class SplitConformalRegressor(_Wrapper):
         a, b = self._predictions(X, where)
         return 0.5 * (a + b) if self.conformity_score == "cqr" else a
 
-    def predict_interval(self, X: Any, groups: Any = None) -> tuple[jax.Array, jax.Array]:
+    def predict_interval(self, X: Any, partition: Any = None) -> tuple[jax.Array, jax.Array]:
         """Conformal intervals at ``confidence_level``.
 
         Parameters
         ----------
         X : array-like, shape (N, ...)
-        groups : array-like, shape (N,), optional
+        partition : array-like, shape (N,), optional
             The examples' groups, when conformalized per group (Mondrian).
 
         Returns
@@ -250,7 +250,7 @@ class SplitConformalRegressor(_Wrapper):
         q = jnp.asarray(self.quantile_, a.dtype)
         if getattr(self, "group_quantiles_", None) is not None:
             q = jnp.asarray(
-                thresholds_for(self.group_quantiles_, groups, a.shape[0], where), a.dtype
+                thresholds_for(self.group_quantiles_, partition, a.shape[0], where), a.dtype
             )
         return self._interval(a, b, q)
 
@@ -355,7 +355,7 @@ class SplitConformalClassifier(_Wrapper):
         key = jax.random.fold_in(jax.random.key(self.seed_), stream)
         return jax.random.uniform(key, (n,), dtype)
 
-    def conformalize(self, X: Any, y: Any, groups: Any = None) -> SplitConformalClassifier:
+    def conformalize(self, X: Any, y: Any, partition: Any = None) -> SplitConformalClassifier:
         """Compute the score threshold on calibration data.
 
         Parameters
@@ -363,7 +363,7 @@ class SplitConformalClassifier(_Wrapper):
         X : array-like, shape (n, ...)
         y : array-like, shape (n,)
             Labels (values of the model's ``classes_``, or ``0..K-1`` without one).
-        groups : array-like, shape (n,), optional
+        partition : array-like, shape (n,), optional
             Mondrian conformal: one threshold per group; ``predict_set`` then needs the test
             examples' groups.
 
@@ -400,14 +400,14 @@ class SplitConformalClassifier(_Wrapper):
         q = conformal_quantile(scores, alpha)
         self.quantile_ = float(q)
         self.n_conformalize_ = int(labels.shape[0])
-        if self.class_conditional and groups is not None:
+        if self.class_conditional and partition is not None:
             raise ValueError(
-                f"{where}: class_conditional=True and groups= are two ways of grouping; pass "
+                f"{where}: class_conditional=True and partition= are two ways of grouping; pass "
                 "one of them."
             )
         self.group_quantiles_ = None
-        if groups is not None:
-            self.group_quantiles_ = group_quantiles(scores, groups, alpha, where)
+        if partition is not None:
+            self.group_quantiles_ = group_quantiles(scores, partition, alpha, where)
         self.class_quantiles_ = None
         if self.class_conditional:
             by_class = group_quantiles(scores, np.asarray(labels), alpha, where)
@@ -427,13 +427,13 @@ class SplitConformalClassifier(_Wrapper):
         probs = self._probs(X, "SplitConformalClassifier.predict")
         return self.classes_[np.asarray(jnp.argmax(probs, axis=1))]
 
-    def predict_set(self, X: Any, groups: Any = None) -> jax.Array:
+    def predict_set(self, X: Any, partition: Any = None) -> jax.Array:
         """Conformal prediction sets at ``confidence_level``.
 
         Parameters
         ----------
         X : array-like, shape (N, ...)
-        groups : array-like, shape (N,), optional
+        partition : array-like, shape (N,), optional
             The examples' groups, when conformalized per group (Mondrian).
 
         Returns
@@ -452,7 +452,7 @@ class SplitConformalClassifier(_Wrapper):
         if getattr(self, "class_quantiles_", None) is not None:
             q = jnp.asarray(self.class_quantiles_, probs.dtype)[None, :]  # per class (column)
         elif getattr(self, "group_quantiles_", None) is not None:
-            per_row = thresholds_for(self.group_quantiles_, groups, probs.shape[0], where)
+            per_row = thresholds_for(self.group_quantiles_, partition, probs.shape[0], where)
             q = jnp.asarray(per_row, probs.dtype)[:, None]  # per example (row)
         return sets_from_threshold(probs, q, self.conformity_score, k_reg, lambda_reg, u)
 
