@@ -398,7 +398,7 @@ class WeightedSplitConformalRegressor(SplitConformalRegressor):
         return _weights(values, name, where, n)
 
     def conformalize(
-        self, X: Any, y: Any, X_test: Any = None, weights: Any = None
+        self, X: Any, y: Any, *, X_test: Any = None, weights: Any = None
     ) -> WeightedSplitConformalRegressor:
         """Weight and sort the calibration scores.
 
@@ -500,7 +500,7 @@ class WeightedSplitConformalRegressor(SplitConformalRegressor):
             self.sorted_scores_, self.cumulative_weights_, w, self._alpha()
         )
 
-    def predict_interval(self, X: Any, weights: Any = None) -> tuple[jax.Array, jax.Array]:
+    def predict_interval(self, X: Any, *, weights: Any = None) -> tuple[jax.Array, jax.Array]:
         """Weighted conformal intervals at ``confidence_level``, possibly infinite.
 
         Parameters
