@@ -32,7 +32,7 @@ from posterax.conformal.quantile import conformal_rank
 from posterax.predictive.inputs import check_choice, check_probability
 
 METHODS = ("plus", "minmax")
-_MAX_ENTRIES = 2**24  # test points per chunk x training points: bounds the (n, m) scratch
+_MAX_ENTRIES = 2**20  # test points per chunk x training points: bounds the (n, m) scratch
 
 
 def cross_conformal_interval(
@@ -76,19 +76,28 @@ def cross_conformal_interval(
     n = R.shape[0]
     k = conformal_rank(n, alpha, where)
     q = np.partition(R, k - 1)[k - 1] if method == "minmax" else None
-    lower, upper = [], []
+    m = preds.shape[1]
+    lower, upper = np.empty(m), np.empty(m)
+    # Test points in rows, training points along the contiguous last axis: the selection runs
+    # over contiguous memory, in a scratch of at most _MAX_ENTRIES reused for every chunk.
     step = max(1, _MAX_ENTRIES // max(n, 1))
-    for start in range(0, preds.shape[1], step):
-        chunk = preds[:, start : start + step]
-        # mu_{-i}(x) for every training point i: (n, chunk)
-        mu = chunk[fold_of] if fold_of.ndim == 1 else fold_of @ chunk
+    scratch = np.empty((min(step, m), n))
+    for start in range(0, m, step):
+        rows = slice(start, start + step)
+        chunk = preds[:, rows].T  # (c, K)
+        # mu_{-i}(x) for every training point i: (c, n)
+        mu = np.take(chunk, fold_of, axis=1) if fold_of.ndim == 1 else chunk @ fold_of.T
         if method == "minmax":
-            lower.append(mu.min(axis=0) - q)
-            upper.append(mu.max(axis=0) + q)
+            lower[rows], upper[rows] = mu.min(axis=1) - q, mu.max(axis=1) + q
             continue
-        upper.append(np.partition(mu + R[:, None], k - 1, axis=0)[k - 1])
-        lower.append(-np.partition(R[:, None] - mu, k - 1, axis=0)[k - 1])
-    return np.concatenate(lower), np.concatenate(upper)
+        work = scratch[: mu.shape[0]]
+        np.add(mu, R, out=work)
+        work.partition(k - 1, axis=1)
+        upper[rows] = work[:, k - 1]
+        np.subtract(R, mu, out=work)
+        work.partition(k - 1, axis=1)
+        lower[rows] = -work[:, k - 1]
+    return lower, upper
 
 
 def fold_splitter(cv: Any, n: int, random_state: Any, where: str, stratify: bool = False) -> Any:
