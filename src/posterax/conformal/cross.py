@@ -21,6 +21,7 @@ model weighted by its fold's size), as MAPIE's ``aggregate_point_predictions="me
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ from posterax.conformal.quantile import conformal_rank
 from posterax.predictive.inputs import check_choice, check_probability
 
 METHODS = ("plus", "minmax")
-_MAX_ENTRIES = 2**20  # test points per chunk x training points: bounds the (n, m) scratch
+_MAX_ENTRIES = 2**20  # test points per chunk x training points: two (chunk, n) scratch buffers
 
 
 def cross_conformal_interval(
@@ -73,30 +74,34 @@ def cross_conformal_interval(
     preds = np.asarray(fold_predictions, dtype=np.float64)
     fold_of = np.asarray(fold_of)
     R = np.asarray(residuals, dtype=np.float64)
-    n = R.shape[0]
+    n, m = R.shape[0], preds.shape[1]
     k = conformal_rank(n, alpha, where)
     q = np.partition(R, k - 1)[k - 1] if method == "minmax" else None
-    m = preds.shape[1]
     lower, upper = np.empty(m), np.empty(m)
-    # Test points in rows, training points along the contiguous last axis: the selection runs
-    # over contiguous memory, in a scratch of at most _MAX_ENTRIES reused for every chunk.
-    step = max(1, _MAX_ENTRIES // max(n, 1))
-    scratch = np.empty((min(step, m), n))
+    # One row per test point, so that every partition runs along contiguous memory, in two
+    # (chunk, n) buffers reused across chunks (no temporaries of the size of the chunk).
+    per_test = preds.T  # (m, K)
+    step = max(1, min(m, _MAX_ENTRIES // max(n, 1)))
+    mu_buf, work_buf = np.empty((step, n)), np.empty((step, n))
     for start in range(0, m, step):
-        rows = slice(start, start + step)
-        chunk = preds[:, rows].T  # (c, K)
-        # mu_{-i}(x) for every training point i: (c, n)
-        mu = np.take(chunk, fold_of, axis=1) if fold_of.ndim == 1 else chunk @ fold_of.T
+        chunk = per_test[start : start + step]
+        b = chunk.shape[0]
+        mu, work = mu_buf[:b], work_buf[:b]
+        # mu_{-i}(x) for every test point x (rows) and training point i (columns)
+        if fold_of.ndim == 1:
+            np.take(chunk, fold_of, axis=1, out=mu)
+        else:
+            np.matmul(chunk, fold_of.T, out=mu)
         if method == "minmax":
-            lower[rows], upper[rows] = mu.min(axis=1) - q, mu.max(axis=1) + q
+            lower[start : start + b] = mu.min(axis=1) - q
+            upper[start : start + b] = mu.max(axis=1) + q
             continue
-        work = scratch[: mu.shape[0]]
         np.add(mu, R, out=work)
         work.partition(k - 1, axis=1)
-        upper[rows] = work[:, k - 1]
+        upper[start : start + b] = work[:, k - 1]
         np.subtract(R, mu, out=work)
         work.partition(k - 1, axis=1)
-        lower[rows] = -work[:, k - 1]
+        lower[start : start + b] = -work[:, k - 1]
     return lower, upper
 
 
@@ -131,7 +136,13 @@ class _OutOfFold:
             raise NotFittedError(
                 f"This {type(self).__name__} is not fitted yet. Call fit_conformalize(X, y) first."
             )
-        return np.stack([_predict(model, X) for model in self.estimators_])
+        # one (K, m) array written row by row: no list of K arrays beside the stacked copy
+        first = _predict(self.estimators_[0], X)
+        preds = np.empty((len(self.estimators_), first.shape[0]))
+        preds[0] = first
+        for row, model in zip(preds[1:], self.estimators_[1:], strict=True):
+            row[:] = _predict(model, X)
+        return preds
 
     def _inputs(self, X: Any, y: Any, where: str) -> tuple[Any, np.ndarray]:
         """Checked settings; ``X`` as rows (a DataFrame stays one), ``y`` as floats."""
@@ -215,13 +226,13 @@ class CrossConformalRegressor(_OutOfFold, BaseEstimator):
         n = y_arr.shape[0]
         conformal_rank(n, 1.0 - self.confidence_level, where)  # enough points for the level?
         splitter = fold_splitter(self.cv, n, self.random_state, where)
-        folds = list(splitter.split(X_arr, y_arr, groups))
-        fold_of = fold_membership(folds, n, self.cv, where)
-        self.estimators_ = fit_each(
-            self.estimator, X_arr, y_arr, [train for train, _ in folds], fit_params
-        )
+        fold_of, tests = np.full(n, -1), []
+        splits = splitter.split(X_arr, y_arr, groups)
+        trains = training_sets(splits, fold_of, tests, self.cv, where)
+        self.estimators_ = fit_each(self.estimator, X_arr, y_arr, trains, fit_params)
+        check_every_point_in_a_fold(fold_of, self.cv, where)
         residuals = np.zeros(n)
-        for model, (_, test) in zip(self.estimators_, folds, strict=True):
+        for model, test in zip(self.estimators_, tests, strict=True):
             residuals[test] = np.abs(y_arr[test] - _predict(model, _rows(X_arr, test)))
         self.fold_of_, self.residuals_ = fold_of, residuals
         return self
@@ -301,36 +312,49 @@ class JackknifeAfterBootstrapRegressor(_OutOfFold, BaseEstimator):
         return self
 
 
-def fold_membership(folds: list, n: int, cv: Any, where: str) -> np.ndarray:
-    """Which fold leaves out each of the ``n`` points, ``(n,)``; the test folds must partition
-    the points."""
-    fold_of = np.full(n, -1)
-    for k, (_, test) in enumerate(folds):
-        if np.any(fold_of[test] >= 0):
-            raise ValueError(
-                f"The 'cv' parameter of {where} must give test folds that do not overlap. Got "
-                f"{cv!r}, whose folds share points. Pass KFold, LeaveOneOut, GroupKFold or "
-                "another splitter whose test folds partition the data."
-            )
+def training_sets(
+    splits: Iterable, fold_of: np.ndarray, tests: list, cv: Any, where: str
+) -> Iterator[np.ndarray]:
+    """Each split's training rows, one at a time (jackknife+: ``n`` sets of ``n - 1`` rows,
+    ``n^2`` integers if held together). Keeps only the test folds: appends each to ``tests``
+    and marks its points in ``fold_of`` after checking it shares none with an earlier fold."""
+    for k, (train, test) in enumerate(splits):
+        check_new_fold(fold_of, test, cv, where)
         fold_of[test] = k
+        tests.append(test)
+        yield train
+
+
+def check_new_fold(fold_of: np.ndarray, test: np.ndarray, cv: Any, where: str) -> None:
+    """Refuse a test fold that shares points with an earlier one (``fold_of`` >= 0 there)."""
+    if np.any(fold_of[test] >= 0):
+        raise ValueError(
+            f"The 'cv' parameter of {where} must give test folds that do not overlap. Got "
+            f"{cv!r}, whose folds share points. Pass KFold, LeaveOneOut, GroupKFold or "
+            "another splitter whose test folds partition the data."
+        )
+
+
+def check_every_point_in_a_fold(fold_of: np.ndarray, cv: Any, where: str) -> None:
+    """Refuse folds that leave points out of every test fold (``fold_of`` still -1)."""
     if np.any(fold_of < 0):
         raise ValueError(
             f"The 'cv' parameter of {where} must put every point in one test fold. Got "
             f"{cv!r}, which leaves {int(np.sum(fold_of < 0))} out. Pass KFold, LeaveOneOut, "
             "GroupKFold or another splitter whose test folds partition the data."
         )
-    return fold_of
 
 
 def fit_each(
-    estimator: Any, X: Any, y: np.ndarray, train_sets: list[np.ndarray], fit_params: dict
+    estimator: Any, X: Any, y: np.ndarray, train_sets: Iterable[np.ndarray], fit_params: dict
 ) -> list:
     """A clone of ``estimator`` fitted on each training set: in one compiled program where the
     estimator offers it (posterax's network regressors with MAP or an ensemble train every
     set's networks side by side under ``jax.vmap``), else one fit after another."""
     together = getattr(estimator, "_fit_folds", None)
     if together is not None and not fit_params and not hasattr(X, "iloc"):
-        fitted = together(X, y, [np.asarray(rows) for rows in train_sets])
+        train_sets = [np.asarray(rows) for rows in train_sets]  # a generator is read once
+        fitted = together(X, y, train_sets)
         if fitted is not None:
             return fitted
     return [clone(estimator).fit(_rows(X, rows), y[rows], **fit_params) for rows in train_sets]
@@ -350,6 +374,7 @@ __all__ = [
     "JackknifeAfterBootstrapRegressor",
     "cross_conformal_interval",
     "fit_each",
-    "fold_membership",
+    "check_every_point_in_a_fold",
     "fold_splitter",
+    "training_sets",
 ]

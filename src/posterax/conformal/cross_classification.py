@@ -27,7 +27,13 @@ from sklearn.exceptions import NotFittedError
 
 from posterax.conformal._numpy import label_scores
 from posterax.conformal.classification import check_set_options
-from posterax.conformal.cross import _rows, fit_each, fold_membership, fold_splitter
+from posterax.conformal.cross import (
+    _rows,
+    check_every_point_in_a_fold,
+    fit_each,
+    fold_splitter,
+    training_sets,
+)
 from posterax.conformal.mondrian import _plain, group_quantiles, thresholds_for
 from posterax.conformal.quantile import conformal_rank
 from posterax.predictive.inputs import check_choice, check_probability
@@ -156,13 +162,13 @@ class CrossConformalClassifier(BaseEstimator):
         else:
             conformal_rank(n, alpha, where)
         splitter = fold_splitter(self.cv, n, self.random_state, where, stratify=True)
-        folds = list(splitter.split(X_arr, y_arr, groups))
-        fold_of = fold_membership(folds, n, self.cv, where)
-        self.estimators_ = fit_each(
-            self.estimator, X_arr, y_arr, [train for train, _ in folds], fit_params
-        )
+        fold_of, tests = np.full(n, -1), []
+        splits = splitter.split(X_arr, y_arr, groups)
+        trains = training_sets(splits, fold_of, tests, self.cv, where)
+        self.estimators_ = fit_each(self.estimator, X_arr, y_arr, trains, fit_params)
+        check_every_point_in_a_fold(fold_of, self.cv, where)
         scores = np.zeros(n)
-        for model, (_, test) in zip(self.estimators_, folds, strict=True):
+        for model, test in zip(self.estimators_, tests, strict=True):
             own = self._scores(self._proba(model, _rows(X_arr, test)), k_reg, lambda_reg)
             scores[test] = own[np.arange(len(test)), labels[test]]
         self.fold_of_, self.scores_, self.labels_ = fold_of, scores, labels
