@@ -70,3 +70,10 @@ def test_ensembles_on_bootstrap_samples_train_together():
     assert all(fit.posterior_.num_draws == 2 for fit in model.estimators_)
     lower, upper = model.predict_interval(X_test)
     assert 0.8 < np.mean((lower <= y_test) & (y_test <= upper)) < 0.99
+
+
+def test_sets_too_large_to_stack_fit_one_by_one(monkeypatch):
+    from posterax.estimators import neural
+
+    monkeypatch.setattr(neural, "_MAX_STACKED_ENTRIES", 39)  # 2 x 20 x 1 = 40
+    assert _regressor()._fit_folds(*_data(30), [np.arange(20), np.arange(10, 30)]) is None

@@ -79,6 +79,7 @@ from posterax.predictive.chunking import (
 from posterax.predictive.memory import resolve_budget
 
 _N_FUNCTION_POINTS = 50  # inputs at which function-space R-hat/ESS are computed
+_MAX_STACKED_ENTRIES = 2**27  # training sets x rows x features trained together (~0.5 GB)
 
 
 class _FitPlan(NamedTuple):
@@ -402,6 +403,8 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
         X_arr = self._check_inputs(X, where)
         y_arr = check_regression_target(y, n_samples=X_arr.shape[0], where=where)
         size = max(len(rows) for rows in train_sets)
+        if len(train_sets) * size * max(1, X_arr[0].size) > _MAX_STACKED_ENTRIES:
+            return None  # e.g. the jackknife+ on many points: one set after another
         fits, plans = [], []
         for rows in train_sets:
             rows = np.concatenate([rows, rows[: size - len(rows)]])
