@@ -9,7 +9,6 @@ units and every prediction is returned in the original units.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 import warnings
@@ -150,26 +149,25 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
     def _fit_network(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> None:
         plan = self._plan_fit(X_arr, target, n_classes)
         start = time.perf_counter()
-        with self._in_method_terms(plan):
-            posterior = fit_network_posterior(
+        posterior = self._fit_with(fit_network_posterior, plan, plan.Xs, plan.target)
+        self._finish_fit(plan, posterior, time.perf_counter() - start)
+
+    def _fit_with(self, fitter: Any, plan: _FitPlan, Xs: np.ndarray, target: np.ndarray) -> Any:
+        """``fitter`` (one training set, or several stacked) on the plan's model and settings,
+        its errors named as the method object names its settings."""
+        try:
+            return fitter(
                 plan.settings,
                 plan.method,
                 plan.network,
                 plan.scales,
                 self._task,
                 plan.likelihood,
-                plan.Xs,
-                plan.target,
+                Xs,
+                target,
                 plan.key,
                 self._where,
             )
-        self._finish_fit(plan, posterior, time.perf_counter() - start)
-
-    @contextlib.contextmanager
-    def _in_method_terms(self, plan: _FitPlan):
-        """Fit functions' errors named as the method object names its settings."""
-        try:
-            yield
         except ValueError as error:
             message = in_method_terms(str(error), plan.method_object, self._where)
             if message == str(error):
@@ -417,19 +415,8 @@ class BayesianRegressor(PredictiveRegressorMixin, RegressorMixin, _BayesianNetwo
             fits.append(fit)
         plan = plans[0]
         start = time.perf_counter()
-        with self._in_method_terms(plan):
-            posteriors = fit_network_folds(
-                plan.settings,
-                plan.method,
-                plan.network,
-                plan.scales,
-                self._task,
-                plan.likelihood,
-                np.stack([p.Xs for p in plans]),
-                np.stack([p.target for p in plans]),
-                plan.key,
-                where,
-            )
+        Xs, targets = np.stack([p.Xs for p in plans]), np.stack([p.target for p in plans])
+        posteriors = self._fit_with(fit_network_folds, plan, Xs, targets)
         if posteriors is None:
             return None
         seconds = (time.perf_counter() - start) / len(fits)
