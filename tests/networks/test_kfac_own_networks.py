@@ -1,8 +1,9 @@
 """KFAC (hessian_structure="kron") on networks of your own: the dense layers are found in the
 network's jaxpr whatever the framework; the same MLP in NNX, Linen and Equinox gets the built-in
 MLP's Kronecker factors (which test_laplace_* check against dense GGNs and known posteriors);
-weights outside dense layers (convolutions) get the exact GGN diagonal, named in a warning
-and in the posterior's info."""
+weights outside dense and convolution layers (norm scales) get the exact GGN diagonal, named in
+a warning and in the posterior's info (convolutions themselves: tests/inference/laplace/
+test_kfac_conv.py)."""
 
 import warnings
 
@@ -120,7 +121,7 @@ class _ConvNet(nnx.Module):
         return self.dense(self.norm(h))
 
 
-def test_weights_outside_dense_layers_get_the_diagonal_and_are_named():
+def test_weights_outside_dense_and_convolution_layers_get_the_diagonal_and_are_named():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(60, 6, 6, 1)).astype(np.float32)
     y = (X[:, :3].mean((1, 2, 3)) > X[:, 3:].mean((1, 2, 3))).astype(int)
@@ -132,14 +133,15 @@ def test_weights_outside_dense_layers_get_the_diagonal_and_are_named():
         progress_bar=False,
         random_state=0,
     )
-    with pytest.warns(UserWarning, match=r"factorises 1 dense layer.*\['conv'\]\['kernel'\]"):
+    with pytest.warns(
+        UserWarning, match=r"factorises 2 dense or convolution.*\['norm'\]\['scale'\]"
+    ):
         clf.fit(X, y)
     fallback = clf.posterior_.info["kron_fallback"]
-    assert "convolution" in fallback["['conv']['kernel']"]
-    assert "['norm']['scale']" in fallback and "['dense']['kernel']" not in fallback
+    assert set(fallback) == {"['norm']['scale']", "['norm']['bias']"}
     curvature = clf.posterior_.distribution.factor
-    n_dense = 4 * 6 * 6 * 2 + 2
-    assert int(np.sum([pos.shape[0] for pos in curvature.pos])) == n_dense
+    n_kron = (4 * 6 * 6 * 2 + 2) + (3 * 3 * 1 * 4 + 4)  # the dense layer and the convolution
+    assert int(np.sum([pos.shape[0] for pos in curvature.pos])) == n_kron
     probs = clf.predict_proba(X)
     assert np.all(np.isfinite(probs)) and np.mean(clf.predict(X) == y) > 0.8
 

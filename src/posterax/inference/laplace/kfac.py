@@ -1,4 +1,4 @@
-"""Kronecker-factored curvature (KFAC) for the dense layers of posterax MLP heads.
+"""Kronecker-factored curvature (KFAC) for dense layers, and convolutions of networks of your own.
 
 For a dense layer ``s = x W + b`` write ``W~ = [W; b]`` (``(d_in + 1, d_out)``, the bias folded
 in as an extra input column ``x~ = [x, 1]``). Its GGN block, in row-major ``vec(W~)`` order, is
@@ -14,9 +14,11 @@ per-example parameter Jacobian is formed. The same quantities give the *exact* G
 ``(x~^2)^T (g^2)``.
 
 posterax's :class:`~posterax.models.MLP` heads are tapped by their own forward pass
-(:func:`mlp_factors`); any other network by its dense layers found in its jaxpr
-(:mod:`.dense_layers`, :func:`network_factors`). Parameters that are not in a dense layer
-(convolution kernels, layer-norm scales) get diagonal blocks (the exact GGN diagonal).
+(:func:`mlp_factors`); any other network by its dense and convolution layers found in its
+jaxpr (:mod:`.dense_layers`, :func:`network_factors`; a convolution is a dense layer on its
+input patches, one row per output position: KFC, Grosse & Martens 2016). Parameters in no
+such layer (layer-norm scales, grouped convolutions) get diagonal blocks (the exact GGN
+diagonal).
 """
 
 from __future__ import annotations
@@ -142,8 +144,11 @@ def network_factors(
     leaves, extras, Xb, yb, wb, *, apply_fn, treedef, layers, likelihood, curvature, squeeze, mesh
 ):
     """:func:`mlp_factors` for any network: ``A = sum x~ x~^T`` (``x~ = [x, 1]`` when the layer
-    has a bias) and ``G = sum g g^T`` for each dense layer in ``layers``
-    (:func:`~posterax.inference.laplace.dense_layers.find_dense_layers`)."""
+    has a bias) and ``G = sum g g^T`` for each layer in ``layers``
+    (:func:`~posterax.inference.laplace.dense_layers.find_dense_layers`). A convolution counts
+    each of its ``T`` output positions as a row (its input patch ``x``, its output gradient
+    ``g``) and divides ``G`` by ``T``: KFC's ``A ⊗ G`` then sums over positions like a dense
+    layer's over examples (Grosse & Martens 2016)."""
     params0 = unit_noise(
         likelihood, {"net": jax.tree_util.tree_unflatten(treedef, leaves), **extras}
     )
@@ -158,17 +163,19 @@ def network_factors(
 
     def body(acc, batch):
         X, y, w = constrain_rows(mesh, batch)
-        taps = [jnp.zeros((X.shape[0], layer.d_out), dtype) for layer in layers]
+        taps = [jnp.zeros(layer.tap_shape(X.shape[0]), dtype) for layer in layers]
         f, vjp, inputs = jax.vjp(lambda t: outputs(t, X), taps, has_aux=True)
         L = output_factor(likelihood, params0, f, y, curvature, squeeze) * w[:, None, None]
-        grads = jax.vmap(lambda col: vjp(col)[0], in_axes=2)(L)  # per layer (C, B, d_out)
+        grads = jax.vmap(lambda col: vjp(col)[0], in_axes=2)(L)  # per layer (C, *tap shape)
         out = []
         for (A, G), layer, x, g in zip(acc, layers, inputs, grads, strict=True):
-            x = x.astype(dtype)
+            positions = 1 if layer.conv is None else layer.conv.positions
+            x = x.reshape(-1, x.shape[-1]).astype(dtype)  # (B * T, d_in)
             if layer.bias is not None:
                 x = jnp.concatenate([x, jnp.ones((x.shape[0], 1), dtype)], axis=1)
-            xt = x * w[:, None]
-            out.append((A + xt.T @ xt, G + jnp.einsum("cbi,cbj->ij", g, g)))
+            x = x * jnp.repeat(w, positions)[:, None]
+            g = jax.vmap(layer.output_rows)(g)  # (C, B * T, d_out)
+            out.append((A + x.T @ x, G + jnp.einsum("cbi,cbj->ij", g, g) / positions))
         return out, None
 
     init = [
@@ -182,17 +189,18 @@ def network_factors(
 
 
 def dense_layer_positions(positions, layers) -> list[np.ndarray]:
-    """Flat positions of each dense layer's ``W~ = [W; b]`` ``(d_in (+1), d_out)``, row-major,
-    from the leaves' positions (a kernel stored ``(d_out, d_in)`` is transposed)."""
+    """Flat positions of each layer's ``W~ = [W; b]`` ``(d_in (+1), d_out)``, row-major, from
+    the leaves' positions (a kernel stored ``(d_out, d_in)`` is transposed; a convolution
+    kernel's rows follow its patches: :meth:`DenseLayer.kernel_matrix`)."""
     leaves = jax.tree_util.tree_leaves(positions)
     out = []
     for layer in layers:
-        kernel = np.asarray(leaves[layer.kernel]).reshape(
-            (layer.d_out, layer.d_in) if layer.kernel_out_first else (layer.d_in, layer.d_out)
+        kernel = layer.kernel_matrix(
+            np.asarray(leaves[layer.kernel]).reshape(leaves[layer.kernel].shape)
         )
-        kernel = kernel.T if layer.kernel_out_first else kernel
         if layer.bias is not None:
-            kernel = np.concatenate([kernel, np.asarray(leaves[layer.bias])[None]], axis=0)
+            bias = np.asarray(leaves[layer.bias]).reshape(1, -1)
+            kernel = np.concatenate([kernel, bias], axis=0)
         out.append(kernel)
     return out
 
@@ -248,9 +256,10 @@ def network_kron(
     if fallback:
         listed = "; ".join(f"{path}: {why}" for path, why in fallback.items())
         warnings.warn(
-            f"{where}: hessian_structure='kron' factorises {len(curv.blocks)} dense layer(s) of "
-            f"this network; these weights have no Kronecker factor and get the exact GGN "
-            f"diagonal instead: {listed}. (Also in posterior.info['kron_fallback'].)",
+            f"{where}: hessian_structure='kron' factorises {len(curv.blocks)} dense or "
+            f"convolution layer(s) of this network; these weights have no Kronecker factor and "
+            f"get the exact GGN diagonal instead: {listed}. (Also in "
+            "posterior.info['kron_fallback'].)",
             UserWarning,
             stacklevel=4,
         )
