@@ -189,7 +189,8 @@ class _EqxTinyCNN(eqx.Module):
         return self.dense(h.reshape(-1))
 
 
-@pytest.mark.parametrize("framework", ["nnx", pytest.param("equinox", marks=pytest.mark.slow)])
+@pytest.mark.slow  # 8-14 s each: the exact cases above run by default
+@pytest.mark.parametrize("framework", ["nnx", "equinox"])
 def test_kfc_on_a_small_cnn_is_close_to_the_exact_ggn(framework):
     """Softmax output Hessians vary over examples and positions, and KFC drops the products
     of different positions: it approximates. Measured on this untrained CNN: the convolution
