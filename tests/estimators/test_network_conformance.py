@@ -20,7 +20,7 @@ from flat_settings import flat_estimator
 from posterax.methods import method_key
 
 OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
-MCMC = ("nuts", "mala", "sgld", "sghmc", "csgmcmc")
+MCMC = ("nuts", "nuts_last_layer", "mala", "sgld", "sghmc", "csgmcmc")
 METHODS = OPTIMISATION + MCMC
 SETTINGS = {
     "hidden": (8,),
@@ -43,6 +43,8 @@ _SLOW = {
     ("regressor", "homoscedastic", "mala"),
     ("classifier", None, "sgld"),
     ("classifier", None, "csgmcmc"),
+    ("regressor", "homoscedastic", "nuts_last_layer"),  # a MAP and a sampler per fit
+    ("classifier", None, "nuts_last_layer"),
 }
 
 

@@ -97,6 +97,24 @@ def build_parser() -> argparse.ArgumentParser:
     cls.add_argument("--methods", nargs="+", default=["map", "ensemble", "laplace"])
     cls.add_argument("--seeds", type=int, default=3, help="random splits per set")
     cls.add_argument("--out", default="posterax-benchmark", help="output directory")
+    images = bench_sub.add_parser(
+        "images",
+        help="CNNs on 8x8 digits and MNIST-1D: accuracy, NLL, Brier, ECE clean and under "
+        "dataset shift, OOD AUROC; resumable.",
+    )
+    images.add_argument("--datasets", nargs="+", default=["digits", "mnist1d", "digits_0to4"])
+    images.add_argument(
+        "--methods",
+        nargs="+",
+        default=["map", "ensemble", "mc_dropout", "laplace_last_layer", "laplace_kron", "swag"],
+        help="map ensemble mc_dropout vi vi_lowrank laplace_last_layer laplace_kron swag sgld "
+        "sghmc",
+    )
+    images.add_argument("--seeds", type=int, default=3, help="seeds per set and method")
+    images.add_argument(
+        "--quick", action="store_true", help="tiny data and epochs: checks the pipeline only"
+    )
+    images.add_argument("--out", default="posterax-benchmark", help="output directory")
     report = sub.add_parser(
         "report", help="(Re)write RUN_DIR/report.html for a benchmark or fit directory."
     )
@@ -112,6 +130,14 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
+    if args.suite == "images":
+        from posterax.cli.benchmark_images import images_markdown, run_images_benchmark
+
+        summary = run_images_benchmark(
+            args.datasets, args.methods, seeds=args.seeds, out=args.out, quick=args.quick
+        )
+        print(images_markdown(summary))
+        return _run_report(argparse.Namespace(run_dir=args.out))
     if args.suite == "classification":
         from posterax.cli.benchmark_classification import (
             classification_markdown,

@@ -1,7 +1,8 @@
 """``posterax report RUN_DIR``: one self-contained HTML file from a run directory.
 
 A benchmark directory (``summary.json`` from ``benchmark uci``, ``summary_classification.json``
-from ``benchmark classification``) gets its tables beside the published numbers and a figure of
+from ``benchmark classification``, ``summary_images.json`` from ``benchmark images``) gets its
+tables beside the published numbers and a figure of
 test log-likelihood per method; a ``posterax fit`` directory gets its report rebuilt from
 ``metrics.json`` and ``predictions.csv``. Either way the settings and the package versions that
 produced the report are listed at the end. The report computes nothing the run did not store.
@@ -192,14 +193,18 @@ def run_report(run_dir: Any) -> Path:
     if (run_dir / "summary_classification.json").is_file():
         summary = json.loads((run_dir / "summary_classification.json").read_text())
         sections.append(_classification_section(summary))
+    if (run_dir / "summary_images.json").is_file():
+        from posterax.cli.report_images import images_section
+
+        sections.append(images_section(json.loads((run_dir / "summary_images.json").read_text())))
     if sections:
         return write_html(run_dir / "report.html", "posterax benchmark", [*sections, _versions()])
     if (run_dir / "metrics.json").is_file() and (run_dir / "encoder.json").is_file():
         return _rebuild_fit_report(run_dir)
     raise FileNotFoundError(
         f"posterax report: {str(run_dir)!r} holds no run to report (no summary.json, "
-        "summary_classification.json, or metrics.json + encoder.json). Pass the --out "
-        "directory of posterax benchmark or posterax fit."
+        "summary_classification.json, summary_images.json, or metrics.json + encoder.json). "
+        "Pass the --out directory of posterax benchmark or posterax fit."
     )
 
 

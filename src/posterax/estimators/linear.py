@@ -143,6 +143,12 @@ class BayesianLinearRegression(PredictiveRegressorMixin, RegressorMixin, BaseEst
         """``"exact"``, ``"nuts"``, ``"map"``, or the method objects that apply here:
         ``px.methods.NUTS(...)`` and ``px.methods.MAP()``."""
         if isinstance(self.method, NUTS):
+            if self.method.subset != "all" or self.method.training is not None:
+                raise ValueError(
+                    "The 'subset' parameter of px.methods.NUTS must be 'all' (and 'training' "
+                    "None) in BayesianLinearRegression: a linear model is one layer, sampled "
+                    f"whole. Got {self.method!r}. Use px.methods.NUTS(...) without them."
+                )
             return LinearMethod.NUTS
         if isinstance(self.method, MAP) and self.method.training is None:
             return LinearMethod.MAP  # the mode is found exactly: no training settings apply

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import os
 import types
 import warnings
 from collections.abc import Callable
@@ -34,6 +35,7 @@ from posterax.inference import (
 from posterax.inference.chains import merge_chains
 from posterax.inference.devices import resolve_devices
 from posterax.inference.laplace import fit_laplace
+from posterax.inference.last_layer_nuts import last_layer_selection, sample_last_layer_nuts
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.progress import resolve
 from posterax.inference.resumable import Checkpointing, checkpointing
@@ -355,6 +357,41 @@ def _fit_nuts(est, network, model, scales, Xs, target, key, where) -> Posterior:
     )
 
 
+def _fit_nuts_last_layer(est, network, model, scales, Xs, target, key, where) -> Posterior:
+    """MAP, then NUTS on its last layer given its features (the rest frozen at the MAP). With
+    ``checkpoint_dir`` the MAP checkpoints into ``map/`` and the sampler into ``nuts/`` under
+    it, so a resumed fit finishes (or reloads) the MAP and continues the chains."""
+    settings = nuts_settings(est, where)  # checked before the MAP is trained
+    map_est, nuts_checkpoint = est, checkpoint_settings(est, where)
+    if est.checkpoint_dir is not None:
+        directory = est.checkpoint_dir
+        map_est = types.SimpleNamespace(
+            **{**vars(est), "checkpoint_dir": os.path.join(directory, "map")}
+        )
+        nuts_checkpoint = dataclasses.replace(
+            nuts_checkpoint, directory=os.path.join(directory, "nuts")
+        )
+    # The MAP of method=px.methods.MAP(training=...) with the same random_state.
+    map_post = _trained(fit_map)(map_est, network, model, scales, Xs, target, key, where)
+    nuts_key = jax.random.fold_in(key, 1)
+    if model.likelihood.__class__ is not HeteroscedasticGaussianLikelihood:
+        model = _log_density(est, network, model, scales, "nuts", where)  # + the noise prior
+    mask = last_layer_selection(network, map_post.mean()["net"], tuple(Xs.shape[1:]), where)
+    post = sample_last_layer_nuts(
+        nuts_key,
+        model,
+        map_post,
+        mask,
+        jnp.asarray(Xs, dtype=jnp.float32),
+        jnp.asarray(target),
+        **settings,
+        checkpoint=nuts_checkpoint,
+    )
+    # The MAP's training record (epochs, losses) beside the sampler's own info.
+    post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})
+    return post
+
+
 def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) -> FitFn:
     """Adapter: an optimisation-based ``fit_*`` with estimator-derived extra arguments."""
 
@@ -433,6 +470,7 @@ def _dropout_rate(est, where):
 
 FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.NUTS: _fit_nuts,
+    NetworkMethod.NUTS_LAST_LAYER: _fit_nuts_last_layer,
     NetworkMethod.MALA: _fit_mala,
     NetworkMethod.SWAG: _trained(
         fit_swag,
@@ -487,10 +525,11 @@ def fit_network_posterior(
         raise ValueError(
             f"The 'method' parameter of {where}: this network has BatchNorm, which MAP, "
             "Ensemble, Laplace and SWAG support (trained on each minibatch's statistics, then "
-            "evaluated with the statistics of all training inputs at the trained weights). Got "
-            f"method={method.value!r}: a sampler or a variational family would need the "
-            "statistics to move with every weight draw, which they do not yet. Use one of "
-            "those four methods, or nnx.LayerNorm instead of BatchNorm."
+            "evaluated with the statistics of all training inputs at the trained weights), "
+            "and NUTS on the last layer alone (px.methods.NUTS(subset='last_layer'), at the "
+            f"MAP's statistics). Got method={method.value!r}: a sampler or a variational family "
+            "would need the statistics to move with every weight draw, which they do not yet. "
+            "Use one of those methods, or nnx.LayerNorm instead of BatchNorm."
         )
     return FITTERS[method](est, network, model, scales, Xs, target, key, where)
 
@@ -500,6 +539,7 @@ BATCHNORM_METHODS = (
     NetworkMethod.ENSEMBLE,
     NetworkMethod.LAPLACE,
     NetworkMethod.SWAG,
+    NetworkMethod.NUTS_LAST_LAYER,  # the statistics stay the MAP's, as its features do
 )
 
 
@@ -548,6 +588,7 @@ def is_sampled(method: NetworkMethod) -> bool:
     """Whether the method gives MCMC chains (R-hat / ESS apply)."""
     return method in (
         NetworkMethod.NUTS,
+        NetworkMethod.NUTS_LAST_LAYER,
         NetworkMethod.MALA,
         NetworkMethod.SGLD,
         NetworkMethod.SGHMC,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from posterax.data.validation import check_batch, check_features
+from posterax.data.validation import check_batch, check_class_labels, check_features
 from posterax.estimators.common import check_predict_input
 from posterax.inference import NetworkMethod
 from posterax.methods import resolve_method
@@ -75,6 +75,30 @@ def standardiser(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = unit.mean(axis=0) * peak
     scale = unit.std(axis=0) * peak
     return mean, np.where(scale > 0, scale, 1.0)
+
+
+def encode_seen_labels(classes: np.ndarray, y: Any, n_samples: int, where: str) -> np.ndarray:
+    """Indices into ``classes`` (the classes seen at fit time) of labels ``y``, one per row of X.
+    A label never seen in fit has no index: an error naming it, never a wrong class or a NaN."""
+    labels = check_class_labels(y, where=where)
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ValueError(
+            f"The 'y' parameter of {where} must be 1-D with one label per row of X. Got shape "
+            f"{labels.shape} for {n_samples} sample(s). Pass X and y of the same length."
+        )
+    known = np.isin(labels, classes)
+    if not known.all():
+        unseen = list(dict.fromkeys(labels[~known].tolist()))
+        shown = ", ".join(map(repr, unseen[:5])) + (", ..." if len(unseen) > 5 else "")
+        seen = ", ".join(map(repr, classes[:10].tolist())) + (", ..." if len(classes) > 10 else "")
+        raise ValueError(
+            f"The 'y' parameter of {where} must hold only classes seen at fit time ({seen}). "
+            f"Got {int((~known).sum())} label(s) never seen in fit ({shown}), the first at index "
+            f"{int(np.argmin(known))}. Drop those rows, or refit with examples of every class."
+        )
+    return np.searchsorted(classes, labels)
 
 
 class NetworkInputsMixin:
@@ -156,5 +180,6 @@ __all__ = [
     "check_activation",
     "check_hidden",
     "check_prior_scales",
+    "encode_seen_labels",
     "standardiser",
 ]

@@ -9,25 +9,28 @@ SHARED_PARAMS_DOC = """
         ``px.methods.NUTS(num_warmup=500, num_chains=4)``, ``px.methods.Ensemble(num_members=5)``,
         ``px.methods.Laplace(structure="kron", subset="last_layer")`` or
         ``px.methods.MAP(training=px.methods.Training(num_epochs=200))``, or one of the strings
-        "nuts", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi", "vi_lowrank",
-        "mc_dropout", "ensemble", "swag" for that method with its defaults. ``NUTS`` and ``MALA``
-        (full batch) sample the exact posterior (small networks); ``SGLD``, ``SGHMC`` and
-        ``CyclicalSGMCMC`` sample approximately from minibatches; the others train by minibatch
-        optimisation (optax, ``px.methods.Training``): the mode (``MAP``), a mean-field or
-        low-rank + diagonal Gaussian (``VI``, Bayes by backprop), dropout kept on at prediction
-        (``MCDropout``), networks trained together under ``jax.vmap`` (``Ensemble``),
-        SWA-Gaussian (``SWAG``), or a Laplace approximation around the MAP (``Laplace``). Each
-        class documents its settings; nested ones work with ``set_params(method__num_members=3)``
-        and ``GridSearchCV``.
+        "nuts", "nuts_last_layer", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi",
+        "vi_lowrank", "mc_dropout", "ensemble", "swag" for that method with its defaults.
+        ``NUTS`` and ``MALA`` (full batch) sample the exact posterior (small networks);
+        ``NUTS(subset="last_layer")`` samples the last layer exactly on the features of the
+        MAP network (any size of network: the reference posterior on the last layer); ``SGLD``,
+        ``SGHMC`` and ``CyclicalSGMCMC`` sample approximately from minibatches; the others
+        train by minibatch optimisation (optax, ``px.methods.Training``): the mode (``MAP``), a
+        mean-field or low-rank + diagonal Gaussian (``VI``, Bayes by backprop), dropout kept on
+        at prediction (``MCDropout``), networks trained together under ``jax.vmap``
+        (``Ensemble``), SWA-Gaussian (``SWAG``), or a Laplace approximation around the MAP
+        (``Laplace``). Each class documents its settings; nested ones work with
+        ``set_params(method__num_members=3)`` and ``GridSearchCV``.
     network : optional
         ``None`` (the built-in MLP with the default hidden sizes), hidden sizes such as ``(50,)``,
         ``px.networks.MLP(hidden=(50,), activation="relu")`` (``activation="auto"``: tanh for
-        NUTS, ReLU otherwise, so optimisation methods' uncertainty grows away from the data), or
-        a network of your own: a Flax NNX module instance, a Flax Linen module, an Equinox module
-        or ``px.networks.Functional(apply_fn, params)``. Your network's inputs pass through
-        untouched (any shape ``(N, ...)``: images, sequences); its outputs must be one mean per
-        example (regression; two for ``likelihood="heteroscedastic"``) or one logit per class.
-        Regression targets are standardised internally either way.
+        NUTS on all weights, ReLU otherwise, so optimisation methods' uncertainty grows away
+        from the data), or a network of your own: a Flax NNX module instance, a Flax Linen
+        module, an Equinox module or ``px.networks.Functional(apply_fn, params)``. Your
+        network's inputs pass through untouched (any shape ``(N, ...)``: images, sequences);
+        its outputs must be one mean per example (regression; two for
+        ``likelihood="heteroscedastic"``) or one logit per class. Regression targets are
+        standardised internally either way.
     prior : {"normal", "laplace"}
         Family of the prior on every weight and bias: Normal is L2 (weight decay), Laplace L1.
     prior_scale : float or one float per layer

@@ -55,6 +55,7 @@ from posterax.estimators.network_inputs import (
     NetworkInputsMixin,
     check_activation,
     check_prior_scales,
+    encode_seen_labels,
     standardiser,
 )
 from posterax.estimators.network_params_doc import SHARED_PARAMS_DOC
@@ -189,7 +190,8 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
         problems = convergence_problems(
             fs["max_r_hat"], fs["min_ess_bulk"], diag["divergences"], where="function space"
         )
-        warn_if_not_converged(problems, stacklevel=5, sampler=plan.method.value.upper())
+        sampler = "NUTS" if plan.method is NetworkMethod.NUTS_LAST_LAYER else plan.method.value
+        warn_if_not_converged(problems, stacklevel=5, sampler=sampler.upper())
 
     def _function_values(self) -> np.ndarray:
         post = self.posterior_
@@ -565,8 +567,9 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         key = stream_key(self, INFERENCE_DATA_STREAM, "to_inference_data")
         if X is None or y is None:
             return to_inference_data(self.posterior_, rng_key=key)
-        Xs = self._check_predict_input(X, "BayesianClassifier.to_inference_data")
-        encoded = np.searchsorted(self.classes_, np.asarray(y))
+        where = "BayesianClassifier.to_inference_data"
+        Xs = self._check_predict_input(X, where)
+        encoded = encode_seen_labels(self.classes_, y, Xs.shape[0], where)
         return to_inference_data(self.posterior_, Xs, encoded, rng_key=key)
 
 

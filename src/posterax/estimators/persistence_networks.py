@@ -25,6 +25,7 @@ from posterax.base import Posterior
 from posterax.estimators.network_fitters import network_model
 from posterax.inference.laplace import LaplaceGaussian, LinearizedApply
 from posterax.inference.laplace.posterior import DiagFactor, FullFactor, KronFactor, LowRankFactor
+from posterax.inference.last_layer_nuts import LastLayerApply, selected
 from posterax.inference.mc_dropout import DropoutDistribution
 from posterax.inference.mc_dropout_network import (
     DropoutOn,
@@ -223,6 +224,10 @@ def _posterior_state(post: Posterior) -> tuple[str, dict[str, Any], dict[str, An
     dist = post.distribution
     if dist is None:
         chains = list(post.chain_shape) if post.chain_shape else None
+        if isinstance(post.apply_fn, LastLayerApply):  # the MAP beside the last layer's draws
+            mask = [bool(m) for m in jax.tree_util.tree_leaves(post.apply_fn.mask)]
+            state = {"draws": post.draws, "map": post.apply_fn.frozen}
+            return "last_layer", state, {"chain_shape": chains, "last_layer_mask": mask}
         return "draws", {"draws": post.draws}, {"chain_shape": chains}
     if isinstance(dist, MeanFieldGaussian):
         return "meanfield", {"loc": dist.loc, "scale": dist.scale, "extras": dist.extras}, {}
@@ -272,6 +277,17 @@ def _laplace_template(spec: dict[str, Any], net: Any, extras: dict[str, Any]) ->
 def _state_template(
     kind: str, net: Any, extras: dict[str, Any], spec: dict[str, Any]
 ) -> dict[str, Any]:
+    if kind == "last_layer":  # draws of the last layer (+ sigma); the MAP (+ BatchNorm state)
+        mask = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(net), spec["last_layer_mask"]
+        )
+        noise = {k: v for k, v in extras.items() if k != "state"}
+        state = {k: v for k, v in extras.items() if k == "state"}
+        return {
+            "draws": {"net": selected(mask, net), **noise},
+            "map": {"net": net, **state},
+            "mask": mask,
+        }
     if kind == "laplace":
         return {"laplace": dataclasses.replace(_laplace_template(spec, net, extras), unravel=None)}
     return {
@@ -443,8 +459,17 @@ def restore_network(
     if getattr(network, "state", None) is not None:  # BatchNorm statistics
         extras["state"] = network.state
     kind = spec["kind"]
-    state = _fill("posterior", _state_template(kind, net, extras, spec), arrays)
+    template = _state_template(kind, net, extras, spec)
+    mask = template.pop("mask", None)
+    state = _fill("posterior", template, arrays)
     info = _join_info(spec["info"], arrays)
+    if kind == "last_layer":
+        chains = tuple(spec["chain_shape"]) if spec["chain_shape"] else None
+        apply_fn = LastLayerApply(model.apply_fn, state["map"], mask)
+        estimator.posterior_ = Posterior(
+            apply_fn, model.likelihood, draws=state["draws"], info=info, chain_shape=chains
+        )
+        return estimator
     if kind == "draws":
         chains = tuple(spec["chain_shape"]) if spec["chain_shape"] else None
         estimator.posterior_ = Posterior(

@@ -5,6 +5,7 @@ from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
 from posterax.inference.folds import fit_on_folds
 from posterax.inference.laplace import LaplaceGaussian, fit_laplace
+from posterax.inference.last_layer_nuts import LastLayerApply, sample_last_layer_nuts
 from posterax.inference.mala import MALASettings, sample_mala
 from posterax.inference.map import fit_map
 from posterax.inference.map_linear import fit_map_linear
@@ -23,6 +24,7 @@ __all__ = [
     "Chains",
     "DropoutDistribution",
     "LaplaceGaussian",
+    "LastLayerApply",
     "LinearMethod",
     "LowRankGaussian",
     "MALASettings",
@@ -47,6 +49,7 @@ __all__ = [
     "nuts_posterior",
     "rmsprop_sgld",
     "run_nuts",
+    "sample_last_layer_nuts",
     "sample_mala",
     "sample_nuts",
     "sample_sgmcmc",

@@ -17,6 +17,7 @@ class NetworkMethod(StrEnum):
     """Posterior routes for :class:`posterax.BayesianRegressor` / ``BayesianClassifier``."""
 
     NUTS = "nuts"
+    NUTS_LAST_LAYER = "nuts_last_layer"
     MAP = "map"
     VI = "vi"
     VI_LOWRANK = "vi_lowrank"
@@ -31,6 +32,15 @@ class NetworkMethod(StrEnum):
 
 
 # Methods that train a network by minibatch optimisation (early stopping applies to them).
-TRAINED_METHODS = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
+TRAINED_METHODS = (
+    "map",
+    "vi",
+    "vi_lowrank",
+    "mc_dropout",
+    "ensemble",
+    "swag",
+    "laplace",
+    "nuts_last_layer",
+)
 
 __all__ = ["TRAINED_METHODS", "LinearMethod", "NetworkMethod"]

@@ -10,6 +10,7 @@ with errors naming the parameter.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 from sklearn.base import BaseEstimator
@@ -36,6 +37,12 @@ class Method(_Value):
         """The flat settings the fit functions read (the names of the estimator parameters
         they replace)."""
         return dict(self.get_params(deep=False))
+
+    @classmethod
+    def trains(cls, own: dict[str, Any]) -> bool:
+        """Whether the method with its own settings ``own`` trains a network (and so takes
+        :class:`Training` settings)."""
+        return "training" in inspect.signature(cls.__init__).parameters
 
 
 class Training(_Value):
@@ -81,7 +88,8 @@ class Training(_Value):
 
 
 class TrainedMethod(Method):
-    """A method that trains the network by minibatch optimisation (``training`` settings)."""
+    """A method that trains the network by minibatch optimisation (``training`` settings; NUTS
+    too, for ``subset="last_layer"``: the MAP network whose last layer it samples)."""
 
     def set_params(self, **params: Any) -> TrainedMethod:
         """As scikit-learn's; ``training__*`` on ``training=None`` starts from ``Training()``."""

@@ -27,6 +27,7 @@ NETWORK_METHODS: dict[str, type[Method]] = {
 }
 # Strings that mean a class with one setting fixed.
 ALIASES: dict[str, tuple[type[Method], dict[str, Any]]] = {
+    "nuts_last_layer": (NUTS, {"subset": "last_layer"}),
     "vi_lowrank": (VI, {"family": "lowrank"}),
 }
 # Constructor parameters whose estimator parameter has another name.
@@ -36,6 +37,7 @@ _ESTIMATOR_NAMES = {
     "subset": "subset_of_weights",
 }
 VI_FAMILIES = ("meanfield", "lowrank")
+NUTS_SUBSETS = ("all", "last_layer")
 
 
 def method_names() -> list[str]:
@@ -78,12 +80,16 @@ def method_from_settings(
         )
     legacy = {v: k for k, v in _ESTIMATOR_NAMES.items()}
     own, training, unknown = dict(fixed), {}, []
-    trains = "training" in inspect.signature(cls.__init__).parameters
     for given, value in settings.items():
         key = legacy.get(given, given)
         if key in _own_names(cls) and key not in fixed:
             own[key] = value
-        elif key in _TRAINING_NAMES and trains:
+    trains = cls.trains(own)  # NUTS: only with subset="last_layer"
+    for given, value in settings.items():
+        key = legacy.get(given, given)
+        if key in _own_names(cls):
+            continue
+        if key in _TRAINING_NAMES and trains:
             training[key] = value
         elif key not in fixed:
             unknown.append(given)
@@ -114,6 +120,8 @@ def resolve_method(method: Any, where: str, owner: str = "the estimator") -> Met
                 f"The 'family' parameter of px.methods.VI must be one of "
                 f"{', '.join(map(repr, VI_FAMILIES))}. Got {method.family!r}."
             )
+        if isinstance(method, NUTS):
+            _check_nuts(method)
         return method
     if isinstance(method, str) and (method in NETWORK_METHODS or method in ALIASES):
         return method_from_settings(method, {}, where=where)
@@ -122,6 +130,21 @@ def resolve_method(method: Any, where: str, owner: str = "the estimator") -> Met
         f"The 'method' parameter of {where} must be one of {allowed}, or a method object such "
         f"as px.methods.NUTS(num_chains=4). Got {method!r}."
     )
+
+
+def _check_nuts(method: NUTS) -> None:
+    if method.subset not in NUTS_SUBSETS:
+        raise ValueError(
+            f"The 'subset' parameter of px.methods.NUTS must be one of "
+            f"{', '.join(map(repr, NUTS_SUBSETS))}. Got {method.subset!r}."
+        )
+    if method.training is not None and method.subset != "last_layer":
+        raise ValueError(
+            "The 'training' parameter of px.methods.NUTS applies to subset='last_layer' (it "
+            "trains the MAP network whose last layer is sampled). Got training="
+            f"{method.training!r} with subset={method.subset!r}. Drop training, or pass "
+            "subset='last_layer'."
+        )
 
 
 def in_method_terms(message: str, method: Method, where: str) -> str:
@@ -144,6 +167,8 @@ def method_key(method: Method) -> str:
     """The string naming what ``method`` runs (``"vi_lowrank"`` for a low-rank VI)."""
     if isinstance(method, VI) and method.family == "lowrank":
         return "vi_lowrank"
+    if isinstance(method, NUTS) and method.subset == "last_layer":
+        return "nuts_last_layer"
     return method.name
 
 

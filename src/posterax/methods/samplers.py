@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from posterax.methods.base import Method
+from posterax.methods.base import Method, TrainedMethod, Training
 
 
-class NUTS(Method):
+class NUTS(TrainedMethod):
     """The No-U-Turn Sampler (BlackJAX kernel, Stan-style window adaptation), compiled once.
 
     Parameters
@@ -18,12 +18,22 @@ class NUTS(Method):
     target_accept_prob : float, optional
         Step-size adaptation target (default 0.8).
     max_tree_depth : int
+    subset : {"all", "last_layer"}
+        ``"all"`` samples every weight. ``"last_layer"`` trains the MAP network (``training``),
+        freezes everything but its last layer and samples the last layer's weights and bias (and
+        the noise sd) exactly under the model's prior and likelihood, given the MAP's features:
+        the reference posterior on the last layer. Each gradient then costs the last layer
+        alone (the features are computed once).
+    training : Training, optional
+        Settings of the MAP training (``subset="last_layer"`` only).
 
     Examples
     --------
     >>> import posterax as px
     >>> px.methods.NUTS(num_warmup=500, num_chains=4)
     NUTS(num_chains=4, num_warmup=500)
+    >>> px.methods.NUTS(subset="last_layer", training=px.methods.Training(num_epochs=100))
+    NUTS(subset='last_layer', training=Training(num_epochs=100))
     """
 
     name = "nuts"
@@ -36,12 +46,26 @@ class NUTS(Method):
         num_chains: int = 1,
         target_accept_prob: float | None = None,
         max_tree_depth: int = 10,
+        subset: str = "all",
+        training: Training | None = None,
     ):
         self.num_warmup = num_warmup
         self.num_samples = num_samples
         self.num_chains = num_chains
         self.target_accept_prob = target_accept_prob
         self.max_tree_depth = max_tree_depth
+        self.subset = subset
+        self.training = training
+
+    @classmethod
+    def trains(cls, own: dict[str, Any]) -> bool:
+        """Only the last-layer variant trains a network (the MAP whose features it uses)."""
+        return own.get("subset", "all") == "last_layer"
+
+    def settings(self) -> dict[str, Any]:
+        out = super().settings()
+        out["subset_of_weights"] = out.pop("subset")
+        return out
 
 
 class MALA(Method):

@@ -201,8 +201,9 @@ def check_outputs(
         raise ValueError(
             f"The 'network' parameter of {where} must accept the inputs X: calling the "
             f"{adapter.kind} network on a batch of shape {tuple(example.shape)} failed with "
-            f"{type(error).__name__}: {error}. Check the input shape the network expects "
-            "(Equinox networks see one example at a time; posterax vmaps over the batch)."
+            f"{type(error).__name__}: {str(error).rstrip('.')}. Check the input shape the "
+            "network expects (Equinox networks see one example at a time; posterax vmaps over "
+            "the batch)."
         ) from error
     if adapter.has_dropout:  # MC dropout runs it in training mode with a key: check that too
         try:

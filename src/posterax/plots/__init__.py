@@ -7,6 +7,7 @@ from posterax.plots.calibration import (
     plot_regression_calibration,
     plot_reliability_diagram,
 )
+from posterax.plots.images import plot_image_predictions
 from posterax.plots.methods import plot_method_bands
 from posterax.plots.posterior import plot_posterior
 from posterax.plots.regression import plot_regression_band
@@ -23,6 +24,7 @@ __all__ = [
     "plot_coverage",
     "plot_coverage_by_uncertainty",
     "plot_decomposition",
+    "plot_image_predictions",
     "plot_interval_widths",
     "plot_learning_curves",
     "plot_method_bands",
