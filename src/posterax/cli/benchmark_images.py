@@ -7,6 +7,8 @@ Per (data set, method, seed) one JSON file, so runs resume:
   (fitted on 10% of the training set, held out for every method alike), fit and predict time;
 - dataset shift (Ovadia et al. 2019): accuracy, NLL and ECE at five intensities of each
   corruption (:mod:`posterax.data.shift`), raw and temperature-scaled;
+- last-layer NUTS (MAP features, the last layer sampled exactly) is the reference posterior
+  on the last layer, for last-layer Laplace to be judged against;
 - out-of-distribution: AUROC of max probability, entropy and mutual information, in-test vs
   noise images (digits), shuffled sequences (MNIST-1D), and digits 5-9 for a network trained
   on 0-4 (``digits_0to4``).
@@ -69,6 +71,12 @@ def _methods(training: px.methods.Training, quick: bool) -> dict[str, Callable[[
         "swag": lambda: px.methods.SWAG(num_samples=draws, training=training),
         "sgld": lambda: px.methods.SGLD(batch_size=training.batch_size, **sg),
         "sghmc": lambda: px.methods.SGHMC(batch_size=training.batch_size, **sg),
+        "nuts_last_layer": lambda: px.methods.NUTS(
+            subset="last_layer",
+            training=training,
+            num_warmup=50 if quick else 500,
+            num_samples=draws,
+        ),
     }
 
 
