@@ -80,6 +80,25 @@ def test_temperature_is_the_nll_minimiser():
     assert ts.temperature_ == pytest.approx(best.x, rel=1e-5)
 
 
+def test_a_calibration_set_classified_without_error_does_not_identify_a_temperature():
+    """All correct: the NLL falls as T -> 0 (any later mistake would then cost ~infinity).
+    The temperature stays 1 with a warning; one wrong draw on one example restores the fit."""
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 3, 60)
+    logits = 5.0 * np.eye(3)[y] + rng.normal(scale=0.5, size=(60, 3))  # margins ~5: all right
+    assert np.all(np.argmax(logits, 1) == y)
+    with pytest.warns(UserWarning, match=r"every calibration example is classified correctly"):
+        ts = TemperatureScaling().fit(logits, y)
+    assert ts.temperature_ == 1.0
+    np.testing.assert_allclose(ts.predict_proba(logits), jax.nn.softmax(logits), rtol=1e-5)
+    draws = np.stack([logits, logits])
+    draws[1, 0] = np.roll(draws[1, 0], 1)  # one draw gets one example wrong
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ts = TemperatureScaling().fit(PredictiveSamples.classification(draws), y)
+    assert 0.0 < ts.temperature_ < 1.0  # sharpens, to a finite temperature
+
+
 def test_temperature_scaling_of_predictive_samples():
     rng = np.random.default_rng(2)
     y = rng.integers(0, 3, 400)

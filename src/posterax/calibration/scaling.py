@@ -9,6 +9,7 @@ an ensemble or a posterior sample is recalibrated as a whole.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -64,6 +65,14 @@ def _minimise(
 
     params, state = jax.lax.while_loop(keep_going, step, (init, opt.init(init)))
     return params, otu.tree_get(state, "count")
+
+
+def _separable(draws: jax.Array, labels: jax.Array, weight: jax.Array) -> bool:
+    """Whether every draw puts every (unpadded) example's label strictly first."""
+    true = jnp.take_along_axis(draws, labels[None, :, None], axis=-1)[..., 0]
+    others = jnp.where(jax.nn.one_hot(labels, draws.shape[-1], dtype=bool), -jnp.inf, draws)
+    margin = true - jnp.max(others, axis=-1)
+    return bool(jnp.all((margin > 0) | (weight[None] == 0)))
 
 
 @partial(jax.jit, static_argnames=("max_iter", "tol"))
@@ -169,11 +178,24 @@ class TemperatureScaling(BaseEstimator):
         where = "TemperatureScaling.fit"
         max_iter = check_positive_int(self.max_iter, "max_iter", where)
         draws, labels, weight = _fit_inputs(logits, y, where)
+        self.n_classes_ = int(draws.shape[-1])
+        if _separable(draws, labels, weight):
+            # Every draw ranks every true label first: the NLL falls all the way to T -> 0,
+            # which would make any later mistake infinitely costly. Leave the model as it is.
+            warnings.warn(
+                f"{where}: every calibration example is classified correctly (by every draw), "
+                "so the likelihood keeps improving as the temperature goes to 0 and does not "
+                "identify one. temperature_ is set to 1 (predictions unchanged). Calibrate on "
+                "more examples, ones the model gets wrong too.",
+                UserWarning,
+                stacklevel=2,
+            )
+            self.temperature_, self.n_iter_ = 1.0, 0
+            return self
         log_t, n_iter = _fit_temperature(
             draws, labels, weight, max_iter=max_iter, tol=float(self.tol)
         )
         self.temperature_ = float(np.exp(float(log_t)))
-        self.n_classes_ = int(draws.shape[-1])
         self.n_iter_ = int(n_iter)
         return self
 
