@@ -68,6 +68,20 @@ def _methods(training: px.methods.Training, quick: bool) -> dict[str, Callable[[
         "laplace_kron": lambda: px.methods.Laplace(
             structure="kron", subset="all", num_samples=draws, training=training
         ),
+        "laplace_last_layer_val": lambda: px.methods.Laplace(
+            structure="full",
+            subset="last_layer",
+            tune="validation",
+            num_samples=draws,
+            training=training,
+        ),
+        "laplace_kron_val": lambda: px.methods.Laplace(
+            structure="kron",
+            subset="all",
+            tune="validation",
+            num_samples=draws,
+            training=training,
+        ),
         "swag": lambda: px.methods.SWAG(num_samples=draws, training=training),
         "sgld": lambda: px.methods.SGLD(batch_size=training.batch_size, **sg),
         "sghmc": lambda: px.methods.SGHMC(batch_size=training.batch_size, **sg),

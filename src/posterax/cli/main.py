@@ -107,8 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--methods",
         nargs="+",
         default=["map", "ensemble", "mc_dropout", "laplace_last_layer", "laplace_kron", "swag"],
-        help="map ensemble mc_dropout vi vi_lowrank laplace_last_layer laplace_kron swag sgld "
-        "sghmc nuts_last_layer",
+        help="map ensemble mc_dropout vi vi_lowrank laplace_last_layer laplace_kron "
+        "laplace_last_layer_val laplace_kron_val swag sgld sghmc nuts_last_layer",
     )
     images.add_argument("--seeds", type=int, default=3, help="seeds per set and method")
     images.add_argument(

@@ -413,7 +413,9 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
 
 LAPLACE_STRUCTURES = ("kron", "diag", "full", "lowrank")
 LAPLACE_SUBSETS = ("all", "last_layer")
+LAPLACE_TUNING = ("marglik", "validation")
 PRED_TYPES = ("glm", "nn")
+TUNE_FRACTION = 0.1  # rows held out by Laplace(tune="validation")
 
 
 def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posterior:
@@ -427,7 +429,13 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     )
     pred_type = check_choice(est.pred_type, name="pred_type", where=where, allowed=PRED_TYPES)
     rank = check_positive_int(est.rank, name="rank", where=where)
+    tune = check_choice(
+        getattr(est, "tune", "marglik"), name="tune", where=where, allowed=LAPLACE_TUNING
+    )  # models saved before 'tune' existed were tuned by the marginal likelihood
     map_key, laplace_key = jax.random.split(key)
+    val_data = None
+    if tune == "validation":
+        Xs, target, val_data = _hold_out(Xs, target, jax.random.fold_in(key, 7), where)
     map_post = _trained(fit_map)(est, network, model, scales, Xs, target, map_key, where)
     mask, laplace_subset = None, subset
     if subset == "last_layer" and isinstance(network, NetworkAdapter):
@@ -442,7 +450,8 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
         subset_of_weights=laplace_subset,
         subnetwork_mask=mask,
         pred_type=pred_type,
-        tune="marglik",
+        tune="marglik" if tune == "marglik" else "gridsearch",
+        val_data=val_data,
         rank=rank,
         batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), 256),
         rng_key=laplace_key,
@@ -451,7 +460,22 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     # The MAP's training record (epochs, losses) beside the Laplace fit's own info.
     post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})
     post.info["subset_of_weights"] = subset
+    post.info["tune"] = tune
     return post
+
+
+def _hold_out(Xs, target, key, where):
+    """``TUNE_FRACTION`` of the rows, at random, for ``Laplace(tune="validation")``."""
+    n = Xs.shape[0]
+    n_val = max(1, round(TUNE_FRACTION * n))
+    if n - n_val < 2:
+        raise ValueError(
+            f"The 'tune' parameter of {where} is 'validation', which holds out "
+            f"{TUNE_FRACTION:.0%} of the rows, but there are only {n}. Use tune='marglik'."
+        )
+    order = np.asarray(jax.random.permutation(key, n))
+    val, kept = order[:n_val], order[n_val:]
+    return Xs[kept], target[kept], (jnp.asarray(Xs[val], jnp.float32), jnp.asarray(target[val]))
 
 
 def _positive_float(value, name, where):

@@ -132,7 +132,7 @@ class SWAG(TrainedMethod):
 
 class Laplace(TrainedMethod):
     """A Gaussian around the MAP from the curvature of the log posterior, the prior precision
-    (and noise) tuned by the marginal likelihood.
+    (and noise) tuned by the marginal likelihood or on held-out rows.
 
     Parameters
     ----------
@@ -145,6 +145,14 @@ class Laplace(TrainedMethod):
         Rank of ``"lowrank"``.
     num_samples : int
         Posterior draws used at prediction.
+    tune : {"marglik", "validation"}
+        ``"marglik"``: the prior precision (and noise) that maximise the log marginal
+        likelihood. ``"validation"``: 10% of the rows are held out from the MAP and the
+        curvature, and the prior precision is the one of ``logspace(-4, 4, 41)`` whose
+        predictive has the lowest NLL on them; its largest values give the MAP's own
+        predictive, so the choice is not worse than the MAP on those rows. The evidence
+        often prefers a broad prior that makes a network's predictive under-confident
+        (see the README's images section).
     training : Training, optional
         Settings of the MAP training.
 
@@ -164,6 +172,7 @@ class Laplace(TrainedMethod):
         pred_type: str = "glm",
         rank: int = 10,
         num_samples: int = 1000,
+        tune: str = "marglik",
         training: Training | None = None,
     ):
         self.structure = structure
@@ -171,6 +180,7 @@ class Laplace(TrainedMethod):
         self.pred_type = pred_type
         self.rank = rank
         self.num_samples = num_samples
+        self.tune = tune
         self.training = training
 
     def settings(self) -> dict[str, Any]:
