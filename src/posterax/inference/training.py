@@ -285,7 +285,10 @@ def train(
         )
     n_data = int(X.shape[1] if member_data else X.shape[0])
     batch_size, n_batches = batch_plan(n_data, batch_size)
-    chunk = max(1, min(num_epochs, _STEPS_PER_CALL // n_batches))
+    # Epochs per compiled call: at most _STEPS_PER_CALL steps, in groups of equal size so the
+    # last group computes few epochs past num_epochs (they are masked, but cost time).
+    most = max(1, min(num_epochs, _STEPS_PER_CALL // n_batches))
+    chunk = -(-num_epochs // -(-num_epochs // most))
     members = num_members is not None
     mesh = mesh_for(num_members or batch_size, resolve_devices(devices, where="train"))
     vectorized = vectorize_items()
