@@ -108,13 +108,7 @@ class NetworkAdapter:
         vectors (biases, norm scales) keep their initial values."""
         if self.reinit is not None:
             return self.reinit(rng_key)
-        leaves, treedef = jax.tree_util.tree_flatten(self.initial)
-        keys = jax.random.split(rng_key, max(len(leaves), 1))
-        fresh = [
-            jax.random.normal(k, leaf.shape, leaf.dtype) * jnp.std(leaf) if leaf.ndim >= 2 else leaf
-            for k, leaf in zip(keys, leaves, strict=False)
-        ]
-        return jax.tree_util.tree_unflatten(treedef, fresh)
+        return _redraw(self.initial, rng_key)
 
     def template(self, n_features: int | None = None) -> ArrayTree:
         """Zero params of the network's structure."""
@@ -123,6 +117,17 @@ class NetworkAdapter:
     @property
     def n_params(self) -> int:
         return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(self.initial)))
+
+
+@jax.jit  # one program per network structure, not one small one per leaf operation
+def _redraw(initial: ArrayTree, rng_key: PRNGKey) -> ArrayTree:
+    leaves, treedef = jax.tree_util.tree_flatten(initial)
+    keys = jax.random.split(rng_key, max(len(leaves), 1))
+    fresh = [
+        jax.random.normal(k, leaf.shape, leaf.dtype) * jnp.std(leaf) if leaf.ndim >= 2 else leaf
+        for k, leaf in zip(keys, leaves, strict=False)
+    ]
+    return jax.tree_util.tree_unflatten(treedef, fresh)
 
 
 @functools.lru_cache(maxsize=64)
