@@ -166,7 +166,7 @@ def test_bring_your_own_numpyro_model_reuses_compilation():
             {"method": "gaussian_process"},
             None,
             ValueError,
-            r"'method' .* one of 'nuts', 'map'.*Got 'gaussian_process'",
+            r"'method' .* one of 'nuts', 'nuts_last_layer', 'map'.*Got 'gaussian_process'",
         ),
         (
             {"prior_scale": (1.0,)},
