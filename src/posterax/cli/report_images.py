@@ -40,7 +40,7 @@ def _by_intensity(row: dict[str, Any], stage: str, metric: str) -> tuple[list, l
 def shift_figure(summary: dict[str, Any]):
     """ECE (top) and accuracy (bottom) against shift intensity per data set."""
     sets = [d for d, methods in summary.items() if any(r["shift"] for r in methods.values())]
-    fig, axes = plt.subplots(2, max(len(sets), 1), figsize=(5 * max(len(sets), 1), 6.4))
+    fig, axes = plt.subplots(2, max(len(sets), 1), figsize=(5 * max(len(sets), 1), 7.2))
     axes = np.asarray(axes).reshape(2, -1)
     for column, dataset in enumerate(sets):
         for method, row in summary[dataset].items():
@@ -56,9 +56,10 @@ def shift_figure(summary: dict[str, Any]):
         axes[1, column].set_xlabel("shift intensity (0 = clean test set)")
         axes[0, column].set_ylabel("ECE (lower is better)")
         axes[1, column].set_ylabel("accuracy")
-    if sets:
-        axes[0, -1].legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    if handles:  # one legend for every panel, below them
+        fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8)
+    fig.tight_layout(rect=(0, 0.04 + 0.03 * ((len(labels) - 1) // 4 if labels else 0), 1, 1))
     return fig
 
 
