@@ -36,7 +36,8 @@ HIDDEN = {"iris": (16,), "wine": (16,), "breast_cancer": (32,), "digits": (64,)}
 METRICS = ("accuracy", "nll", "brier", "ece")
 
 
-def _scores(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+def classification_scores(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
+    """Accuracy, NLL, Brier and ECE (15 bins) of class probabilities."""
     return {
         "accuracy": float(px.metrics.accuracy(y, prob)),
         "nll": float(px.metrics.log_loss(y, prob)),
@@ -70,8 +71,8 @@ def score_classification(dataset: str, method: str, seed: int) -> dict[str, Any]
         "seed": seed,
         "fit_seconds": fit_seconds,
         "temperature": float(scaler.temperature_),
-        "before": _scores(y_test, prob_test),
-        "after_temperature_scaling": _scores(y_test, scaled),
+        "before": classification_scores(y_test, prob_test),
+        "after_temperature_scaling": classification_scores(y_test, scaled),
     }
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 import posterax as px
+from posterax.cli.benchmark_classification import classification_scores
 from posterax.cli.benchmark_store import finished, mean_se, write_atomic
 from posterax.data.shift import (
     DIGITS_SHIFTS,
@@ -167,15 +168,6 @@ class _Data:
         return px.methods.Training(**settings)
 
 
-def _scores(y: np.ndarray, prob: np.ndarray) -> dict[str, float]:
-    return {
-        "accuracy": float(px.metrics.accuracy(y, prob)),
-        "nll": float(px.metrics.log_loss(y, prob)),
-        "brier": float(px.metrics.brier_score(y, prob)),
-        "ece": float(px.metrics.expected_calibration_error(y, prob)),
-    }
-
-
 def _log(prob: np.ndarray) -> np.ndarray:
     return np.log(np.clip(prob, 1e-12, 1.0))
 
@@ -206,8 +198,8 @@ def score_images(data: _Data, method: str, seed: int, quick: bool = False) -> di
         for k, (X, y) in levels.items():
             prob = clf.predict_proba(X)
             shift.setdefault(kind, {})[str(k)] = {
-                "raw": _scores(y, prob),
-                "temperature_scaled": _scores(y, scaled(prob)),
+                "raw": classification_scores(y, prob),
+                "temperature_scaled": classification_scores(y, scaled(prob)),
             }
     scores_in = px.uncertainty.ood_scores(clf.predict_samples(data.X_test), OOD_SCORES)
     ood = {}
@@ -224,8 +216,8 @@ def score_images(data: _Data, method: str, seed: int, quick: bool = False) -> di
         "n_test": len(data.y_test),
         "temperature": float(scaler.temperature_),
         "clean": {
-            "raw": _scores(data.y_test, prob_test),
-            "temperature_scaled": _scores(data.y_test, scaled(prob_test)),
+            "raw": classification_scores(data.y_test, prob_test),
+            "temperature_scaled": classification_scores(data.y_test, scaled(prob_test)),
         },
         "shift": shift,
         "ood_auroc": ood,
