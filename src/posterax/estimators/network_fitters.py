@@ -9,7 +9,6 @@ import math
 import numbers
 import os
 import types
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -20,10 +19,14 @@ import numpy as np
 from posterax.base import Posterior
 from posterax.data.validation import check_choice, check_positive_int
 from posterax.estimators.common import nuts_settings
+from posterax.estimators.fit_settings import (
+    check_fraction,
+    checkpoint_settings,
+    training_settings,
+)
 from posterax.inference import (
     NetworkMethod,
     NetworkModel,
-    TrainingSettings,
     fit_ensemble,
     fit_map,
     fit_mc_dropout,
@@ -38,10 +41,7 @@ from posterax.inference.laplace import fit_laplace
 from posterax.inference.last_layer_nuts import last_layer_selection, sample_last_layer_nuts
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.progress import resolve
-from posterax.inference.resumable import Checkpointing, checkpointing
 from posterax.inference.sgmcmc import PRECONDITIONERS, SGMCMCSettings, sample_sgmcmc
-from posterax.inference.training import check_optimizer
-from posterax.methods import Method
 from posterax.models import (
     MLP,
     CategoricalLikelihood,
@@ -58,7 +58,8 @@ from posterax.networks.last_layer import last_layer_mask
 from posterax.types import PRNGKey
 
 LIKELIHOODS = ("homoscedastic", "heteroscedastic")
-_AUTO_STEPS = 5000  # optimiser steps aimed for by num_epochs="auto"
+
+FitFn = Callable[..., Posterior]
 
 
 def n_outputs(task: str, likelihood: str, n_classes: int) -> int:
@@ -75,100 +76,6 @@ def network_model(network: MLP, task: str, likelihood: str, prior: WeightPrior) 
     if likelihood == "heteroscedastic":
         return NetworkModel(ClassificationHead(network), HeteroscedasticGaussianLikelihood(), prior)
     return NetworkModel(RegressionHead(network), GaussianLikelihood(), prior)
-
-
-def check_fraction(value: Any, *, name: str, where: str, low_closed: bool) -> float:
-    """A float in [0, 1) (``low_closed``) or (0, 1)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (0 <= value < 1 if low_closed else 0 < value < 1)
-    if not ok:
-        interval = "[0, 1)" if low_closed else "(0, 1)"
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be a float in {interval}. Got {value!r}."
-        )
-    return float(value)
-
-
-def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
-    """Validated optimisation settings; ``batch_size`` > data is clipped with a warning and
-    ``num_epochs="auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs)."""
-    lr = est.learning_rate
-    if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not (np.isfinite(lr) and lr > 0):
-        raise ValueError(
-            f"The 'learning_rate' parameter of {where} must be a float > 0. Got {lr!r}. "
-            "Pass e.g. learning_rate=1e-3."
-        )
-    optimizer = check_optimizer(est.optimizer, float(lr), where)
-    validation = est.validation_fraction
-    if validation is not None:
-        validation = check_fraction(
-            validation, name="validation_fraction", where=where, low_closed=False
-        )
-    n_train = n_data - (0 if validation is None else max(1, round(validation * n_data)))
-    if n_train < 1:
-        raise ValueError(
-            f"The 'validation_fraction' parameter of {where} leaves no training data "
-            f"({n_data} rows). Use a smaller fraction or None."
-        )
-    batch = check_positive_int(est.batch_size, name="batch_size", where=where)
-    if batch > n_train:
-        warnings.warn(
-            f"The 'batch_size' parameter of {where} ({batch}) is larger than the training data "
-            f"({n_train} rows); using batch_size={n_train}.",
-            UserWarning,
-            stacklevel=4,
-        )
-        batch = n_train
-    epochs = est.num_epochs
-    if epochs == "auto":
-        epochs = int(np.clip(math.ceil(_AUTO_STEPS / math.ceil(n_train / batch)), 20, 2000))
-    elif isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
-        raise ValueError(
-            f"The 'num_epochs' parameter of {where} must be 'auto' or an int >= 1. Got "
-            f"{epochs!r}. Pass e.g. num_epochs=200."
-        )
-    return TrainingSettings(
-        optimizer=optimizer,
-        num_epochs=epochs,
-        batch_size=batch,
-        validation_fraction=validation,
-        patience=check_positive_int(est.patience, name="patience", where=where),
-        progress_bar=est.progress_bar,
-        devices=resolve_devices(est.devices, where=where),
-        checkpoint=checkpoint_settings(est, where),
-    )
-
-
-# What every method's fit reads from the estimator itself (the rest comes from the method).
-SHARED_SETTINGS = (
-    "progress_bar",
-    "devices",
-    "checkpoint_dir",
-    "checkpoint_every",
-    "noise_prior_scale",
-    "prior",
-)
-
-
-def fit_settings(est: Any, method: Method) -> types.SimpleNamespace:
-    """The settings a fit function reads: the method object's own, plus the estimator's shared
-    ones (and the ``resume`` flag of the current ``fit`` call). Fit functions never read the
-    estimator itself."""
-    shared = {name: getattr(est, name) for name in SHARED_SETTINGS if hasattr(est, name)}
-    return types.SimpleNamespace(
-        **method.settings(), **shared, _resume=getattr(est, "_resume", False)
-    )
-
-
-FitFn = Callable[..., Posterior]
-
-
-def checkpoint_settings(est: Any, where: str) -> Checkpointing | None:
-    """The estimator's ``checkpoint_dir`` / ``checkpoint_every`` and the ``resume`` flag of the
-    current ``fit`` call."""
-    return checkpointing(
-        est.checkpoint_dir, est.checkpoint_every, getattr(est, "_resume", False), where=where
-    )
 
 
 def _log_density(est, network, model, scales, method: str, where: str) -> NetworkModel:
@@ -623,12 +530,10 @@ def is_sampled(method: NetworkMethod) -> bool:
 __all__ = [
     "FITTERS",
     "LIKELIHOODS",
-    "check_fraction",
     "FOLD_METHODS",
     "fit_network_folds",
     "fit_network_posterior",
     "is_sampled",
     "n_outputs",
     "network_model",
-    "training_settings",
 ]

@@ -42,12 +42,12 @@ from posterax.estimators.common import (
     PREDICT_STREAM,
     stream_key,
 )
+from posterax.estimators.fit_settings import fit_settings
 from posterax.estimators.network_fitters import (
     FOLD_METHODS,
     LIKELIHOODS,
     fit_network_folds,
     fit_network_posterior,
-    fit_settings,
     is_sampled,
     n_outputs,
 )
