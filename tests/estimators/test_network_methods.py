@@ -160,8 +160,20 @@ def test_bad_settings_name_the_parameter(kwargs, error, match, seed_1d):
 def test_batch_size_larger_than_the_data_is_clipped_with_a_warning(seed_1d):
     X, y = seed_1d
     with pytest.warns(UserWarning, match=r"'batch_size'.*\(500\).*larger.*batch_size=100"):
-        reg = _small(method="map", batch_size=500).fit(X, y)
+        reg = _small(method="map", batch_size=500, validation_fraction=None).fit(X, y)
     assert reg.predict(X).shape == (100,)
+    # With early stopping ("auto": 10% of 100 rows held out) the batch is the 90 rows left.
+    with pytest.warns(UserWarning, match=r"'batch_size'.*\(500\).*larger.*batch_size=90"):
+        _small(method="map", batch_size=500).fit(X, y)
+
+
+def test_validation_fraction_auto_holds_out_a_tenth_from_100_rows(seed_1d):
+    X, y = seed_1d
+    assert _small(method="map").fit(X, y).posterior_.info["val_history"] is not None
+    few = _small(method="map").fit(X[:99], y[:99]).posterior_.info
+    assert few["val_history"] is None
+    with pytest.raises(ValueError, match=r"'validation_fraction'.*'auto', None or a float.*'al'"):
+        _small(method="map", validation_fraction="al").fit(X, y)
 
 
 def test_diverging_training_warns_and_keeps_finite_parameters(seed_1d):

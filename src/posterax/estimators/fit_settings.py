@@ -20,6 +20,25 @@ from posterax.inference.training import check_optimizer
 from posterax.methods import Method
 
 _AUTO_STEPS = 5000  # optimiser steps aimed for by num_epochs="auto"
+# validation_fraction="auto": 10% held out for early stopping from this many rows on (at least
+# 10 rows to judge an epoch by; below, the prior alone guards against overfitting).
+AUTO_VALIDATION_FRACTION = 0.1
+AUTO_VALIDATION_MIN_ROWS = 100
+
+
+def resolve_validation_fraction(value: Any, n_data: int, where: str) -> float | None:
+    """The share of rows held out for early stopping: ``"auto"`` -> 10% from 100 rows on,
+    else ``None``; a float is checked to lie in (0, 1)."""
+    if isinstance(value, str) and value == "auto":
+        return AUTO_VALIDATION_FRACTION if n_data >= AUTO_VALIDATION_MIN_ROWS else None
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise ValueError(
+            f"The 'validation_fraction' parameter of {where} must be 'auto', None or a float in "
+            f"(0, 1). Got {value!r}. Pass e.g. validation_fraction=0.1."
+        )
+    return check_fraction(value, name="validation_fraction", where=where, low_closed=False)
 
 
 def check_fraction(value: Any, *, name: str, where: str, low_closed: bool) -> float:
@@ -44,11 +63,7 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
             "Pass e.g. learning_rate=1e-3."
         )
     optimizer = check_optimizer(est.optimizer, float(lr), where)
-    validation = est.validation_fraction
-    if validation is not None:
-        validation = check_fraction(
-            validation, name="validation_fraction", where=where, low_closed=False
-        )
+    validation = resolve_validation_fraction(est.validation_fraction, n_data, where)
     n_train = n_data - (0 if validation is None else max(1, round(validation * n_data)))
     if n_train < 1:
         raise ValueError(
@@ -114,9 +129,12 @@ def checkpoint_settings(est: Any, where: str) -> Checkpointing | None:
 
 
 __all__ = [
+    "AUTO_VALIDATION_FRACTION",
+    "AUTO_VALIDATION_MIN_ROWS",
     "SHARED_SETTINGS",
     "check_fraction",
     "checkpoint_settings",
     "fit_settings",
+    "resolve_validation_fraction",
     "training_settings",
 ]

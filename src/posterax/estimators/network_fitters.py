@@ -22,6 +22,7 @@ from posterax.estimators.common import nuts_settings
 from posterax.estimators.fit_settings import (
     check_fraction,
     checkpoint_settings,
+    resolve_validation_fraction,
     training_settings,
 )
 from posterax.inference import (
@@ -302,8 +303,13 @@ def _fit_nuts_last_layer(est, network, model, scales, Xs, target, key, where) ->
 def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) -> FitFn:
     """Adapter: an optimisation-based ``fit_*`` with estimator-derived extra arguments."""
 
-    def fit_fn(est, network, model, scales, Xs, target, key, where) -> Posterior:
-        settings = training_settings(est, Xs.shape[0], where)
+    def fit_fn(est, network, model, scales, Xs, target, key, where, validation_data=None):
+        if validation_data is None:
+            settings = training_settings(est, Xs.shape[0], where)
+        else:  # rows the caller held out as validation_fraction would: early stopping uses them
+            n_data = Xs.shape[0] + validation_data[0].shape[0]
+            settings = training_settings(est, n_data, where)
+            settings = dataclasses.replace(settings, validation_data=validation_data)
         kwargs = {name: get(est, where) for name, get in extra.items()}
         return fit(
             key,
@@ -320,14 +326,14 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
 
 LAPLACE_STRUCTURES = ("kron", "diag", "full", "lowrank")
 LAPLACE_SUBSETS = ("all", "last_layer")
-LAPLACE_TUNING = ("marglik", "validation")
+LAPLACE_TUNING = ("auto", "marglik", "validation")
 PRED_TYPES = ("glm", "nn")
 TUNE_FRACTION = 0.1  # rows held out by Laplace(tune="validation")
 
 
 def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posterior:
-    """MAP, then a Laplace approximation around it with the prior precision (and noise) tuned
-    by the marginal likelihood."""
+    """MAP, then a Laplace approximation around it, its prior precision (and noise) tuned by
+    the marginal likelihood and, where rows are held out, checked on them (``tune``)."""
     structure = check_choice(
         est.hessian_structure, name="hessian_structure", where=where, allowed=LAPLACE_STRUCTURES
     )
@@ -339,11 +345,20 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     tune = check_choice(
         getattr(est, "tune", "marglik"), name="tune", where=where, allowed=LAPLACE_TUNING
     )  # models saved before 'tune' existed were tuned by the marginal likelihood
-    map_key, laplace_key = jax.random.split(key)
-    val_data = None
-    if tune == "validation":
-        Xs, target, val_data = _hold_out(Xs, target, jax.random.fold_in(key, 7), where)
-    map_post = _trained(fit_map)(est, network, model, scales, Xs, target, map_key, where)
+    # The MAP is the one MAP(training=...) fits with the same key (same init, minibatches
+    # and early-stopping rows), so Laplace is compared with that very network.
+    laplace_key = jax.random.fold_in(key, 1)
+    early_stopping = resolve_validation_fraction(est.validation_fraction, Xs.shape[0], where)
+    val_data = map_val = None
+    if tune == "validation" or (tune == "auto" and early_stopping is not None):
+        # The rows early stopping holds out are the rows the prior precision is validated on.
+        fraction = TUNE_FRACTION if early_stopping is None else early_stopping
+        split_key = jax.random.split(key, 3)[1]  # the key train_model splits the rows with
+        Xs, target, val_data = _hold_out(Xs, target, fraction, split_key, where)
+        map_val = val_data if early_stopping is not None else None
+    map_post = _trained(fit_map)(
+        est, network, model, scales, Xs, target, key, where, validation_data=map_val
+    )
     mask, laplace_subset = None, subset
     if subset == "last_layer" and isinstance(network, NetworkAdapter):
         # A user's network: its last layer found from the computation (any framework).
@@ -357,7 +372,9 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
         subset_of_weights=laplace_subset,
         subnetwork_mask=mask,
         pred_type=pred_type,
-        tune="marglik" if tune == "marglik" else "gridsearch",
+        tune={"marglik": "marglik", "validation": "gridsearch"}.get(
+            tune, "marglik" if val_data is None else "validated"
+        ),
         val_data=val_data,
         rank=rank,
         batch_size=min(check_positive_int(est.batch_size, name="batch_size", where=where), 256),
@@ -371,18 +388,19 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     return post
 
 
-def _hold_out(Xs, target, key, where):
-    """``TUNE_FRACTION`` of the rows, at random, for ``Laplace(tune="validation")``."""
+def _hold_out(Xs, target, fraction, key, where):
+    """``fraction`` of the rows, at random, to validate Laplace's prior precision on (and
+    stop the MAP's training early by)."""
     n = Xs.shape[0]
-    n_val = max(1, round(TUNE_FRACTION * n))
+    n_val = max(1, round(fraction * n))
     if n - n_val < 2:
         raise ValueError(
-            f"The 'tune' parameter of {where} is 'validation', which holds out "
-            f"{TUNE_FRACTION:.0%} of the rows, but there are only {n}. Use tune='marglik'."
+            f"The 'tune' parameter of {where} validates on {fraction:.0%} of the rows, but "
+            f"there are only {n}. Use tune='marglik'."
         )
-    order = np.asarray(jax.random.permutation(key, n))
+    order = np.asarray(jax.random.permutation(key, n))  # as split_validation orders them
     val, kept = order[:n_val], order[n_val:]
-    return Xs[kept], target[kept], (jnp.asarray(Xs[val], jnp.float32), jnp.asarray(target[val]))
+    return Xs[kept], target[kept], (jnp.asarray(Xs[val]), jnp.asarray(target[val]))
 
 
 def _positive_float(value, name, where):
@@ -492,7 +510,9 @@ def fit_network_folds(
     """One posterior per training set (``Xs`` (K, N, ...), ``target`` (K, N)), trained in one
     program, for MAP and ensembles; ``None`` where that does not apply (other methods,
     BatchNorm, a validation split, checkpoints) and the sets are fitted one by one."""
-    if method not in FOLD_METHODS or est.validation_fraction is not None:
+    if method not in FOLD_METHODS:
+        return None
+    if resolve_validation_fraction(est.validation_fraction, Xs.shape[1], where) is not None:
         return None
     if getattr(est, "checkpoint_dir", None) is not None:
         return None

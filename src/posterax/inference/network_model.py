@@ -149,6 +149,9 @@ class TrainingSettings:
     progress_bar: bool | None = None
     devices: Any = None  # see posterax.inference.devices.resolve_devices
     checkpoint: Any = None  # a posterax.inference.resumable.Checkpointing, or None
+    # Rows already held out by the caller (X_val, y_val): early stopping judges by them and
+    # ``validation_fraction`` is not applied again (Laplace tunes on the same rows).
+    validation_data: tuple[Any, Any] | None = None
 
     def train_kwargs(self) -> dict[str, Any]:
         return {
@@ -180,7 +183,10 @@ def train_model(
     out ``settings.validation_fraction``, build the loss for the training-set size and the start
     from the init key, and :func:`train`."""
     init_key, split_key, train_key = jax.random.split(rng_key, 3)
-    (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
+    if settings.validation_data is not None:
+        (X_tr, y_tr), validation = (X, y), settings.validation_data
+    else:
+        (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
     start = start_for(init_key)  # before the loss: a loss may depend on the start's structure
     return train(
         train_key,

@@ -58,8 +58,10 @@ class Training(_Value):
         ``"auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs).
     batch_size : int
         Minibatch size (clipped to the data with a warning).
-    validation_fraction : float, optional
-        Share of the rows held out for early stopping (best parameters kept).
+    validation_fraction : float, "auto" or None
+        Share of the rows held out for early stopping (best parameters kept). ``"auto"`` (the
+        default) holds out 10% when there are at least 100 rows (so at least 10 to judge by)
+        and none below; ``None`` trains on every row for ``num_epochs``.
     patience : int
         Epochs without improvement before stopping.
 
@@ -76,7 +78,7 @@ class Training(_Value):
         learning_rate: float = 1e-3,
         num_epochs: int | str = "auto",
         batch_size: int = 32,
-        validation_fraction: float | None = None,
+        validation_fraction: float | str | None = "auto",
         patience: int = 20,
     ):
         self.optimizer = optimizer

@@ -145,14 +145,17 @@ class Laplace(TrainedMethod):
         Rank of ``"lowrank"``.
     num_samples : int
         Posterior draws used at prediction.
-    tune : {"marglik", "validation"}
-        ``"marglik"``: the prior precision (and noise) that maximise the log marginal
-        likelihood. ``"validation"``: 10% of the rows are held out from the MAP and the
-        curvature, and the prior precision is the one of ``logspace(-4, 4, 41)`` whose
-        predictive has the lowest NLL on them; its largest values give the MAP's own
-        predictive, so the choice is not worse than the MAP on those rows. The evidence
-        often prefers a broad prior that makes a network's predictive under-confident
-        (see the README's images section).
+    tune : {"auto", "marglik", "validation"}
+        ``"auto"`` (the default): the prior precision and noise that maximise the log
+        marginal likelihood, checked on the rows early stopping holds out (``Training``'s
+        ``validation_fraction``; 10% from 100 rows on): the evidence's choice, each prior
+        precision of ``logspace(-4, 4, 41)`` and the MAP limit compete on the validation
+        NLL of the predictive, so the evidence is kept where those rows agree with it and
+        the predictive is never worse than the MAP's on them. With no rows held out it is
+        ``"marglik"``. ``"marglik"``: the evidence alone (on networks it often prefers a
+        broad prior that makes the predictive under-confident; see the README's images
+        section). ``"validation"``: the grid and the MAP limit alone on held-out rows (10%
+        when early stopping is off). ``posterior_.info["tune_choice"]`` says which won.
     training : Training, optional
         Settings of the MAP training.
 
@@ -172,7 +175,7 @@ class Laplace(TrainedMethod):
         pred_type: str = "glm",
         rank: int = 10,
         num_samples: int = 1000,
-        tune: str = "marglik",
+        tune: str = "auto",
         training: Training | None = None,
     ):
         self.structure = structure

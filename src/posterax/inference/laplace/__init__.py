@@ -20,7 +20,7 @@ from posterax.inference.laplace.fit import (
     laplace_state,
     map_params_of,
 )
-from posterax.inference.laplace.gridsearch import tune_gridsearch, validation_nll
+from posterax.inference.laplace.gridsearch import MAP_LIMIT, tune_gridsearch, validation_nll
 from posterax.inference.laplace.kfac import KronBlock, KronCurvature
 from posterax.inference.laplace.memory import estimate_memory_bytes
 from posterax.inference.laplace.posterior import LaplaceGaussian
@@ -33,6 +33,7 @@ from posterax.inference.laplace.predictive import (
 from posterax.inference.laplace.subset import SUBSETS, WeightSubset, make_subset
 
 __all__ = [
+    "MAP_LIMIT",
     "STRUCTURES",
     "SUBSETS",
     "DiagCurvature",

@@ -38,7 +38,12 @@ from posterax.inference.laplace.evidence import (
     log_marginal_likelihood,
     tune_marglik,
 )
-from posterax.inference.laplace.gridsearch import tune_gridsearch
+from posterax.inference.laplace.gridsearch import (
+    MAP_LIMIT,
+    check_grid,
+    tune_gridsearch,
+    validated_choice,
+)
 from posterax.inference.laplace.kfac import (
     diag_from_factors,
     kron_from_factors,
@@ -69,7 +74,7 @@ from posterax.types import ArrayTree, PRNGKey
 
 WHERE = "fit_laplace"
 PRED_TYPES = ("glm", "nn")
-TUNE = ("marglik", "gridsearch", None)
+TUNE = ("marglik", "gridsearch", "validated", None)
 SUBNETWORK_SCORES = ("ggn", "variance")
 
 
@@ -413,10 +418,14 @@ def fit_laplace(
         Observation noise sd (homoscedastic Gaussian); default the MAP's learned ``sigma``.
     pred_type : {"glm", "nn"}
         ``"glm"``: the posterior's ``apply_fn`` is the network linearised at the MAP.
-    tune : {"marglik", "gridsearch", None}
+    tune : {"marglik", "gridsearch", "validated", None}
         Maximise the evidence (prior precision and, unless ``tune_noise=False``, sigma), or
         minimise the validation NLL over ``grid`` (scalar prior precisions; needs
-        ``val_data``), or keep the given values.
+        ``val_data``; the default grid ends at the MAP limit), or ``"validated"``: the
+        evidence's choice, each grid value and the MAP limit (these two with the MAP's
+        sigma) compete on the validation NLL, so the evidence is kept where the held-out rows
+        agree and the predictive is never worse than the MAP's on them; or keep the given
+        values. ``info["tune_choice"]`` says which won (``"marglik"``, ``"grid"``, ``"map"``).
     prior_structure : {"scalar", "layer"}
         One prior precision, or one per layer, when tuning by marginal likelihood.
     subnetwork_mask, n_subnetwork, subnetwork_score
@@ -477,9 +486,9 @@ def fit_laplace(
             f"hessian_structure='full' or 'diag'. Got hessian_structure={hessian_structure!r}. "
             "Use curvature='ggn' for 'kron' or 'lowrank'."
         )
-    if tune == "gridsearch" and val_data is None:
+    if tune in ("gridsearch", "validated") and val_data is None:
         raise ValueError(
-            f"The 'val_data' parameter of {WHERE} is required when tune='gridsearch'. Got "
+            f"The 'val_data' parameter of {WHERE} is required when tune={tune!r}. Got "
             "None. Pass val_data=(X_val, y_val), or tune='marglik'."
         )
     if n_subnetwork is not None and subset_of_weights != "subnetwork":
@@ -521,8 +530,8 @@ def fit_laplace(
     prior = _prior_arg(init_prior, state.subset)
     sigma = state.extras.get("sigma")
     tune_start = time.perf_counter()
-    history = None
-    if tune == "marglik":
+    history, choice = None, tune
+    if tune in ("marglik", "validated"):
         tuned = tune_marglik(
             state,
             prior,
@@ -531,8 +540,25 @@ def fit_laplace(
             steps=tune_steps,
             learning_rate=tune_learning_rate,
         )
+        map_sigma = sigma
         prior, history = tuned["prior_vector"], tuned["history"]
         sigma = tuned["sigma"] if tuned["sigma"] is not None else sigma
+        if tune == "validated":
+            values = check_grid(grid)
+            best, _ = validated_choice(
+                state,
+                *_check_data(*val_data, name="val_data"),
+                [(prior, sigma)] + [(value, map_sigma) for value in values],
+                pred_type=pred_type,
+                posterior_for=laplace_posterior,
+                rng_key=rng_key,
+            )
+            choice = "marglik"
+            if best > 0:
+                value = values[best - 1]
+                choice = "map" if value >= MAP_LIMIT else "grid"
+                prior = jnp.asarray(value, state.subset.map_flat.dtype)
+                sigma = map_sigma
     elif tune == "gridsearch":
         X_val, y_val = _check_data(*val_data, name="val_data")
         prior = tune_gridsearch(
@@ -550,7 +576,7 @@ def fit_laplace(
     evidence = log_marginal_likelihood(state, prior, sigma)
     apply_fn = linearized_apply(model.apply_fn, params) if pred_type == "glm" else model.apply_fn
     reported_prior = np.asarray(prior)
-    if reported_prior.ndim == 1 and prior_structure == "layer" and tune == "marglik":
+    if reported_prior.ndim == 1 and prior_structure == "layer" and choice == "marglik":
         reported_prior = np.asarray(tuned["prior_precision"])
     info = {
         "method": "laplace",
@@ -559,6 +585,7 @@ def fit_laplace(
         "curvature": curvature,
         "pred_type": pred_type,
         "tune": tune if tune is not None else "none",
+        "tune_choice": choice if choice is not None else "none",
         "n_laplace_params": state.subset.size,
         "prior_precision": reported_prior,
         "sigma": None if sigma is None else float(sigma),
