@@ -20,6 +20,7 @@ from posterax import (
     networks,
     predictive,
     priors,
+    tuning,
     uncertainty,
 )
 from posterax.base import Posterior, PredictiveSamples
@@ -30,6 +31,7 @@ from posterax.estimators import (
     BayesianRegressor,
     load,
 )
+from posterax.tuning import Tuned
 
 __version__ = "0.1.0"
 
@@ -39,6 +41,7 @@ __all__ = [
     "BayesianRegressor",
     "Posterior",
     "PredictiveSamples",
+    "Tuned",
     "__version__",
     "active",
     "calibration",
@@ -54,5 +57,6 @@ __all__ = [
     "networks",
     "predictive",
     "priors",
+    "tuning",
     "uncertainty",
 ]

@@ -16,7 +16,9 @@ def _data(n, seed=0):
 
 
 def _regressor(method=None):
-    method = method or px.methods.MAP(training=px.methods.Training(num_epochs=150))
+    # Without early stopping: folds with held-out rows of their own are fitted one by one.
+    training = px.methods.Training(num_epochs=150, validation_fraction=None)
+    method = method or px.methods.MAP(training=training)
     return px.BayesianRegressor(method=method, network=(16,), random_state=0, progress_bar=False)
 
 
@@ -57,6 +59,9 @@ def test_fold_networks_fit_as_well_as_one_at_a_time():
 
 def test_methods_without_a_shared_program_fit_one_by_one():
     assert _regressor(px.methods.Laplace())._fit_folds(*_data(30), [np.arange(20)]) is None
+    # Early stopping (the default from 100 rows on) holds rows out per fold: one by one.
+    default = px.BayesianRegressor(network=(16,), progress_bar=False)
+    assert default._fit_folds(*_data(203), [np.arange(150), np.arange(50, 200)]) is None
 
 
 @pytest.mark.slow

@@ -19,7 +19,7 @@ import posterax as px
 from flat_settings import flat_estimator
 from posterax.methods import method_key
 
-OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace")
+OPTIMISATION = ("map", "vi", "vi_lowrank", "mc_dropout", "ensemble", "swag", "laplace", "ivon")
 MCMC = ("nuts", "nuts_last_layer", "mala", "sgld", "sghmc", "csgmcmc")
 METHODS = OPTIMISATION + MCMC
 SETTINGS = {
@@ -45,6 +45,7 @@ _SLOW = {
     ("classifier", None, "csgmcmc"),
     ("regressor", "homoscedastic", "nuts_last_layer"),  # a MAP and a sampler per fit
     ("classifier", None, "nuts_last_layer"),
+    ("classifier", None, "ivon"),  # IVON's own paths: tests/inference/test_ivon.py
 }
 
 

@@ -20,6 +20,7 @@ METHODS = (
     "ensemble",
     "vi",
     "vi_lowrank",
+    "ivon",
     "swag",
     "laplace",
     "mc_dropout",

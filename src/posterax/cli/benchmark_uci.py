@@ -9,6 +9,10 @@ Resumable: every (set, method, split) result is written to
 re-run skips the results already on disk, so a crash loses at most the split in progress. The
 summary (``summary.json``, ``summary.md``) puts our numbers beside the published ones, read at
 run time from ``PUBLISHED.md`` in the data directory.
+
+With ``--tune BUDGET`` (``20``: trials, ``300s``: seconds, per split) every method also runs
+inside ``px.Tuned`` (optuna's TPE over the method's default space, scored on 10% of the training
+part), under its own key (``ensemble+tune20``), beside the untuned one.
 """
 
 from __future__ import annotations
@@ -88,15 +92,76 @@ def estimator(settings: dict[str, Any]) -> px.BayesianRegressor:
     return px.BayesianRegressor(method, network=network, **own)
 
 
+_TUNE_KEY = "+tune"
+
+
+def parse_tune_budget(budget: str) -> dict[str, Any]:
+    """``--tune BUDGET``: ``"20"`` is 20 trials, ``"300s"`` 300 seconds of search per split."""
+    text = str(budget).strip()
+    match = re.fullmatch(r"(\d+)(s?)", text)
+    if match is None or int(match.group(1)) < 1:
+        raise ValueError(
+            "posterax benchmark uci: --tune must be a number of trials >= 1 (e.g. 20) or of "
+            f"seconds followed by s (e.g. 300s), per split. Got {budget!r}."
+        )
+    count = int(match.group(1))
+    if match.group(2):
+        return {"label": f"{count}s", "n_trials": None, "timeout": float(count)}
+    return {"label": str(count), "n_trials": count, "timeout": None}
+
+
+def tuned_key(method: str, budget: str) -> str:
+    """The results key of ``method`` tuned with ``budget`` (``ensemble+tune20``)."""
+    return f"{method}{_TUNE_KEY}{parse_tune_budget(budget)['label']}"
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """``(method, budget)`` of a results key; ``budget`` is ``None`` for an untuned method."""
+    method, _, budget = key.partition(_TUNE_KEY)
+    return method, (budget or None)
+
+
+def cell_settings(key: str, folder: str, split: int) -> dict[str, Any]:
+    """The settings recorded with a result (a tuned key adds its budget)."""
+    method, budget = split_key(key)
+    settings = method_settings(method, folder, split)
+    if budget is not None:
+        settings["tune"] = budget
+    return settings
+
+
+def _search_params(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v if isinstance(v, int | float | str | bool) else repr(v) for k, v in params.items()}
+
+
 def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[str, Any]:
-    """Fit on the split's training part; RMSE and LL on its test part, original units."""
+    """Fit on the split's training part; RMSE and LL on its test part, original units. A
+    tuned key (``ensemble+tune20``) searches inside ``px.Tuned`` first, on the training part
+    only, and records what it chose."""
     data = load_uci_split(folder, split, data_dir)
-    reg = estimator(method_settings(method, folder, split))
+    base_method, budget = split_key(method)
+    reg = estimator(method_settings(base_method, folder, split))
+    if budget is not None:
+        limits = parse_tune_budget(budget)
+        reg = px.Tuned(
+            reg, n_trials=limits["n_trials"], timeout=limits["timeout"], random_state=split
+        )
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # convergence notes: kept in diagnostics
         reg.fit(data.X_train, data.y_train)
     fit_seconds = time.perf_counter() - start
+    tuning = None
+    if budget is not None:
+        tuning = {
+            "budget": budget,
+            "n_trials": reg.n_trials_,
+            "search_seconds": reg.search_seconds_,
+            "refit_seconds": reg.refit_seconds_,
+            "best_params": _search_params(reg.trials_["search_params"][reg.best_index_]),
+            "best_validation_nll": reg.best_loss_,
+            "default_validation_nll": reg.trials_["loss"][0],
+        }
     pred = reg.predict_samples(data.X_test)
     means, scales = np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)
     log_p = norm.logpdf(data.y_test, means, scales)  # (draws, test points)
@@ -111,6 +176,7 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
         "fit_seconds": fit_seconds,
         "n_train": int(data.X_train.shape[0]),
         "n_test": int(data.X_test.shape[0]),
+        **({"tuning": tuning} if tuning is not None else {}),
     }
 
 
@@ -123,8 +189,10 @@ def run_uci_benchmark(
     data_dir: Any = None,
     progress_bar: bool | None = None,
     score: Callable[[str, str, int, Path], dict[str, Any]] = score_split,
+    tune: str | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) the grid; returns the summary (also written to ``out``)."""
+    """Run (or resume) the grid; returns the summary (also written to ``out``). With ``tune``
+    (``"20"`` trials or ``"300s"`` per split) each method runs untuned and tuned."""
     root = find_uci_dir(data_dir)
     if root is None:
         raise FileNotFoundError(
@@ -138,6 +206,8 @@ def run_uci_benchmark(
             f"posterax benchmark uci: --splits must be an int >= 1 (the first K splits) or "
             f"omitted for all. Got {splits}."
         )
+    if tune is not None:
+        methods = [key for m in methods for key in (m, tuned_key(m, tune))]
     folders = [resolve_dataset(name, root) for name in datasets]
     grid = [
         (folder, method, split)
@@ -152,7 +222,7 @@ def run_uci_benchmark(
     with tqdm(total=len(grid), desc="UCI", unit="fit", disable=progress_bar is False) as bar:
         for folder, method, split in grid:
             path = results_dir / folder / method / f"split_{split:02d}.json"
-            settings = jsonable(method_settings(method, folder, split))
+            settings = jsonable(cell_settings(method, folder, split))
             if not finished(path, settings):  # resume: finished cells are kept
                 bar.set_postfix_str(f"{folder} {method} {split}")
                 result = {**score(method, folder, split, root), "settings": settings}
@@ -196,6 +266,9 @@ def summarize(
                 "test_ll_se": ll_se,
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])),
             }
+            tuned = [r["tuning"] for r in runs if "tuning" in r]
+            if tuned:
+                rows[method]["tuning"] = _tuning_summary(tuned)
         reference = {
             source: values[folder] for source, values in published.items() if folder in values
         }
@@ -210,6 +283,20 @@ def summarize(
             else rows[best]["test_ll"] > mc_ll,
         }
     return table
+
+
+def _tuning_summary(tuned: list[dict[str, Any]]) -> dict[str, Any]:
+    """The budget and what the searches of one (set, method) cost, over its splits."""
+    budget = tuned[0]["budget"]
+    return {
+        "budget": budget,
+        "budget_per_split": (
+            f"{budget[:-1]} seconds" if budget.endswith("s") else f"{budget} trials"
+        ),
+        "mean_trials": float(np.mean([t["n_trials"] for t in tuned])),
+        "mean_search_seconds": float(np.mean([t["search_seconds"] for t in tuned])),
+        "best_params": [t["best_params"] for t in tuned],
+    }
 
 
 def published_number(
@@ -265,10 +352,28 @@ def summary_markdown(summary: dict[str, Any]) -> str:
                 f"{row['rmse_se']:.3f} | {row['test_ll']:.3f} ± {row['test_ll_se']:.3f} | "
                 f"{row['fit_seconds']:.1f} | {published} |"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _tuning_notes(summary)) + "\n"
+
+
+def _tuning_notes(summary: dict[str, Any]) -> list[str]:
+    """A line per tuned (set, method) under the table: its budget and what the search cost."""
+    notes = []
+    for folder, entry in summary.items():
+        for method, row in entry["methods"].items():
+            tuning = row.get("tuning")
+            if tuning:
+                notes.append(
+                    f"- {folder} {method}: px.Tuned (optuna TPE, the method's default space, "
+                    f"validation on 10% of the training part), budget {tuning['budget_per_split']}"
+                    f" per split; {tuning['mean_trials']:.1f} trials and "
+                    f"{tuning['mean_search_seconds']:.1f} s of search on average (fit s includes "
+                    "search and refit)."
+                )
+    return ["", *notes] if notes else []
 
 
 __all__ = [
+    "parse_tune_budget",
     "published_number",
     "published_tables",
     "run_uci_benchmark",

@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="UCI directory (default: $POSTERAX_UCI_DIR or ../shared/data/uci)",
     )
     uci.add_argument("--out", default="posterax-benchmark", help="output directory")
+    uci.add_argument(
+        "--tune",
+        default=None,
+        metavar="BUDGET",
+        help="also run each method inside px.Tuned (optuna TPE over its settings, validation "
+        "on 10%% of the training part), budget per split: trials (20) or seconds (300s); "
+        "stored as METHOD+tuneBUDGET beside the untuned results",
+    )
     cls = bench_sub.add_parser(
         "classification",
         help="Iris, wine, breast cancer, digits: accuracy, NLL, Brier, ECE, before and after "
@@ -152,7 +160,12 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     from posterax.cli.benchmark_uci import run_uci_benchmark, summary_markdown
 
     summary = run_uci_benchmark(
-        args.datasets, args.methods, splits=args.splits, out=args.out, data_dir=args.data_dir
+        args.datasets,
+        args.methods,
+        splits=args.splits,
+        out=args.out,
+        data_dir=args.data_dir,
+        tune=args.tune,
     )
     print(summary_markdown(summary))
     print(f"wrote {args.out}/ (results/, summary.json, summary.md)")

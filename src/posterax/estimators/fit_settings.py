@@ -24,6 +24,9 @@ _AUTO_STEPS = 5000  # optimiser steps aimed for by num_epochs="auto"
 # 10 rows to judge an epoch by; below, the prior alone guards against overfitting).
 AUTO_VALIDATION_FRACTION = 0.1
 AUTO_VALIDATION_MIN_ROWS = 100
+# patience="auto": at least this many epochs and this many optimiser steps without improvement.
+AUTO_PATIENCE_EPOCHS = 20
+AUTO_PATIENCE_STEPS = 1000
 
 
 def resolve_validation_fraction(value: Any, n_data: int, where: str) -> float | None:
@@ -92,11 +95,24 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
         num_epochs=epochs,
         batch_size=batch,
         validation_fraction=validation,
-        patience=check_positive_int(est.patience, name="patience", where=where),
+        patience=_patience(est.patience, math.ceil(n_train / batch), where),
         progress_bar=est.progress_bar,
         devices=resolve_devices(est.devices, where=where),
         checkpoint=checkpoint_settings(est, where),
     )
+
+
+def _patience(value: Any, steps_per_epoch: int, where: str) -> int:
+    """Epochs without improvement before early stopping; ``"auto"``: 20 epochs or 1000 steps,
+    whichever is longer."""
+    if isinstance(value, str) and value == "auto":
+        return max(AUTO_PATIENCE_EPOCHS, math.ceil(AUTO_PATIENCE_STEPS / steps_per_epoch))
+    if isinstance(value, str):
+        raise ValueError(
+            f"The 'patience' parameter of {where} must be 'auto' or an int >= 1. Got {value!r}. "
+            "Pass e.g. patience=20."
+        )
+    return check_positive_int(value, name="patience", where=where)
 
 
 # What every method's fit reads from the estimator itself (the rest comes from the method).

@@ -38,11 +38,15 @@ from posterax.inference import (
 )
 from posterax.inference.chains import merge_chains
 from posterax.inference.devices import resolve_devices
+from posterax.inference.ivon import fit_ivon
+from posterax.inference.ivon import option_readers as ivon_option_readers
 from posterax.inference.laplace import fit_laplace
 from posterax.inference.last_layer_nuts import last_layer_selection, sample_last_layer_nuts
 from posterax.inference.mala import OPTIMAL_ACCEPTANCE, MALASettings, sample_mala
 from posterax.inference.progress import resolve
 from posterax.inference.sgmcmc import PRECONDITIONERS, SGMCMCSettings, sample_sgmcmc
+from posterax.inference.vi import INITS as VI_INITS
+from posterax.methods import VI
 from posterax.models import (
     MLP,
     CategoricalLikelihood,
@@ -417,6 +421,33 @@ def _dropout_rate(est, where):
     return check_fraction(est.dropout_rate, name="dropout_rate", where=where, low_closed=True)
 
 
+def _vi_setting(check: Callable[[Any, str, str], Any], name: str) -> Callable[[Any, str], Any]:
+    """One of px.methods.VI's own settings, checked; its default where the settings lack it."""
+    default = VI().get_params(deep=False)[name]
+    return lambda est, where: check(getattr(est, name, default), name, where)
+
+
+def _fraction_or_one(value, name, where):
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and 0 <= value <= 1
+    if not ok:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be a float in [0, 1] (a share of the "
+            f"optimiser steps). Got {value!r}."
+        )
+    return float(value)
+
+
+VI_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
+    "init": _vi_setting(lambda v, n, w: check_choice(v, name=n, where=w, allowed=VI_INITS), "init"),
+    "init_scale": _vi_setting(_positive_float, "init_scale"),
+    "kl_weight": _vi_setting(_positive_float, "kl_weight"),
+    "kl_warmup": _vi_setting(_fraction_or_one, "kl_warmup"),
+    "num_mc_samples": _vi_setting(
+        lambda v, n, w: check_positive_int(v, name=n, where=w), "num_mc_samples"
+    ),
+}
+
+
 FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.NUTS: _fit_nuts,
     NetworkMethod.NUTS_LAST_LAYER: _fit_nuts_last_layer,
@@ -439,13 +470,15 @@ FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.CSGMCMC: _fit_sgmcmc("csgmcmc"),
     NetworkMethod.MAP: _trained(fit_map),
     NetworkMethod.LAPLACE: _fit_laplace,
-    NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield"),
+    NetworkMethod.VI: _trained(fit_vi, family=lambda est, where: "meanfield", **VI_SETTINGS),
     NetworkMethod.VI_LOWRANK: _trained(
         fit_vi,
         family=lambda est, where: "lowrank",
         rank=lambda est, where: check_positive_int(est.rank, name="rank", where=where),
+        **VI_SETTINGS,
     ),
     NetworkMethod.MC_DROPOUT: _trained(fit_mc_dropout, dropout_rate=_dropout_rate),
+    NetworkMethod.IVON: _trained(fit_ivon, **ivon_option_readers()),
     NetworkMethod.ENSEMBLE: _trained(
         fit_ensemble,
         num_members=lambda est, where: check_positive_int(

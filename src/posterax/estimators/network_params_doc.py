@@ -10,7 +10,8 @@ SHARED_PARAMS_DOC = """
         ``px.methods.Laplace(structure="kron", subset="last_layer")`` or
         ``px.methods.MAP(training=px.methods.Training(num_epochs=200))``, or one of the strings
         "nuts", "nuts_last_layer", "mala", "sgld", "sghmc", "csgmcmc", "map", "laplace", "vi",
-        "vi_lowrank", "mc_dropout", "ensemble", "swag" for that method with its defaults.
+        "vi_lowrank", "ivon", "mc_dropout", "ensemble", "swag" for that method with its
+        defaults.
         ``NUTS`` and ``MALA`` (full batch) sample the exact posterior (small networks);
         ``NUTS(subset="last_layer")`` samples the last layer exactly on the features of the
         MAP network (any size of network: the reference posterior on the last layer); ``SGLD``,

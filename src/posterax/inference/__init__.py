@@ -4,6 +4,7 @@ from posterax.inference.chains import Chains
 from posterax.inference.ensemble import fit_ensemble
 from posterax.inference.exact import NormalInverseGammaPosterior, fit_exact
 from posterax.inference.folds import fit_on_folds
+from posterax.inference.ivon import fit_ivon
 from posterax.inference.laplace import LaplaceGaussian, fit_laplace
 from posterax.inference.last_layer_nuts import LastLayerApply, sample_last_layer_nuts
 from posterax.inference.mala import MALASettings, sample_mala
@@ -43,6 +44,7 @@ __all__ = [
     "fit_laplace",
     "fit_map",
     "fit_map_linear",
+    "fit_ivon",
     "fit_mc_dropout",
     "fit_swag",
     "fit_vi",

@@ -29,6 +29,7 @@ class NetworkMethod(StrEnum):
     CSGMCMC = "csgmcmc"
     SWAG = "swag"
     LAPLACE = "laplace"
+    IVON = "ivon"
 
 
 # Methods that train a network by minibatch optimisation (early stopping applies to them).
@@ -41,6 +42,7 @@ TRAINED_METHODS = (
     "swag",
     "laplace",
     "nuts_last_layer",
+    "ivon",
 )
 
 __all__ = ["TRAINED_METHODS", "LinearMethod", "NetworkMethod"]

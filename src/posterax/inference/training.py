@@ -57,6 +57,7 @@ class TrainResult(NamedTuple):
 
     params: ArrayTree
     info: dict[str, Any]
+    opt_state: Any = None  # at ``params``, for optimisers that draw weights (IVON's Hessian)
 
 
 @functools.lru_cache(maxsize=32)
@@ -87,6 +88,13 @@ def batch_plan(n_data: int, batch_size: int) -> tuple[int, int]:
     return batch_size, math.ceil(n_data / batch_size)
 
 
+def perturbs(optimizer: Any) -> Callable[..., Any] | None:
+    """``optimizer.sample_params`` of an optimiser that takes its gradients at weights it draws
+    from its state (IVON): ``sample_params(key, params, opt_state) -> (weights, noise)``, both
+    with a leading axis of draws; its ``update`` takes ``noise=``. ``None`` for the others."""
+    return getattr(optimizer, "sample_params", None)
+
+
 _STEPS_PER_CALL = 256  # epochs are grouped so one compiled call runs about this many steps
 
 
@@ -99,6 +107,7 @@ def _epoch_fn(
 ):
     batch, n_batches = batch_plan(n_data, batch)
     pad = n_batches * batch - n_data
+    sample = perturbs(optimizer)
 
     def epoch(params, opt_state, key, index, X, y):
         perm_key, step_key = jax.random.split(jax.random.fold_in(key, index))
@@ -109,8 +118,18 @@ def _epoch_fn(
             params, opt_state = carry
             idx, k = inputs
             X_batch, y_batch = constrain_rows(data_mesh, (X[idx], y[idx]))
-            loss, grads = jax.value_and_grad(loss_fn)(params, k, X_batch, y_batch)
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            if sample is None:
+                loss, grads = jax.value_and_grad(loss_fn)(params, k, X_batch, y_batch)
+                updates, opt_state = optimizer.update(grads, opt_state, params)
+            else:  # gradients at weights the optimiser draws (IVON), averaged by its update
+                noise_key, k = jax.random.split(k)
+                weights, noise = sample(noise_key, params, opt_state)
+                draws = jax.tree_util.tree_leaves(noise)[0].shape[0]
+                losses, grads = jax.vmap(jax.value_and_grad(loss_fn), (0, 0, None, None))(
+                    weights, jax.random.split(k, draws), X_batch, y_batch
+                )
+                loss = jnp.mean(losses)
+                updates, opt_state = optimizer.update(grads, opt_state, params, noise=noise)
             return (optax.apply_updates(params, updates), opt_state), loss
 
         keys = jax.random.split(step_key, n_batches)
@@ -157,6 +176,7 @@ def _compiled_chunk(
     With ``members`` the mesh splits the members over devices; without, it splits each
     minibatch's rows (data parallel)."""
     epoch = _epoch_fn(loss_fn, optimizer, n_data, batch, None if members else mesh)
+    track = perturbs(optimizer) is not None  # its state is part of the result: kept with the best
 
     def run(state, key, val_key, start, num_epochs, patience, X, y, X_val, y_val):
         def body(state: _State, i):
@@ -173,7 +193,7 @@ def _compiled_chunk(
             if validate:
                 val = loss_fn(params, val_key, X_val, y_val)
                 improved = active & (val < best_val)
-                best = _where(improved, params, best)
+                best = _where(improved, (params, opt_state) if track else params, best)
                 best_val = jnp.where(improved, val, best_val)
                 since = jnp.where(active, jnp.where(improved, 0, since + 1), since)
                 stopped = active & (since >= patience)
@@ -239,6 +259,9 @@ def train(
     data : (X, y)
         Full training arrays, ``X`` of shape (N, D) and ``y`` of shape (N, ...).
     optimizer : optax.GradientTransformation
+        One with a ``sample_params`` method (IVON, see :func:`perturbs`) has each step's
+        gradients taken at weights it draws; ``TrainResult.opt_state`` then holds its state at
+        the returned params.
     num_epochs, batch_size : int
         Passes over the data and examples per step (capped at N).
     num_members : int, optional
@@ -309,10 +332,12 @@ def train(
     init_opt = jax.vmap(optimizer.init) if members else optimizer.init
     keys = jax.random.split(rng_key, num_members) if members else rng_key
     shape = (num_members,) if members else ()
+    track = perturbs(optimizer) is not None
+    opt_state = init_opt(params)
     state = _State(
         params,
-        init_opt(params),
-        params,
+        opt_state,
+        (params, opt_state) if track else params,
         jnp.full(shape, jnp.inf),
         jnp.zeros(shape, dtype=jnp.int32),
         jnp.zeros(shape, dtype=bool),
@@ -413,8 +438,14 @@ def train(
         "diverged_at_epoch": diverged_at,
         "train_seconds": time.perf_counter() - start,
     }
-    final = state.best if validation is not None else state.params
-    return TrainResult(gathered(final) if across else final, info)
+    if validation is None:
+        final = (state.params, state.opt_state) if track else state.params
+    else:
+        final = state.best
+    final = gathered(final) if across else final
+    if track:
+        return TrainResult(final[0], info, final[1])
+    return TrainResult(final, info)
 
 
 def split_validation(
@@ -434,6 +465,7 @@ __all__ = [
     "TrainingDivergedWarning",
     "batch_plan",
     "check_optimizer",
+    "perturbs",
     "split_validation",
     "train",
 ]

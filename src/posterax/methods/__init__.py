@@ -13,9 +13,10 @@ from posterax.methods.registry import (
     resolve_method,
 )
 from posterax.methods.samplers import MALA, NUTS, SGHMC, SGLD, CyclicalSGMCMC
-from posterax.methods.trained import MAP, SWAG, VI, Ensemble, Laplace, MCDropout
+from posterax.methods.trained import IVON, MAP, SWAG, VI, Ensemble, Laplace, MCDropout
 
 __all__ = [
+    "IVON",
     "MALA",
     "MAP",
     "NETWORK_METHODS",

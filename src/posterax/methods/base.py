@@ -62,8 +62,10 @@ class Training(_Value):
         Share of the rows held out for early stopping (best parameters kept). ``"auto"`` (the
         default) holds out 10% when there are at least 100 rows (so at least 10 to judge by)
         and none below; ``None`` trains on every row for ``num_epochs``.
-    patience : int
-        Epochs without improvement before stopping.
+    patience : int or "auto"
+        Epochs without improvement before stopping. ``"auto"`` (the default): 20 epochs or
+        the epochs of 1000 optimiser steps, whichever is more (on 100 rows in minibatches of
+        32, 20 epochs are 80 steps: too few to tell a plateau from noise).
 
     Examples
     --------
@@ -79,7 +81,7 @@ class Training(_Value):
         num_epochs: int | str = "auto",
         batch_size: int = 32,
         validation_fraction: float | str | None = "auto",
-        patience: int = 20,
+        patience: int | str = "auto",
     ):
         self.optimizer = optimizer
         self.learning_rate = learning_rate

@@ -7,7 +7,7 @@ from typing import Any
 
 from posterax.methods.base import Method, Training
 from posterax.methods.samplers import MALA, NUTS, SGHMC, SGLD, CyclicalSGMCMC
-from posterax.methods.trained import MAP, SWAG, VI, Ensemble, Laplace, MCDropout
+from posterax.methods.trained import IVON, MAP, SWAG, VI, Ensemble, Laplace, MCDropout
 
 NETWORK_METHODS: dict[str, type[Method]] = {
     cls.name: cls
@@ -23,6 +23,7 @@ NETWORK_METHODS: dict[str, type[Method]] = {
         CyclicalSGMCMC,
         SWAG,
         Laplace,
+        IVON,
     )
 }
 # Strings that mean a class with one setting fixed.
@@ -152,7 +153,8 @@ def in_method_terms(message: str, method: Method, where: str) -> str:
     estimator's terms (``'n_members' parameter of BayesianRegressor.fit``), restated in the
     method's terms (``'num_members' parameter of px.methods.Ensemble``)."""
     owners: dict[str, str] = {name: type(method).__name__ for name in method.get_params(False)}
-    owners.update({name: "Training" for name in Training().get_params(False)})
+    # A method's own setting wins over Training's of the same name (IVON's learning_rate).
+    owners.update({n: "Training" for n in Training().get_params(False) if n not in owners})
     for own, owner in owners.items():
         legacy = _ESTIMATOR_NAMES.get(own, own)
         message = message.replace(

@@ -422,10 +422,11 @@ def fit_laplace(
         Maximise the evidence (prior precision and, unless ``tune_noise=False``, sigma), or
         minimise the validation NLL over ``grid`` (scalar prior precisions; needs
         ``val_data``; the default grid ends at the MAP limit), or ``"validated"``: the
-        evidence's choice, each grid value and the MAP limit (these two with the MAP's
-        sigma) compete on the validation NLL, so the evidence is kept where the held-out rows
-        agree and the predictive is never worse than the MAP's on them; or keep the given
-        values. ``info["tune_choice"]`` says which won (``"marglik"``, ``"grid"``, ``"map"``).
+        evidence's prior precision with its sigma, then with the MAP's sigma, each grid
+        value and the MAP limit (broadest first) compete on the validation NLL, and the
+        broadest within one standard error (paired over the rows) of the lowest wins; or
+        keep the given values. ``info["tune_choice"]`` says which won (``"marglik"``,
+        ``"marglik_map_noise"``, ``"grid"``, ``"map"``).
     prior_structure : {"scalar", "layer"}
         One prior precision, or one per layer, when tuning by marginal likelihood.
     subnetwork_mask, n_subnetwork, subnetwork_score
@@ -544,18 +545,25 @@ def fit_laplace(
         prior, history = tuned["prior_vector"], tuned["history"]
         sigma = tuned["sigma"] if tuned["sigma"] is not None else sigma
         if tune == "validated":
+            # Broadest first: the evidence's prior with its noise, then with the MAP's, then
+            # the grid by rising precision, the MAP limit last.
             values = check_grid(grid)
+            candidates = [(prior, sigma), (prior, map_sigma)]
+            candidates += [(value, map_sigma) for value in np.sort(values)]
             best, _ = validated_choice(
                 state,
                 *_check_data(*val_data, name="val_data"),
-                [(prior, sigma)] + [(value, map_sigma) for value in values],
+                candidates,
                 pred_type=pred_type,
                 posterior_for=laplace_posterior,
                 rng_key=rng_key,
+                broadest_within_se=True,
             )
             choice = "marglik"
-            if best > 0:
-                value = values[best - 1]
+            if best == 1:
+                choice, sigma = "marglik_map_noise", map_sigma
+            elif best > 1:
+                value = np.sort(values)[best - 2]
                 choice = "map" if value >= MAP_LIMIT else "grid"
                 prior = jnp.asarray(value, state.subset.map_flat.dtype)
                 sigma = map_sigma

@@ -36,27 +36,35 @@ N_MC = 100
 
 
 @functools.partial(jax.jit, static_argnames=("apply_fn", "likelihood", "n"))
-def _mc_nll(dist: LaplaceGaussian, X, y, rng_key, apply_fn, likelihood, n):
+def _mc_nlls(dist: LaplaceGaussian, X, y, rng_key, apply_fn, likelihood, n):
     draws = dist.sample(rng_key, n)
     log_probs = jax.vmap(lambda p: likelihood.log_prob(p, apply_fn(p, X), y))(draws)
-    return -jnp.mean(jax.scipy.special.logsumexp(log_probs, axis=0) - math.log(n))
+    return -(jax.scipy.special.logsumexp(log_probs, axis=0) - math.log(n))
+
+
+def validation_nlls(
+    posterior: Posterior, X: jax.Array, y: jax.Array, rng_key: PRNGKey | None = None
+) -> np.ndarray:
+    """Negative log predictive density of each row of ``(X, y)`` under a Laplace posterior."""
+    likelihood = posterior.likelihood
+    closed = isinstance(posterior.apply_fn, LinearizedApply)
+    if closed and likelihood.task == "classification":
+        probs = glm_predictive(posterior, X).probs()[0]
+        picked = jnp.take_along_axis(probs, jnp.asarray(y)[:, None].astype(int), axis=1)[:, 0]
+        return np.asarray(-jnp.log(jnp.clip(picked, 1e-12)), dtype=float)
+    if closed and hasattr(likelihood, "noise_scale"):
+        out = glm_predictive(posterior, X)
+        return np.asarray(-jstats.norm.logpdf(y, out.mean[0], out.scale[0]), dtype=float)
+    key = jax.random.key(0) if rng_key is None else rng_key
+    nlls = _mc_nlls(posterior.distribution, X, y, key, posterior.apply_fn, likelihood, N_MC)
+    return np.asarray(nlls, dtype=float)
 
 
 def validation_nll(
     posterior: Posterior, X: jax.Array, y: jax.Array, rng_key: PRNGKey | None = None
 ) -> float:
     """Mean negative log predictive density of ``(X, y)`` under a Laplace posterior."""
-    likelihood = posterior.likelihood
-    closed = isinstance(posterior.apply_fn, LinearizedApply)
-    if closed and likelihood.task == "classification":
-        probs = glm_predictive(posterior, X).probs()[0]
-        picked = jnp.take_along_axis(probs, jnp.asarray(y)[:, None].astype(int), axis=1)[:, 0]
-        return float(-jnp.mean(jnp.log(jnp.clip(picked, 1e-12))))
-    if closed and hasattr(likelihood, "noise_scale"):
-        out = glm_predictive(posterior, X)
-        return float(-jnp.mean(jstats.norm.logpdf(y, out.mean[0], out.scale[0])))
-    key = jax.random.key(0) if rng_key is None else rng_key
-    return float(_mc_nll(posterior.distribution, X, y, key, posterior.apply_fn, likelihood, N_MC))
+    return float(np.mean(validation_nlls(posterior, X, y, rng_key)))
 
 
 def validated_choice(
@@ -68,18 +76,43 @@ def validated_choice(
     pred_type: str = "glm",
     posterior_for: Callable[..., LaplaceGaussian],
     rng_key: PRNGKey | None = None,
+    broadest_within_se: bool = False,
 ) -> tuple[int, np.ndarray]:
     """The index of the ``(prior precision, sigma)`` candidate whose predictive has the lowest
-    validation NLL, and every candidate's NLL (``inf`` where not finite)."""
+    validation NLL, and every candidate's mean NLL (``inf`` where not finite).
+
+    ``broadest_within_se``: the candidates come broadest first, and the first whose NLL is
+    within one standard error (of the per-row difference, paired over the rows) of the
+    lowest wins: a handful of validation rows, all drawn like the training data, cannot
+    value uncertainty away from the data, so among predictives they cannot tell apart the
+    broadest is kept (the one-standard-error rule, towards the wider posterior)."""
     params = {"net": state.subset.unravel(state.subset.map_flat), **state.extras}
     apply_fn = linearized_apply(state.apply_fn, params) if pred_type == "glm" else state.apply_fn
-    scores = []
+    rows = []
     for prior, sigma in candidates:
         dist = posterior_for(state, jnp.asarray(prior, state.subset.map_flat.dtype), sigma)
         post = Posterior(apply_fn, state.likelihood, distribution=dist)
-        scores.append(validation_nll(post, X_val, y_val, rng_key))
-    scores = np.nan_to_num(np.asarray(scores, dtype=float), nan=np.inf)
+        rows.append(validation_nlls(post, X_val, y_val, rng_key))
+    rows = np.nan_to_num(np.stack(rows), nan=np.inf, posinf=np.inf)
+    scores = rows.mean(axis=1)
+    if broadest_within_se:
+        return broadest_within_one_se(rows), scores
     return int(np.argmin(scores)), scores
+
+
+def broadest_within_one_se(rows: np.ndarray) -> int:
+    """The first row of ``rows`` (candidates x validation rows of NLLs, broadest first) whose
+    mean is within one standard error of the lowest mean, the error of the per-row difference
+    (paired over the validation rows)."""
+    rows = np.asarray(rows, dtype=float)
+    best = int(np.argmin(rows.mean(axis=1)))
+    if rows.shape[1] < 2:
+        return best
+    for index in range(best):
+        diff = rows[index] - rows[best]
+        if np.all(np.isfinite(diff)) and diff.mean() <= diff.std(ddof=1) / math.sqrt(diff.size):
+            return index
+    return best
 
 
 def check_grid(grid: Any) -> np.ndarray:
@@ -125,6 +158,7 @@ def tune_gridsearch(
 
 __all__ = [
     "DEFAULT_GRID",
+    "broadest_within_one_se",
     "MAP_LIMIT",
     "check_grid",
     "tune_gridsearch",

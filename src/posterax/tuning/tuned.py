@@ -1,0 +1,344 @@
+"""``px.Tuned``: a budgeted hyperparameter search (optuna's TPE) around any posterax estimator,
+scored on validation rows carved from the training data only, then refitted on all of it."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import optuna
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from posterax.tuning.space import check_parameter, method_object, resolve_space
+from posterax.tuning.validation import (
+    check_cv,
+    check_fraction,
+    fold_rows,
+    validation_nll,
+    validation_rows,
+)
+
+
+def _best_has(name: str) -> Callable[[Any], bool]:
+    """``available_if`` check: the best estimator (or, before fit, the given one) has ``name``."""
+
+    def check(self: Tuned) -> bool:
+        inner = getattr(self, "best_estimator_", self.estimator)
+        getattr(inner, name)  # raises AttributeError, which hides the method
+        return True
+
+    return check
+
+
+@contextlib.contextmanager
+def _optuna_verbosity(verbose: bool) -> Iterator[None]:
+    before = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(before)
+
+
+def _rows(data: Any, rows: np.ndarray) -> Any:
+    """``data[rows]`` for arrays and for pandas frames / series (by position)."""
+    if hasattr(data, "iloc"):
+        return data.iloc[rows]
+    return np.asarray(data)[rows]
+
+
+class Tuned(MetaEstimatorMixin, BaseEstimator):
+    """A search over an estimator's settings within a budget of trials or seconds (optuna's
+    seeded TPE sampler), each trial scored on a validation split carved from the training data
+    only; the best settings are refitted on all the training data.
+
+    Parameters
+    ----------
+    estimator : estimator
+        A posterax estimator (``px.BayesianRegressor``, ``px.BayesianClassifier``, or any
+        scikit-learn estimator with ``predict_proba`` or ``predict_samples`` /
+        ``predict(return_std=True)``). Each trial fits a clone with
+        ``set_params(**sampled)``; its ``random_state`` is kept, so trials differ only in the
+        settings searched.
+    n_trials : int >= 1 or None
+        At most this many trials (the first is the estimator as given, with
+        ``include_default``).
+    timeout : float > 0 or None
+        Start no trial after this many seconds of search (optuna's ``timeout``: the trial
+        running then finishes). At least one of ``n_trials`` and ``timeout`` is required; with
+        both, whichever comes first stops the search. The refit is not counted.
+    space : None, dict or callable
+        ``None``: :func:`posterax.tuning.default_space` for the estimator's method (learning
+        rate, epochs, prior scale, width and depth of the built-in MLP, dropout rate, the
+        likelihood). A dict ``{set_params name: optuna distribution or list of values}``, e.g.
+        ``{"method__training__learning_rate": FloatDistribution(1e-4, 1e-1, log=True),
+        "likelihood": ["homoscedastic", "heteroscedastic"]}``, or a callable
+        ``space(trial) -> {set_params name: value}`` that asks the ``optuna.Trial``.
+    validation_fraction : float in (0, 1)
+        Share of the training rows held out to score the trials (stratified by class for a
+        classifier). A method's own early stopping (``Training(validation_fraction=...)``)
+        holds its rows out of the remaining part.
+    cv : int >= 2 or None
+        Score each trial by K-fold cross-validation on the training rows instead (mean loss
+        over the folds; ``validation_fraction`` unused): K fits per trial, but folds of one size
+        reuse one compiled training program, so on small data (where compiling dominates) a
+        trial costs little more than with one split, and the choice is far less noisy.
+    loss : callable, optional
+        ``loss(fitted_estimator, X_val, y_val) -> float`` to minimise. Default: the validation
+        negative log-likelihood (log loss for classifiers, the predictive mixture's NLL for
+        regressors, via ``posterax.metrics``).
+    include_default : bool
+        Make the first trial the estimator as given, so the search reports how the defaults do
+        and keeps them when nothing sampled beats them on the validation rows.
+    random_state : int or None
+        Seeds the validation split and the sampler: the same seed gives the same trials and the
+        same best settings (with an ``n_trials`` budget; a ``timeout`` makes the number of
+        trials depend on the machine).
+    verbose : bool
+        Show optuna's log of each trial (silenced by default).
+
+    Attributes
+    ----------
+    best_estimator_ : estimator
+        The best settings refitted on all the training rows; ``predict*``, ``score`` and
+        ``classes_`` delegate to it.
+    best_params_ : dict
+        The ``set_params`` arguments of the best trial (``{}``: the estimator as given).
+    best_loss_ : float
+        Its validation loss.
+    best_index_ : int
+        Its row in ``trials_``.
+    trials_ : dict of lists
+        One entry per trial (``pandas.DataFrame(tuned.trials_)`` makes a table): ``number``,
+        ``params`` (set_params arguments), ``search_params`` (what optuna sampled), ``loss``,
+        ``seconds`` (fit and score), ``state``.
+    n_trials_ : int
+        Trials run.
+    splits_ : list of (fit_rows, validation_rows)
+        Indices into the training rows: one pair, or one per fold with ``cv``.
+    search_seconds_, refit_seconds_ : float
+    study_ : optuna.Study
+
+    Examples
+    --------
+    >>> import numpy as np, posterax as px
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-2, 2, (120, 1)); y = X[:, 0] + 0.1 * rng.normal(size=120)
+    >>> reg = px.BayesianRegressor(px.methods.MAP(px.methods.Training(num_epochs=50)),
+    ...                            network=(8,), progress_bar=False, random_state=0)
+    >>> tuned = px.Tuned(reg, n_trials=2, space={"prior_scale": [0.001, 0.3]},
+    ...                  random_state=0).fit(X, y)
+    >>> tuned.n_trials_, tuned.trials_["params"][0]   # the first trial: the estimator as given
+    (2, {})
+    >>> lo, hi = tuned.predict_interval(X, level=0.9)  # from the best settings, refitted
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        n_trials: int | None = 20,
+        timeout: float | None = None,
+        space: Any = None,
+        validation_fraction: float = 0.1,
+        cv: int | None = None,
+        loss: Callable[..., float] | None = None,
+        include_default: bool = True,
+        random_state: int | None = 0,
+        verbose: bool = False,
+    ):
+        self.estimator = estimator
+        self.n_trials = n_trials
+        self.timeout = timeout
+        self.space = space
+        self.validation_fraction = validation_fraction
+        self.cv = cv
+        self.loss = loss
+        self.include_default = include_default
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ checks
+    def _check_budget(self) -> tuple[int | None, float | None]:
+        n_trials, timeout = self.n_trials, self.timeout
+        if n_trials is None and timeout is None:
+            raise ValueError(
+                "px.tuning.Tuned needs a budget: 'n_trials' and 'timeout' are both None. Pass "
+                "n_trials=20 (trials), timeout=300 (seconds), or both."
+            )
+        if n_trials is not None and (
+            not isinstance(n_trials, numbers.Integral) or isinstance(n_trials, bool) or n_trials < 1
+        ):
+            raise ValueError(
+                f"The 'n_trials' parameter of px.tuning.Tuned must be an int >= 1 or None. Got "
+                f"{n_trials!r}. Pass e.g. n_trials=20."
+            )
+        if timeout is not None and (
+            not isinstance(timeout, numbers.Real)
+            or isinstance(timeout, bool)
+            or not (math.isfinite(timeout) and timeout > 0)
+        ):
+            raise ValueError(
+                f"The 'timeout' parameter of px.tuning.Tuned must be a number of seconds > 0 or "
+                f"None. Got {timeout!r}. Pass e.g. timeout=300."
+            )
+        return (None if n_trials is None else int(n_trials)), (
+            None if timeout is None else float(timeout)
+        )
+
+    def _base(self) -> BaseEstimator:
+        """A clone of ``estimator`` with a method string made its object, so nested names
+        (``method__training__learning_rate``) can be set."""
+        if not hasattr(self.estimator, "get_params") or not hasattr(self.estimator, "fit"):
+            raise ValueError(
+                "The 'estimator' parameter of px.tuning.Tuned must be a scikit-learn style "
+                f"estimator (get_params, set_params, fit). Got {self.estimator!r}."
+            )
+        base = clone(self.estimator)
+        method = base.get_params(deep=False).get("method")
+        if isinstance(method, str) and method_object(base) is not None:
+            base.set_params(method=method_object(base))
+        return base
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X: Any, y: Any) -> Tuned:
+        """Search on a validation split of (``X``, ``y``), then refit the best on all of it."""
+        n_trials, timeout = self._check_budget()
+        fraction = check_fraction(self.validation_fraction)
+        base = self._base()
+        space = resolve_space(self.space, base)
+        loss = self.loss if self.loss is not None else validation_nll
+        if y is None:
+            raise ValueError("The 'y' parameter of px.tuning.Tuned.fit is required. Got None.")
+        y_arr = np.asarray(y)
+        if len(y_arr) != len(X):
+            raise ValueError(
+                f"px.tuning.Tuned.fit: X has {len(X)} rows and y {len(y_arr)}. Pass one target "
+                "per row."
+            )
+        n_folds = check_cv(self.cv)
+        if n_folds is None:
+            splits = [validation_rows(y_arr, fraction, is_classifier(base), self.random_state)]
+        else:
+            splits = fold_rows(y_arr, n_folds, is_classifier(base), self.random_state)
+        parts = [(_rows(X, a), _rows(y, a), _rows(X, b), _rows(y, b)) for a, b in splits]
+        self.splits_ = splits
+
+        records: list[dict[str, Any]] = []
+
+        def objective(trial: optuna.Trial) -> float:
+            default = self.include_default and trial.number == 0
+            params = {} if default else dict(space(trial))
+            for name in params:
+                check_parameter(base, name)
+            start = time.perf_counter()
+            losses = []
+            for X_fit, y_fit, X_val, y_val in parts:
+                candidate = clone(base).set_params(**params).fit(X_fit, y_fit)
+                losses.append(float(loss(candidate, X_val, y_val)))
+            value = float(np.mean(losses))
+            seconds = time.perf_counter() - start
+            trial.set_user_attr("default", default)
+            records.append(
+                {
+                    "number": trial.number,
+                    "params": params,
+                    "search_params": dict(trial.params),
+                    "loss": value,
+                    "seconds": seconds,
+                    "state": "complete" if math.isfinite(value) else "failed",
+                }
+            )
+            return value if math.isfinite(value) else float("nan")  # NaN: optuna marks failed
+
+        start = time.perf_counter()
+        with _optuna_verbosity(self.verbose):
+            sampler = optuna.samplers.TPESampler(seed=self.random_state)
+            study = optuna.create_study(direction="minimize", sampler=sampler)
+            study.optimize(objective, n_trials=n_trials, timeout=timeout)
+        self.search_seconds_ = time.perf_counter() - start
+        complete = [r for r in records if r["state"] == "complete"]
+        if not complete:
+            raise ValueError(
+                f"px.tuning.Tuned: none of the {len(records)} trial(s) gave a finite validation "
+                "loss (every fit diverged or predicted NaN). Narrow the space (e.g. lower "
+                "learning rates) or raise the budget."
+            )
+        best = min(complete, key=lambda r: r["loss"])
+        self.best_index_ = records.index(best)
+        self.study_ = study
+        self.trials_ = {key: [r[key] for r in records] for key in records[0]}
+        self.n_trials_ = len(records)
+        self.best_params_ = dict(best["params"])
+        self.best_loss_ = best["loss"]
+        start = time.perf_counter()
+        self.best_estimator_ = clone(base).set_params(**self.best_params_).fit(X, y)
+        self.refit_seconds_ = time.perf_counter() - start
+        if hasattr(self.best_estimator_, "n_features_in_"):
+            self.n_features_in_ = self.best_estimator_.n_features_in_
+        return self
+
+    # ------------------------------------------------------------------ delegation
+    @property
+    def classes_(self) -> np.ndarray:
+        check_is_fitted(self)
+        return self.best_estimator_.classes_
+
+    @available_if(_best_has("predict"))
+    def predict(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """The best estimator's ``predict``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict(X, *args, **kwargs)
+
+    @available_if(_best_has("predict_proba"))
+    def predict_proba(self, X: Any) -> Any:
+        """The best estimator's ``predict_proba``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_proba(X)
+
+    @available_if(_best_has("predict_interval"))
+    def predict_interval(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """The best estimator's ``predict_interval``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_interval(X, *args, **kwargs)
+
+    @available_if(_best_has("predict_quantiles"))
+    def predict_quantiles(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """The best estimator's ``predict_quantiles``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_quantiles(X, *args, **kwargs)
+
+    @available_if(_best_has("predict_samples"))
+    def predict_samples(self, X: Any, *args: Any, **kwargs: Any) -> Any:
+        """The best estimator's ``predict_samples``."""
+        check_is_fitted(self)
+        return self.best_estimator_.predict_samples(X, *args, **kwargs)
+
+    @available_if(_best_has("score"))
+    def score(self, X: Any, y: Any, *args: Any, **kwargs: Any) -> float:
+        """The best estimator's ``score`` (R² for regressors, accuracy for classifiers)."""
+        check_is_fitted(self)
+        return self.best_estimator_.score(X, y, *args, **kwargs)
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "best_estimator_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = self.estimator.__sklearn_tags__()
+        tags.estimator_type = inner.estimator_type
+        tags.target_tags.required = True
+        if inner.classifier_tags is not None:
+            tags.classifier_tags = inner.classifier_tags
+        if inner.regressor_tags is not None:
+            tags.regressor_tags = inner.regressor_tags
+        return tags
+
+
+__all__ = ["Tuned"]

@@ -1,0 +1,70 @@
+"""`posterax benchmark uci --tune BUDGET`: tuned results beside the untuned ones, resumable."""
+
+import json
+
+import numpy as np
+import pytest
+
+from posterax.cli.benchmark_uci import parse_tune_budget, run_uci_benchmark, score_split
+from posterax.cli.main import main
+
+
+@pytest.fixture(scope="module")
+def tiny_uci(tmp_path_factory):
+    """A set in the UCI layout: 60 rows, 3 features + target, one fixed 50/10 split."""
+    root = tmp_path_factory.mktemp("uci")
+    folder = root / "tiny"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ np.array([1.0, -0.5, 0.2]) + 0.3 * rng.normal(size=60)
+    np.savetxt(folder / "data.txt", np.column_stack([X, y]))
+    np.savetxt(folder / "index_features.txt", [0, 1, 2], fmt="%d")
+    np.savetxt(folder / "index_target.txt", [3], fmt="%d")
+    (folder / "n_splits.txt").write_text("1\n")
+    order = np.random.default_rng(0).permutation(60)
+    np.savetxt(folder / "index_train_0.txt", order[:50], fmt="%d")
+    np.savetxt(folder / "index_test_0.txt", order[50:], fmt="%d")
+    return root
+
+
+def test_tune_runs_beside_the_untuned_method_and_resumes(tiny_uci, tmp_path, capsys):
+    out = tmp_path / "bench"
+    argv = ["benchmark", "uci", "--datasets", "tiny", "--methods", "map", "--tune", "2"]
+    argv += ["--data-dir", str(tiny_uci), "--out", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "| tiny | map" in printed and "map+tune2" in printed
+    assert "budget 2 trials per split" in printed
+    record = json.loads((out / "results" / "tiny" / "map+tune2" / "split_00.json").read_text())
+    tuning = record["tuning"]
+    assert tuning["n_trials"] == 2 and tuning["budget"] == "2"
+    assert record["settings"]["tune"] == "2" and record["settings"]["method"] == "map"
+    assert tuning["best_validation_nll"] <= tuning["default_validation_nll"]
+    assert tuning["search_seconds"] > 0 and np.isfinite(record["test_ll"])
+    summary = json.loads((out / "summary.json").read_text())["tiny"]["methods"]
+    assert set(summary) == {"map", "map+tune2"}
+    assert "tuning" not in summary["map"]
+    assert summary["map+tune2"]["tuning"]["budget_per_split"] == "2 trials"
+    # A re-run refits nothing: both keys are on disk with their settings.
+    calls = []
+
+    def count(method, folder, split, root):
+        calls.append(method)
+        return score_split(method, folder, split, root)
+
+    run_uci_benchmark(
+        ["tiny"], ["map"], out=out, data_dir=tiny_uci, progress_bar=False, score=count, tune="2"
+    )
+    assert calls == []
+
+
+def test_a_bad_budget_is_refused_before_any_fit(tiny_uci, tmp_path, capsys):
+    argv = ["benchmark", "uci", "--datasets", "tiny", "--methods", "map", "--tune", "lots"]
+    assert main([*argv, "--data-dir", str(tiny_uci), "--out", str(tmp_path)]) == 1
+    assert "--tune must be a number of trials >= 1 (e.g. 20)" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()
+    assert parse_tune_budget("300s") == {"label": "300s", "n_trials": None, "timeout": 300.0}
+    assert parse_tune_budget("20")["n_trials"] == 20
+    with pytest.raises(ValueError, match=r"Got '0'"):
+        parse_tune_budget("0")
