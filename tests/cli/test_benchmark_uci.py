@@ -114,6 +114,9 @@ def test_scores_are_in_original_units(tiny_uci):
     result = score_split("map", "tiny", 0, tiny_uci)
     # y has sd about 1.2 and noise 0.3: a fitted model's RMSE sits between the two.
     assert 0.2 < result["rmse"] < 1.0 and -2.0 < result["test_ll"] < 0.5
+    # Nested central intervals: the 95% one covers at least what the 90% one does, and is wider.
+    assert 0.5 < result["coverage_90"] <= result["coverage_95"] <= 1.0
+    assert 0 < result["width_90"] < result["width_95"]
 
 
 def test_unknown_set_and_method_fail_before_any_fit(tiny_uci, tmp_path):

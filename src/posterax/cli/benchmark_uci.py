@@ -37,7 +37,9 @@ from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
 from posterax.inference.methods import TRAINED_METHODS
 from posterax.methods import method_from_settings
+from posterax.predictive import predictive_interval
 
+INTERVAL_LEVELS = (0.9, 0.95)  # prediction intervals whose test coverage is recorded
 ALIASES = {
     "boston": "bostonHousing",
     "concrete": "concrete",
@@ -167,12 +169,20 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
     log_p = norm.logpdf(data.y_test, means, scales)  # (draws, test points)
     test_ll = float(np.mean(logsumexp(log_p, axis=0) - np.log(log_p.shape[0])))
     rmse = float(np.sqrt(np.mean((means.mean(axis=0) - data.y_test) ** 2)))
+    intervals = {}
+    for level in INTERVAL_LEVELS:  # central intervals of the predictive mixture
+        lower, upper = (np.asarray(b) for b in predictive_interval(pred, level))
+        intervals[f"coverage_{round(100 * level)}"] = float(
+            np.mean((lower <= data.y_test) & (data.y_test <= upper))
+        )
+        intervals[f"width_{round(100 * level)}"] = float(np.mean(upper - lower))
     return {
         "dataset": folder,
         "method": method,
         "split": split,
         "rmse": rmse,
         "test_ll": test_ll,
+        **intervals,
         "fit_seconds": fit_seconds,
         "n_train": int(data.X_train.shape[0]),
         "n_test": int(data.X_test.shape[0]),
@@ -266,6 +276,11 @@ def summarize(
                 "test_ll_se": ll_se,
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])),
             }
+            for level in INTERVAL_LEVELS:  # results written before coverage was recorded lack it
+                key = f"coverage_{round(100 * level)}"
+                values = [r[key] for r in runs if key in r]
+                if values:
+                    rows[method][key], rows[method][f"{key}_se"] = mean_se(values)
             tuned = [r["tuning"] for r in runs if "tuning" in r]
             if tuned:
                 rows[method]["tuning"] = _tuning_summary(tuned)
@@ -334,8 +349,9 @@ def published_tables(data_dir: Path) -> dict[str, dict[str, dict[str, str]]]:
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
-        "| set | method | splits | RMSE | test LL | fit s | published MC dropout (Gal 2016) |",
-        "|---|---|---|---|---|---|---|",
+        "| set | method | splits | RMSE | test LL | 90% / 95% coverage | fit s "
+        "| published MC dropout (Gal 2016) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for folder, entry in summary.items():
         ref = entry["published"]
@@ -350,9 +366,15 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines.append(
                 f"| {folder} | {method}{mark} | {row['splits']} | {row['rmse']:.3f} ± "
                 f"{row['rmse_se']:.3f} | {row['test_ll']:.3f} ± {row['test_ll_se']:.3f} | "
-                f"{row['fit_seconds']:.1f} | {published} |"
+                f"{_coverage(row)} | {row['fit_seconds']:.1f} | {published} |"
             )
     return "\n".join(lines + _tuning_notes(summary)) + "\n"
+
+
+def _coverage(row: dict[str, Any]) -> str:
+    if "coverage_90" not in row or "coverage_95" not in row:
+        return ""
+    return f"{row['coverage_90']:.3f} / {row['coverage_95']:.3f}"
 
 
 def _tuning_notes(summary: dict[str, Any]) -> list[str]:
