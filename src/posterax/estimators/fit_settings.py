@@ -19,7 +19,11 @@ from posterax.inference.resumable import Checkpointing, checkpointing
 from posterax.inference.training import check_optimizer
 from posterax.methods import Method
 
-_AUTO_STEPS = 5000  # optimiser steps aimed for by num_epochs="auto"
+# Optimiser steps aimed for by num_epochs="auto": with early stopping it decides when to stop,
+# so the cap is high (UCI kin8nm, 20 splits: test LL 0.80 at 5000 steps, 0.99 at 20000);
+# without, the budget of a plain fit.
+_AUTO_STEPS = 5000
+_AUTO_STEPS_EARLY_STOPPING = 20000
 # validation_fraction="auto": 10% held out for early stopping from this many rows on (at least
 # 10 rows to judge an epoch by; below, the prior alone guards against overfitting).
 AUTO_VALIDATION_FRACTION = 0.1
@@ -58,7 +62,8 @@ def check_fraction(value: Any, *, name: str, where: str, low_closed: bool) -> fl
 
 def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
     """Validated optimisation settings; ``batch_size`` > data is clipped with a warning and
-    ``num_epochs="auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs)."""
+    ``num_epochs="auto"`` aims at about 20000 optimiser steps with early stopping and 5000
+    without (20 to 2000 epochs)."""
     lr = est.learning_rate
     if not isinstance(lr, numbers.Real) or isinstance(lr, bool) or not (np.isfinite(lr) and lr > 0):
         raise ValueError(
@@ -84,7 +89,8 @@ def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
         batch = n_train
     epochs = est.num_epochs
     if epochs == "auto":
-        epochs = int(np.clip(math.ceil(_AUTO_STEPS / math.ceil(n_train / batch)), 20, 2000))
+        steps = _AUTO_STEPS if validation is None else _AUTO_STEPS_EARLY_STOPPING
+        epochs = int(np.clip(math.ceil(steps / math.ceil(n_train / batch)), 20, 2000))
     elif isinstance(epochs, bool) or not isinstance(epochs, numbers.Integral) or epochs < 1:
         raise ValueError(
             f"The 'num_epochs' parameter of {where} must be 'auto' or an int >= 1. Got "

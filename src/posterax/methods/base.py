@@ -55,7 +55,8 @@ class Training(_Value):
         Default ``optax.adam(learning_rate)``.
     learning_rate : float
     num_epochs : int or "auto"
-        ``"auto"`` aims at about 5000 optimiser steps (20 to 2000 epochs).
+        ``"auto"`` aims at about 20000 optimiser steps with early stopping (which decides
+        when to stop) and 5000 without (20 to 2000 epochs).
     batch_size : int
         Minibatch size (clipped to the data with a warning).
     validation_fraction : float, "auto" or None

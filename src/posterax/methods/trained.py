@@ -247,7 +247,7 @@ class IVON(TrainedMethod):
     learning_rate : float
         Step size of the Newton-like update, rescaled by ``hess_init + delta`` (as the
         authors' ``ivon-opt``). 0.1 with ``hess_init=1`` trains the UCI sets and Iris in the
-        5000 steps of ``num_epochs="auto"``.
+        steps of ``num_epochs="auto"``.
     ess : float, optional
         Effective sample size; ``None`` (default): the number of training rows (the Bayesian
         posterior). Larger values shrink q (a tempered posterior).
