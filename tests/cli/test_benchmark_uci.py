@@ -2,32 +2,18 @@
 
 import json
 
-import numpy as np
 import pytest
 
 from browser import check_rendered
 from posterax.cli.benchmark_uci import published_tables, run_uci_benchmark, score_split
 from posterax.data.uci import find_uci_dir
+from uci_layout import write_tiny_uci
 
 
 @pytest.fixture(scope="module")
 def tiny_uci(tmp_path_factory):
     """A set in the UCI layout: 60 rows, 3 features + target, 3 fixed 50/10 splits."""
-    root = tmp_path_factory.mktemp("uci")
-    folder = root / "tiny"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 3))
-    y = X @ np.array([1.0, -0.5, 0.2]) + 0.3 * rng.normal(size=60)
-    np.savetxt(folder / "data.txt", np.column_stack([X, y]))
-    np.savetxt(folder / "index_features.txt", [0, 1, 2], fmt="%d")
-    np.savetxt(folder / "index_target.txt", [3], fmt="%d")
-    (folder / "n_splits.txt").write_text("3\n")
-    for k in range(3):
-        order = np.random.default_rng(k).permutation(60)
-        np.savetxt(folder / f"index_train_{k}.txt", order[:50], fmt="%d")
-        np.savetxt(folder / f"index_test_{k}.txt", order[50:], fmt="%d")
-    return root
+    return write_tiny_uci(tmp_path_factory.mktemp("uci"), n_splits=3)
 
 
 def _table(summary):

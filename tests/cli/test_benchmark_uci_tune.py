@@ -7,25 +7,13 @@ import pytest
 
 from posterax.cli.benchmark_uci import parse_tune_budget, run_uci_benchmark, score_split
 from posterax.cli.main import main
+from uci_layout import write_tiny_uci
 
 
 @pytest.fixture(scope="module")
 def tiny_uci(tmp_path_factory):
     """A set in the UCI layout: 60 rows, 3 features + target, one fixed 50/10 split."""
-    root = tmp_path_factory.mktemp("uci")
-    folder = root / "tiny"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    X = rng.normal(size=(60, 3))
-    y = X @ np.array([1.0, -0.5, 0.2]) + 0.3 * rng.normal(size=60)
-    np.savetxt(folder / "data.txt", np.column_stack([X, y]))
-    np.savetxt(folder / "index_features.txt", [0, 1, 2], fmt="%d")
-    np.savetxt(folder / "index_target.txt", [3], fmt="%d")
-    (folder / "n_splits.txt").write_text("1\n")
-    order = np.random.default_rng(0).permutation(60)
-    np.savetxt(folder / "index_train_0.txt", order[:50], fmt="%d")
-    np.savetxt(folder / "index_test_0.txt", order[50:], fmt="%d")
-    return root
+    return write_tiny_uci(tmp_path_factory.mktemp("uci"), n_splits=1)
 
 
 def test_tune_runs_beside_the_untuned_method_and_resumes(tiny_uci, tmp_path, capsys):
