@@ -200,12 +200,19 @@ _RECIPES = {
 }
 
 
+HELD_OUT = 0.1  # rows reference_training holds out (best epoch, Laplace's tuning)
+
+
 def reference_training(dataset: str, n_train: int | None = None) -> dict[str, Any]:
     """Training settings with which MAP on the reference CNN reaches the published accuracy on
     ``dataset``: keyword arguments of ``px.methods.Training``.
 
     Adam at a constant learning rate, cut tenfold for the last 10% of the steps (the noise of
-    the constant rate keeps the network from over-fitting; the cut settles it):
+    the constant rate keeps the network from over-fitting; the cut settles it). The schedule
+    sets the length: 10% of the rows are held out (``validation_fraction=0.1``) only to keep
+    the best epoch and to tune ``Laplace``'s prior precision on, with ``patience`` the whole
+    run, so training never stops before the cut (early stopping at the default patience ends
+    MNIST-1D before it: test accuracy 0.92 instead of 0.95):
 
     - ``"digits"``: peak 3e-3, 30 epochs, batch 64 (:class:`DigitsCNN`: 0.987-0.991 test
       accuracy over 3 seeds).
@@ -217,8 +224,8 @@ def reference_training(dataset: str, n_train: int | None = None) -> dict[str, An
     ----------
     dataset : {"digits", "mnist1d"}
     n_train : int, optional
-        Training rows, which set where the learning rate is cut; default the default split's
-        (1,347 for digits, 4,000 for MNIST-1D).
+        Training rows before the 10% held out, which set where the learning rate is cut;
+        default the default split's (1,347 for digits, 4,000 for MNIST-1D).
 
     Examples
     --------
@@ -226,7 +233,7 @@ def reference_training(dataset: str, n_train: int | None = None) -> dict[str, An
     >>> from posterax.networks.reference import reference_training
     >>> settings = reference_training("mnist1d")
     >>> sorted(settings), settings["num_epochs"], settings["batch_size"]
-    (['batch_size', 'num_epochs', 'optimizer'], 200, 100)
+    (['batch_size', 'num_epochs', 'optimizer', 'patience', 'validation_fraction'], 200, 100)
     >>> training = px.methods.Training(**settings)
     """
     import optax
@@ -243,9 +250,16 @@ def reference_training(dataset: str, n_train: int | None = None) -> dict[str, An
             f"The 'n_train' parameter of reference_training must be an int >= 1 (training "
             f"rows) or None. Got {n_train!r}. Pass e.g. n_train=len(X_train)."
         )
-    steps = num_epochs * math.ceil(int(rows) / min(batch_size, int(rows)))
+    trained = int(rows) - max(1, round(HELD_OUT * int(rows))) if rows > 1 else 1
+    steps = num_epochs * math.ceil(trained / min(batch_size, trained))
     schedule = optax.piecewise_constant_schedule(peak, {int(0.9 * steps): 0.1})
-    return {"optimizer": optax.adam(schedule), "num_epochs": num_epochs, "batch_size": batch_size}
+    return {
+        "optimizer": optax.adam(schedule),
+        "num_epochs": num_epochs,
+        "batch_size": batch_size,
+        "validation_fraction": HELD_OUT,
+        "patience": num_epochs,
+    }
 
 
 __all__ = ["DigitsCNN", "MNIST1DCNN", "reference_training"]
