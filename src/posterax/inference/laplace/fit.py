@@ -38,12 +38,7 @@ from posterax.inference.laplace.evidence import (
     log_marginal_likelihood,
     tune_marglik,
 )
-from posterax.inference.laplace.gridsearch import (
-    MAP_LIMIT,
-    check_grid,
-    tune_gridsearch,
-    validated_choice,
-)
+from posterax.inference.laplace.gridsearch import tune_gridsearch, tune_validated
 from posterax.inference.laplace.kfac import (
     diag_from_factors,
     kron_from_factors,
@@ -422,11 +417,8 @@ def fit_laplace(
         Maximise the evidence (prior precision and, unless ``tune_noise=False``, sigma), or
         minimise the validation NLL over ``grid`` (scalar prior precisions; needs
         ``val_data``; the default grid ends at the MAP limit), or ``"validated"``: the
-        evidence's prior precision with its sigma, then with the MAP's sigma, each grid
-        value and the MAP limit (broadest first) compete on the validation NLL, and the
-        broadest within one standard error (paired over the rows) of the lowest wins; or
-        keep the given values. ``info["tune_choice"]`` says which won (``"marglik"``,
-        ``"marglik_map_noise"``, ``"grid"``, ``"map"``).
+        evidence checked on ``val_data`` (:func:`~.gridsearch.tune_validated`; which won is
+        ``info["tune_choice"]``), or keep the given values.
     prior_structure : {"scalar", "layer"}
         One prior precision, or one per layer, when tuning by marginal likelihood.
     subnetwork_mask, n_subnetwork, subnetwork_score
@@ -545,28 +537,18 @@ def fit_laplace(
         prior, history = tuned["prior_vector"], tuned["history"]
         sigma = tuned["sigma"] if tuned["sigma"] is not None else sigma
         if tune == "validated":
-            # Broadest first: the evidence's prior with its noise, then with the MAP's, then
-            # the grid by rising precision, the MAP limit last.
-            values = check_grid(grid)
-            candidates = [(prior, sigma), (prior, map_sigma)]
-            candidates += [(value, map_sigma) for value in np.sort(values)]
-            best, _ = validated_choice(
+            X_val, y_val = _check_data(*val_data, name="val_data")
+            prior, sigma, choice = tune_validated(
                 state,
-                *_check_data(*val_data, name="val_data"),
-                candidates,
+                X_val,
+                y_val,
+                (prior, sigma),
+                map_sigma,
+                grid,
                 pred_type=pred_type,
                 posterior_for=laplace_posterior,
                 rng_key=rng_key,
-                broadest_within_se=True,
             )
-            choice = "marglik"
-            if best == 1:
-                choice, sigma = "marglik_map_noise", map_sigma
-            elif best > 1:
-                value = np.sort(values)[best - 2]
-                choice = "map" if value >= MAP_LIMIT else "grid"
-                prior = jnp.asarray(value, state.subset.map_flat.dtype)
-                sigma = map_sigma
     elif tune == "gridsearch":
         X_val, y_val = _check_data(*val_data, name="val_data")
         prior = tune_gridsearch(

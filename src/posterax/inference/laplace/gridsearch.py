@@ -115,6 +115,45 @@ def broadest_within_one_se(rows: np.ndarray) -> int:
     return best
 
 
+def tune_validated(
+    state: Any,
+    X_val: jax.Array,
+    y_val: jax.Array,
+    evidence: tuple[Any, Any],
+    map_sigma: Any,
+    grid: Any = None,
+    *,
+    pred_type: str = "glm",
+    posterior_for: Callable[..., LaplaceGaussian],
+    rng_key: PRNGKey | None = None,
+) -> tuple[jax.Array, Any, str]:
+    """The evidence's ``(prior precision, sigma)`` checked on validation rows: candidates
+    broadest first (the evidence's, its prior with the MAP's sigma, ``grid`` by rising
+    precision with the MAP's sigma, the MAP limit last), the broadest within one standard
+    error of the lowest NLL wins. Returns the prior precision, sigma and which won
+    (``"marglik"``, ``"marglik_map_noise"``, ``"grid"`` or ``"map"``)."""
+    prior, sigma = evidence
+    values = np.sort(check_grid(grid))
+    candidates = [(prior, sigma), (prior, map_sigma)] + [(v, map_sigma) for v in values]
+    best, _ = validated_choice(
+        state,
+        X_val,
+        y_val,
+        candidates,
+        pred_type=pred_type,
+        posterior_for=posterior_for,
+        rng_key=rng_key,
+        broadest_within_se=True,
+    )
+    if best == 0:
+        return prior, sigma, "marglik"
+    if best == 1:
+        return prior, map_sigma, "marglik_map_noise"
+    value = values[best - 2]
+    chosen = jnp.asarray(value, state.subset.map_flat.dtype)
+    return chosen, map_sigma, "map" if value >= MAP_LIMIT else "grid"
+
+
 def check_grid(grid: Any) -> np.ndarray:
     """``grid`` as finite prior precisions > 0; ``None``: the default grid and the MAP limit."""
     if grid is None:
@@ -162,6 +201,8 @@ __all__ = [
     "MAP_LIMIT",
     "check_grid",
     "tune_gridsearch",
+    "tune_validated",
     "validated_choice",
     "validation_nll",
+    "validation_nlls",
 ]
