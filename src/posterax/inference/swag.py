@@ -22,6 +22,7 @@ from posterax.inference.network_model import (
     TrainingSettings,
     constrained_extras,
     draws_with_extras,
+    held_out_loss,
 )
 from posterax.inference.training import split_validation, train
 from posterax.inference.vi import Unraveler
@@ -95,9 +96,12 @@ def fit_swag(
     (4, 1, 8)
     """
     init_key, train_key, swa_key = jax.random.split(rng_key, 3)
-    (X, y), validation = split_validation(
-        jax.random.fold_in(rng_key, 1), X, y, settings.validation_fraction
-    )
+    if settings.validation_data is not None:
+        validation = settings.validation_data
+    else:
+        (X, y), validation = split_validation(
+            jax.random.fold_in(rng_key, 1), X, y, settings.validation_fraction
+        )
     loss = model.map_loss(X.shape[0])
     result = train(
         train_key,
@@ -106,6 +110,7 @@ def fit_swag(
         (X, y),
         settings.optimizer,
         validation=validation,
+        validation_loss=held_out_loss(loss),
         desc="SWAG (pretrain)",
         **settings.train_kwargs(),
     )

@@ -157,6 +157,7 @@ class _State(NamedTuple):
 @functools.lru_cache(maxsize=64)
 def _compiled_chunk(
     loss_fn: LossFn,
+    validation_loss: LossFn,
     optimizer: optax.GradientTransformation,
     n_data: int,
     batch: int,
@@ -191,7 +192,7 @@ def _compiled_chunk(
             best, best_val, since, stopped = state.best, state.best_val, state.since_best, False
             val = jnp.nan
             if validate:
-                val = loss_fn(params, val_key, X_val, y_val)
+                val = validation_loss(params, val_key, X_val, y_val)
                 improved = active & (val < best_val)
                 best = _where(improved, (params, opt_state) if track else params, best)
                 best_val = jnp.where(improved, val, best_val)
@@ -237,6 +238,7 @@ def train(
     batch_size: int,
     num_members: int | None = None,
     validation: tuple[jax.Array, jax.Array] | None = None,
+    validation_loss: LossFn | None = None,
     patience: int = 20,
     progress_bar: bool | None = None,
     desc: str = "train",
@@ -269,6 +271,8 @@ def train(
     validation : (X_val, y_val), optional
         ``loss_fn`` on these (with a fixed key) is evaluated after each epoch; the best params
         are kept and training stops after ``patience`` epochs without improvement (per member).
+    validation_loss : callable, optional
+        What the held-out rows are judged by, if not ``loss_fn`` (same signature; hashable).
     progress_bar : bool, optional
         Show epochs and loss; default only when stderr is a terminal.
     devices : None, int or list of jax.Device
@@ -317,6 +321,7 @@ def train(
     vectorized = vectorize_items()
     run = _compiled_chunk(
         loss_fn,
+        loss_fn if validation_loss is None else validation_loss,
         optimizer,
         n_data,
         batch_size,

@@ -55,18 +55,21 @@ class Training(_Value):
         Default ``optax.adam(learning_rate)``.
     learning_rate : float
     num_epochs : int or "auto"
-        ``"auto"`` aims at about 20000 optimiser steps with early stopping (which decides
-        when to stop) and 5000 without (20 to 2000 epochs).
+        ``"auto"``: with early stopping (which decides when to stop) a cap of about 200000
+        optimiser steps (20 to 10000 epochs); without, about 5000 steps (20 to 2000 epochs).
     batch_size : int
         Minibatch size (clipped to the data with a warning).
     validation_fraction : float, "auto" or None
         Share of the rows held out for early stopping (best parameters kept). ``"auto"`` (the
         default) holds out 10% when there are at least 100 rows (so at least 10 to judge by)
-        and none below; ``None`` trains on every row for ``num_epochs``.
+        and none below; ``None`` trains on every row for ``num_epochs``. A regressor's
+        held-out rows judge the fit of the mean (the noise profiled out) and then set the
+        noise (see the README's "Scalable network posteriors").
     patience : int or "auto"
         Epochs without improvement before stopping. ``"auto"`` (the default): 20 epochs or
-        the epochs of 1000 optimiser steps, whichever is more (on 100 rows in minibatches of
-        32, 20 epochs are 80 steps: too few to tell a plateau from noise).
+        the epochs of 10000 optimiser steps, whichever is more (the held-out fit still
+        improves slowly long after a first plateau: UCI power, MAP test LL -2.846 at 20
+        epochs, -2.824 at 100).
 
     Examples
     --------

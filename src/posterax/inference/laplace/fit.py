@@ -64,6 +64,7 @@ from posterax.inference.laplace.subset import (
     top_k_subset,
 )
 from posterax.inference.network_model import NetworkModel
+from posterax.inference.noise_calibration import held_out_noise_factor
 from posterax.models.mlp import constrain
 from posterax.types import ArrayTree, PRNGKey
 
@@ -356,6 +357,17 @@ def laplace_posterior(
     )
 
 
+def _held_out_sigma(apply_fn, params, sigma, X_val, y_val):
+    """The MAP's noise sd scaled to its maximum-likelihood value on the held-out rows (the
+    training rows' residuals, partly fitted, make the learned one too small); ``None`` for a
+    model without one."""
+    if sigma is None:
+        return None
+    outputs = apply_fn(params, X_val)
+    scale = jnp.broadcast_to(sigma, outputs.shape)
+    return sigma * held_out_noise_factor(outputs[None], scale[None], y_val)
+
+
 def _prior_arg(prior_precision: Any, subset: WeightSubset) -> jax.Array:
     """A scalar stays a scalar (fast evidence for 'full'); anything else a per-weight vector."""
     vec = prior_vector(prior_precision, subset)
@@ -543,7 +555,7 @@ def fit_laplace(
                 X_val,
                 y_val,
                 (prior, sigma),
-                map_sigma,
+                _held_out_sigma(model.apply_fn, params, map_sigma, X_val, y_val),
                 grid,
                 pred_type=pred_type,
                 posterior_for=laplace_posterior,

@@ -120,7 +120,7 @@ def tune_validated(
     X_val: jax.Array,
     y_val: jax.Array,
     evidence: tuple[Any, Any],
-    map_sigma: Any,
+    held_out_sigma: Any,
     grid: Any = None,
     *,
     pred_type: str = "glm",
@@ -128,13 +128,16 @@ def tune_validated(
     rng_key: PRNGKey | None = None,
 ) -> tuple[jax.Array, Any, str]:
     """The evidence's ``(prior precision, sigma)`` checked on validation rows: candidates
-    broadest first (the evidence's, its prior with the MAP's sigma, ``grid`` by rising
-    precision with the MAP's sigma, the MAP limit last), the broadest within one standard
-    error of the lowest NLL wins. Returns the prior precision, sigma and which won
-    (``"marglik"``, ``"marglik_map_noise"``, ``"grid"`` or ``"map"``)."""
+    broadest first (the evidence's, its prior with ``held_out_sigma``, ``grid`` by rising
+    precision with ``held_out_sigma``, the MAP limit last), the broadest within one standard
+    error of the lowest NLL wins. ``held_out_sigma`` is the MAP's noise at its best on the
+    validation rows (so the MAP limit is the MAP with that noise). Returns the prior
+    precision, sigma and which won (``"marglik"``, ``"marglik_held_out_noise"``, ``"grid"``
+    or ``"map"``)."""
     prior, sigma = evidence
     values = np.sort(check_grid(grid))
-    candidates = [(prior, sigma), (prior, map_sigma)] + [(v, map_sigma) for v in values]
+    candidates = [(prior, sigma), (prior, held_out_sigma)]
+    candidates += [(v, held_out_sigma) for v in values]
     best, _ = validated_choice(
         state,
         X_val,
@@ -148,10 +151,10 @@ def tune_validated(
     if best == 0:
         return prior, sigma, "marglik"
     if best == 1:
-        return prior, map_sigma, "marglik_map_noise"
+        return prior, held_out_sigma, "marglik_held_out_noise"
     value = values[best - 2]
     chosen = jnp.asarray(value, state.subset.map_flat.dtype)
-    return chosen, map_sigma, "map" if value >= MAP_LIMIT else "grid"
+    return chosen, held_out_sigma, "map" if value >= MAP_LIMIT else "grid"
 
 
 def check_grid(grid: Any) -> np.ndarray:
