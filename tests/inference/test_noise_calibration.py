@@ -73,6 +73,13 @@ def test_factor_of_a_mixture_maximises_its_log_likelihood():
     assert ll(found) >= ll(best) - 1e-6
 
 
+def test_factor_never_shrinks_the_noise():
+    rng = np.random.default_rng(3)
+    y = rng.normal(size=40)
+    mean = (y + rng.normal(scale=0.1, size=40))[None]  # residuals of sd 0.1 at a scale of 1
+    assert held_out_noise_factor(mean, np.ones((1, 40)), y) == 1.0
+
+
 def test_scaling_reaches_draws_and_a_distributions_extras():
     draws = px.Posterior(lambda p, X: X, GaussianLikelihood(), draws={"sigma": jnp.ones(3)})
     np.testing.assert_allclose(with_noise_scaled(draws, 2.5).draws["sigma"], 2.5)

@@ -3,8 +3,8 @@
 
 A network trained to fit its rows learns a noise sd from residuals it has partly fitted, so the
 sd is too small for new rows (UCI concrete, MAP: 90% intervals covered 0.82 of the test
-points). Scaling every draw's sd by the one factor that maximises the log-likelihood of the
-method's own predictive on rows held out from training is Gal & Ghahramani's (2016) choice of
+points). Scaling every draw's sd by the one factor (at least 1) that maximises the log-likelihood of
+the method's own predictive on rows held out from training is Gal & Ghahramani's (2016) choice of
 the noise precision on a validation split, done exactly for any predictive: a point network,
 an ensemble's mixture, VI or dropout draws.
 
@@ -27,13 +27,17 @@ from scipy.special import logsumexp
 
 from posterax.base import Posterior
 
-# Far outside what held-out rows ask for (0.5 to 4 on UCI), inside what floats represent.
+# Far outside what held-out rows ask for (up to 4 on UCI), inside what floats represent.
 _LOG_FACTOR_BOUNDS = (float(np.log(1e-3)), float(np.log(1e3)))
 
 
 def held_out_noise_factor(mean: jax.Array, scale: jax.Array, y: jax.Array) -> float:
-    """The factor ``c`` maximising the mean log density of the equal-weight mixture of
-    ``Normal(mean[s], c * scale[s])`` (shapes ``(S, N)``) at the rows ``y`` (``(N,)``)."""
+    """The factor ``c >= 1`` maximising the mean log density of the equal-weight mixture of
+    ``Normal(mean[s], c * scale[s])`` (shapes ``(S, N)``) at the rows ``y`` (``(N,)``).
+
+    Never below 1: the correction is for noise learned too small, and a few held-out rows
+    that happen to fit well must not shrink it (UCI Boston split 10, IVON: a factor below 1
+    from 45 rows took the test LL from -2.96 to -4.21 at the same RMSE)."""
     # float64 NumPy: the optimum is flat, and float32 noise would move it by 1e-4.
     mean, scale, y = (np.asarray(a, np.float64) for a in (mean, scale, y))
     z2 = np.square((y[None] - mean) / scale)
@@ -46,7 +50,7 @@ def held_out_noise_factor(mean: jax.Array, scale: jax.Array, y: jax.Array) -> fl
     found = minimize_scalar(
         negative_ll, bounds=_LOG_FACTOR_BOUNDS, method="bounded", options={"xatol": 1e-9}
     )
-    return float(np.exp(found.x))
+    return max(1.0, float(np.exp(found.x)))
 
 
 def with_noise_scaled(posterior: Posterior, factor: float) -> Posterior:
