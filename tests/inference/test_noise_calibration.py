@@ -10,7 +10,7 @@ from scipy.special import logsumexp
 from scipy.stats import norm
 
 import posterax as px
-from posterax.estimators.held_out_noise import calibrate_noise
+from posterax.estimators.held_out import calibrate_noise
 from posterax.inference.map import fit_map
 from posterax.inference.network_model import NetworkModel, TrainingSettings, held_out_loss
 from posterax.inference.noise_calibration import (

@@ -25,7 +25,12 @@ from posterax.estimators.fit_settings import (
     resolve_validation_fraction,
     training_settings,
 )
-from posterax.estimators.held_out_noise import calibrate_noise
+from posterax.estimators.held_out import (
+    EARLY_STOPPING_FIX,
+    TUNE_FIX,
+    calibrate_noise,
+    hold_out,
+)
 from posterax.inference import (
     NetworkMethod,
     NetworkModel,
@@ -316,8 +321,8 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
             and isinstance(model.likelihood, GaussianLikelihood)
         )
         if calibrate:  # held out here, as train_model would: the noise is set on them after
-            Xs, target, validation_data = _hold_out(
-                Xs, target, fraction, jax.random.split(key, 3)[1], where, _EARLY_STOPPING_FIX
+            Xs, target, validation_data = hold_out(
+                Xs, target, fraction, jax.random.split(key, 3)[1], where, EARLY_STOPPING_FIX
             )
         if validation_data is None:
             settings = training_settings(est, Xs.shape[0], where)
@@ -372,7 +377,7 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
         # The rows early stopping holds out are the rows the prior precision is validated on.
         fraction = TUNE_FRACTION if early_stopping is None else early_stopping
         split_key = jax.random.split(key, 3)[1]  # the key train_model splits the rows with
-        Xs, target, val_data = _hold_out(Xs, target, fraction, split_key, where, _TUNE_FIX)
+        Xs, target, val_data = hold_out(Xs, target, fraction, split_key, where, TUNE_FIX)
         map_val = val_data if early_stopping is not None else None
     map_post = _trained(fit_map)(
         est, network, model, scales, Xs, target, key, where, validation_data=map_val
@@ -404,27 +409,6 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     post.info["subset_of_weights"] = subset
     post.info["tune"] = tune
     return post
-
-
-_TUNE_FIX = ("tune", "Use tune='marglik'.")
-_EARLY_STOPPING_FIX = ("validation_fraction", "Use validation_fraction=None.")
-
-
-def _hold_out(Xs, target, fraction, key, where, fix):
-    """``fraction`` of the rows, at random, to stop training early by and then set what
-    training cannot (Laplace's prior precision, the noise). ``fix``: (parameter, advice)
-    for the error when too few rows would remain."""
-    n = Xs.shape[0]
-    n_val = max(1, round(fraction * n))
-    if n - n_val < 2:
-        name, advice = fix
-        raise ValueError(
-            f"The '{name}' parameter of {where} holds out {fraction:.0%} of the rows, but "
-            f"there are only {n}. {advice}"
-        )
-    order = np.asarray(jax.random.permutation(key, n))  # as split_validation orders them
-    val, kept = order[:n_val], order[n_val:]
-    return Xs[kept], target[kept], (jnp.asarray(Xs[val]), jnp.asarray(target[val]))
 
 
 def _positive_float(value, name, where):

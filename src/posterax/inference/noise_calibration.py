@@ -1,5 +1,5 @@
 """The homoscedastic noise of a trained regressor, set on held-out rows (the estimators' step:
-:func:`posterax.estimators.held_out_noise.calibrate_noise`).
+:func:`posterax.estimators.held_out.calibrate_noise`).
 
 A network trained to fit its rows learns a noise sd from residuals it has partly fitted, so the
 sd is too small for new rows (UCI concrete, MAP: 90% intervals covered 0.82 of the test
@@ -21,6 +21,7 @@ import dataclasses
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
@@ -78,4 +79,15 @@ def has_learned_noise(posterior: Posterior) -> bool:
     )
 
 
-__all__ = ["has_learned_noise", "held_out_noise_factor", "with_noise_scaled"]
+def held_out_sigma(apply_fn, params, sigma, X_val, y_val):
+    """The MAP's noise sd scaled to its maximum-likelihood value on the held-out rows (the
+    training rows' residuals, partly fitted, make the learned one too small); ``None`` for a
+    model without one."""
+    if sigma is None:
+        return None
+    outputs = apply_fn(params, X_val)
+    scale = jnp.broadcast_to(sigma, outputs.shape)
+    return sigma * held_out_noise_factor(outputs[None], scale[None], y_val)
+
+
+__all__ = ["has_learned_noise", "held_out_noise_factor", "held_out_sigma", "with_noise_scaled"]

@@ -9,7 +9,6 @@ memory estimate, compute the curvature once), :func:`~.evidence.tune_marglik` or
 from __future__ import annotations
 
 import functools
-import numbers
 import time
 from typing import Any
 
@@ -22,6 +21,14 @@ from posterax.inference.devices import (
     mesh_for,
     replicated,
     resolve_devices,
+)
+from posterax.inference.laplace.checks import (
+    WHERE,
+    allowed_value,
+    check_data,
+    check_targets,
+    positive_float,
+    positive_int,
 )
 from posterax.inference.laplace.curvature import (
     STRUCTURES,
@@ -64,43 +71,13 @@ from posterax.inference.laplace.subset import (
     top_k_subset,
 )
 from posterax.inference.network_model import NetworkModel
-from posterax.inference.noise_calibration import held_out_noise_factor
+from posterax.inference.noise_calibration import held_out_sigma
 from posterax.models.mlp import constrain
 from posterax.types import ArrayTree, PRNGKey
 
-WHERE = "fit_laplace"
 PRED_TYPES = ("glm", "nn")
 TUNE = ("marglik", "gridsearch", "validated", None)
 SUBNETWORK_SCORES = ("ggn", "variance")
-
-
-def _choice(value: Any, name: str, allowed: tuple) -> Any:
-    if value not in allowed:
-        raise ValueError(
-            f"The '{name}' parameter of {WHERE} must be one of {', '.join(map(repr, allowed))}. "
-            f"Got {value!r}."
-        )
-    return value
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
-            f"The '{name}' parameter of {WHERE} must be an int >= 1. Got {value!r}. "
-            f"Pass e.g. {name}=256."
-        )
-    return int(value)
-
-
-def _positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(
-            f"The '{name}' parameter of {WHERE} must be a float > 0. Got {value!r}. "
-            f"Pass e.g. {name}=1.0."
-        )
-    if not np.isfinite(value):
-        raise ValueError(f"The '{name}' parameter of {WHERE} must be finite. Got {value!r}.")
-    return float(value)
 
 
 def map_params_of(map_params: Any) -> ArrayTree:
@@ -123,38 +100,6 @@ def map_params_of(map_params: Any) -> ArrayTree:
         extras = {k: v for k, v in map_params.items() if k not in ("net", "log_sigma")}
         return {**constrain(map_params), **extras}
     return dict(map_params)
-
-
-def _check_data(X: Any, y: Any, name: str = "X") -> tuple[jax.Array, jax.Array]:
-    X = jnp.asarray(X)
-    y = jnp.asarray(y)
-    if X.ndim < 2 or y.ndim != 1 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
-        raise ValueError(
-            f"The '{name}' and 'y' parameters of {WHERE} must be (N, ...) and (N,) arrays with "
-            f"N >= 1 (X: a table (N, D), or images / sequences of any shape). Got shapes "
-            f"{X.shape} and {y.shape}. Reshape X with X.reshape(-1, 1) for one feature."
-        )
-    if not bool(jnp.all(jnp.isfinite(X))):
-        raise ValueError(f"The '{name}' parameter of {WHERE} must not contain NaN or inf.")
-    if jnp.issubdtype(X.dtype, jnp.integer):
-        X = X.astype(jnp.result_type(float))
-    return X, y
-
-
-def _check_targets(y: jax.Array, likelihood: Any, n_outputs: int) -> None:
-    """Class indices in ``[0, n_outputs)`` for a categorical likelihood, finite values
-    otherwise: anything else would make the evidence NaN without an error."""
-    if getattr(likelihood, "task", None) == "classification":
-        ok = jnp.issubdtype(y.dtype, jnp.integer) and bool(jnp.all((y >= 0) & (y < n_outputs)))
-        if not ok:
-            raise ValueError(
-                f"The 'y' parameter of {WHERE} must hold class indices 0..{n_outputs - 1} "
-                f"(ints) for a categorical likelihood with {n_outputs} outputs. Got dtype "
-                f"{y.dtype}, values {float(jnp.min(y)):g} to {float(jnp.max(y)):g}. Encode the "
-                "labels, e.g. with numpy.unique(labels, return_inverse=True)."
-            )
-    elif not bool(jnp.all(jnp.isfinite(y))):
-        raise ValueError(f"The 'y' parameter of {WHERE} must not contain NaN or inf.")
 
 
 def default_prior_precision(model: NetworkModel) -> np.ndarray:
@@ -206,12 +151,12 @@ def laplace_state(
     memory estimate and limit (bytes) and the seconds taken.
     """
     start = time.perf_counter()
-    X, y = _check_data(X, y)
+    X, y = check_data(X, y)
     net = map_params["net"]
     extras = {k: v for k, v in map_params.items() if k != "net"}
     squeeze = jax.eval_shape(lambda p: apply_fn(p, X[:1]), map_params).ndim == 1
     n_outputs = 1 if squeeze else jax.eval_shape(lambda p: apply_fn(p, X[:1]), map_params).shape[1]
-    _check_targets(y, likelihood, n_outputs)
+    check_targets(y, likelihood, n_outputs)
     network = tapped_network(apply_fn)
     subset = make_subset(
         net,
@@ -357,17 +302,6 @@ def laplace_posterior(
     )
 
 
-def _held_out_sigma(apply_fn, params, sigma, X_val, y_val):
-    """The MAP's noise sd scaled to its maximum-likelihood value on the held-out rows (the
-    training rows' residuals, partly fitted, make the learned one too small); ``None`` for a
-    model without one."""
-    if sigma is None:
-        return None
-    outputs = apply_fn(params, X_val)
-    scale = jnp.broadcast_to(sigma, outputs.shape)
-    return sigma * held_out_noise_factor(outputs[None], scale[None], y_val)
-
-
 def _prior_arg(prior_precision: Any, subset: WeightSubset) -> jax.Array:
     """A scalar stays a scalar (fast evidence for 'full'); anything else a per-weight vector."""
     vec = prior_vector(prior_precision, subset)
@@ -474,17 +408,17 @@ def fit_laplace(
             f"The 'model' parameter of {WHERE} must be a NetworkModel(apply_fn, likelihood, "
             f"prior). Got {type(model).__name__}."
         )
-    _choice(hessian_structure, "hessian_structure", STRUCTURES)
-    _choice(subset_of_weights, "subset_of_weights", SUBSETS)
-    _choice(curvature, "curvature", CURVATURES)
-    _choice(pred_type, "pred_type", PRED_TYPES)
-    _choice(tune, "tune", TUNE)
-    _choice(prior_structure, "prior_structure", PRIOR_STRUCTURES)
-    _choice(subnetwork_score, "subnetwork_score", SUBNETWORK_SCORES)
-    batch_size = _positive_int(batch_size, "batch_size")
-    rank = _positive_int(rank, "rank")
-    tune_steps = _positive_int(tune_steps, "tune_steps")
-    tune_learning_rate = _positive_float(tune_learning_rate, "tune_learning_rate")
+    allowed_value(hessian_structure, "hessian_structure", STRUCTURES)
+    allowed_value(subset_of_weights, "subset_of_weights", SUBSETS)
+    allowed_value(curvature, "curvature", CURVATURES)
+    allowed_value(pred_type, "pred_type", PRED_TYPES)
+    allowed_value(tune, "tune", TUNE)
+    allowed_value(prior_structure, "prior_structure", PRIOR_STRUCTURES)
+    allowed_value(subnetwork_score, "subnetwork_score", SUBNETWORK_SCORES)
+    batch_size = positive_int(batch_size, "batch_size")
+    rank = positive_int(rank, "rank")
+    tune_steps = positive_int(tune_steps, "tune_steps")
+    tune_learning_rate = positive_float(tune_learning_rate, "tune_learning_rate")
     if curvature == "hessian" and hessian_structure in ("kron", "lowrank"):
         raise ValueError(
             f"The 'curvature' parameter of {WHERE}: 'hessian' (exact Hessian) is available for "
@@ -502,7 +436,7 @@ def fit_laplace(
             f"'subnetwork'. Got subset_of_weights={subset_of_weights!r}."
         )
     if sigma_noise is not None:
-        sigma_noise = _positive_float(sigma_noise, "sigma_noise")
+        sigma_noise = positive_float(sigma_noise, "sigma_noise")
     params = map_params_of(map_params)
     if is_gaussian(model.likelihood) and "sigma" not in params and sigma_noise is None:
         raise ValueError(
@@ -549,20 +483,20 @@ def fit_laplace(
         prior, history = tuned["prior_vector"], tuned["history"]
         sigma = tuned["sigma"] if tuned["sigma"] is not None else sigma
         if tune == "validated":
-            X_val, y_val = _check_data(*val_data, name="val_data")
+            X_val, y_val = check_data(*val_data, name="val_data")
             prior, sigma, choice = tune_validated(
                 state,
                 X_val,
                 y_val,
                 (prior, sigma),
-                _held_out_sigma(model.apply_fn, params, map_sigma, X_val, y_val),
+                held_out_sigma(model.apply_fn, params, map_sigma, X_val, y_val),
                 grid,
                 pred_type=pred_type,
                 posterior_for=laplace_posterior,
                 rng_key=rng_key,
             )
     elif tune == "gridsearch":
-        X_val, y_val = _check_data(*val_data, name="val_data")
+        X_val, y_val = check_data(*val_data, name="val_data")
         prior = tune_gridsearch(
             state,
             X_val,

@@ -1,5 +1,6 @@
-"""A trained regressor's noise set on the rows early stopping held out (see
-:mod:`posterax.inference.noise_calibration` for why and what it gains)."""
+"""The rows an estimator holds out of training (to stop early by), and what is then set on
+them: a regressor's noise (see :mod:`posterax.inference.noise_calibration` for why and what it
+gains); Laplace's prior precision uses the same rows."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import dataclasses
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from posterax.base import Posterior
 from posterax.inference.noise_calibration import (
@@ -43,7 +45,7 @@ def calibrate_noise(
     >>> settings = TrainingSettings(optax.adam(1e-2), num_epochs=100, progress_bar=False)
     >>> post = fit_map(jax.random.key(2), model, lambda k: net.init(k, 1), X[:150], y[:150],
     ...                settings)
-    >>> from posterax.estimators.held_out_noise import calibrate_noise
+    >>> from posterax.estimators.held_out import calibrate_noise
     >>> post = calibrate_noise(post, X[150:], y[150:], jax.random.key(3))
     >>> 0.3 < float(post.draws["sigma"][0]) < 0.8
     True
@@ -61,4 +63,25 @@ def calibrate_noise(
     return dataclasses.replace(calibrated, info={**posterior.info, "noise_factor": factor})
 
 
-__all__ = ["calibrate_noise"]
+TUNE_FIX = ("tune", "Use tune='marglik'.")
+EARLY_STOPPING_FIX = ("validation_fraction", "Use validation_fraction=None.")
+
+
+def hold_out(Xs, target, fraction, key, where, fix):
+    """``fraction`` of the rows, at random, to stop training early by and then set what
+    training cannot (Laplace's prior precision, the noise). ``fix``: (parameter, advice)
+    for the error when too few rows would remain."""
+    n = Xs.shape[0]
+    n_val = max(1, round(fraction * n))
+    if n - n_val < 2:
+        name, advice = fix
+        raise ValueError(
+            f"The '{name}' parameter of {where} holds out {fraction:.0%} of the rows, but "
+            f"there are only {n}. {advice}"
+        )
+    order = np.asarray(jax.random.permutation(key, n))  # as split_validation orders them
+    val, kept = order[:n_val], order[n_val:]
+    return Xs[kept], target[kept], (jnp.asarray(Xs[val]), jnp.asarray(target[val]))
+
+
+__all__ = ["EARLY_STOPPING_FIX", "TUNE_FIX", "calibrate_noise", "hold_out"]
