@@ -23,10 +23,12 @@ from posterax.models import (
     CategoricalLikelihood,
     ClassificationHead,
     GaussianLikelihood,
+    HeteroscedasticGaussianLikelihood,
     RegressionHead,
     WeightPrior,
 )
 from posterax.models.likelihoods import ProfiledGaussianLikelihood
+from posterax.predictive.sampling import predictive_samples
 
 
 def test_profiled_likelihood_uses_the_root_mean_squared_residual():
@@ -73,11 +75,18 @@ def test_factor_of_a_mixture_maximises_its_log_likelihood():
     assert ll(found) >= ll(best) - 1e-6
 
 
-def test_factor_never_shrinks_the_noise():
+def test_factor_shrinks_the_noise_only_on_significant_evidence():
     rng = np.random.default_rng(3)
-    y = rng.normal(size=40)
-    mean = (y + rng.normal(scale=0.1, size=40))[None]  # residuals of sd 0.1 at a scale of 1
-    assert held_out_noise_factor(mean, np.ones((1, 40)), y) == 1.0
+    # 10 rows, nine fitting well and one not (RMS residual 0.86 at a scale of 1): a factor
+    # below 1 gains less than two standard errors of held-out LL over 1, so the noise is kept.
+    y = rng.normal(size=10)
+    mean = (y - np.array([0.1] * 9 + [2.7]))[None]
+    assert held_out_noise_factor(mean, np.ones((1, 10)), y) == 1.0
+    # 1000 rows at residual sd 0.1: the shrink is certain and is taken, at the Gaussian MLE.
+    y = rng.normal(size=1000)
+    mean = (y + rng.normal(scale=0.1, size=1000))[None]
+    rms = np.sqrt(np.mean((y - mean[0]) ** 2))
+    assert held_out_noise_factor(mean, np.ones((1, 1000)), y) == pytest.approx(rms, rel=1e-4)
 
 
 def test_scaling_reaches_draws_and_a_distributions_extras():
@@ -117,7 +126,7 @@ def test_calibrated_noise_is_the_held_out_rms_of_an_overfitted_map():
 
 def test_calibrate_noise_refuses_a_model_without_a_noise_sd():
     post = px.Posterior(lambda p, X: X, CategoricalLikelihood(), draws={"net": jnp.ones(2)})
-    with pytest.raises(ValueError, match="homoscedastic Gaussian"):
+    with pytest.raises(ValueError, match="Gaussian regressor"):
         calibrate_noise(post, jnp.ones((3, 1)), jnp.ones(3), jax.random.key(0))
 
 
@@ -142,3 +151,63 @@ def test_estimator_sets_the_noise_on_its_held_out_rows(method):
         float(np.mean(reg.posterior_.mean()["sigma"])) * reg.y_scale_
     )
     assert "noise_factor" not in fitted(None).posterior_.info  # no rows held out: none set
+
+
+def test_profiled_heteroscedastic_likelihood_maximises_over_the_level_of_its_scales():
+    rng = np.random.default_rng(5)
+    n = 60
+    outputs = np.stack([rng.normal(size=n), rng.normal(size=n)], axis=1)
+    y = rng.normal(size=n) * 2.0
+    het = HeteroscedasticGaussianLikelihood()
+    mean, scale = (np.asarray(a, np.float64) for a in het.mean_scale(jnp.array(outputs)))
+    got = ProfiledGaussianLikelihood(heteroscedastic=het).log_prob(
+        {}, jnp.array(outputs), jnp.array(y)
+    )
+    grid = np.exp(np.linspace(np.log(0.05), np.log(50), 20001))
+    best = max(np.mean(norm.logpdf(y, mean, c * scale)) for c in grid)
+    assert float(jnp.mean(got)) == pytest.approx(best, abs=1e-5)
+
+
+def test_held_out_loss_profiles_a_heteroscedastic_model():
+    net = MLP((4,), "tanh", 2)
+    het = HeteroscedasticGaussianLikelihood()
+    loss = NetworkModel(ClassificationHead(net), het).map_loss(10)
+    profiled = held_out_loss(loss).model.likelihood
+    assert isinstance(profiled, ProfiledGaussianLikelihood) and profiled.heteroscedastic is het
+
+
+def test_calibrated_heteroscedastic_scales_maximise_the_held_out_likelihood():
+    X, y = _noisy_line(300, jax.random.key(6), noise=0.3)
+    net = MLP((32,), "tanh", 2)
+    model = NetworkModel(ClassificationHead(net), HeteroscedasticGaussianLikelihood())
+    settings = TrainingSettings(optax.adam(1e-2), num_epochs=300, progress_bar=False)
+    post = fit_map(jax.random.key(7), model, lambda k: net.init(k, 1), X[:60], y[:60], settings)
+    calibrated = calibrate_noise(post, X[60:], y[60:], jax.random.key(8))
+    factor = calibrated.info["noise_factor"]
+    before = predictive_samples(post, X[60:], jax.random.key(0))
+    after = predictive_samples(calibrated, X[60:], jax.random.key(0))
+    np.testing.assert_allclose(after.scale, factor * before.scale, rtol=1e-5)
+    mean, scale = np.asarray(before.mean[0], np.float64), np.asarray(before.scale[0], np.float64)
+    grid = np.exp(np.linspace(np.log(0.1), np.log(100), 20001))
+    lls = [np.mean(norm.logpdf(np.asarray(y[60:]), mean, c * scale)) for c in grid]
+    assert factor == pytest.approx(max(1.0, grid[int(np.argmax(lls))]), rel=2e-3)
+    assert factor > 1.05  # scales fitted to 60 rows are too small for new ones (1.12 here)
+
+
+@pytest.mark.parametrize("method", [px.methods.MAP, px.methods.Ensemble, px.methods.VI])
+def test_heteroscedastic_estimator_keeps_its_calibration_through_save_and_load(method, tmp_path):
+    X, y = _noisy_line(200, jax.random.key(9))
+    reg = px.BayesianRegressor(
+        method(training=px.methods.Training(num_epochs=30)),
+        network=px.networks.MLP((16,), "tanh"),
+        likelihood="heteroscedastic",
+        random_state=0,
+        progress_bar=False,
+    ).fit(np.asarray(X), np.asarray(y))
+    factor = reg.posterior_.info["noise_factor"]
+    assert np.isfinite(factor) and factor >= 1.0
+    reg.save(tmp_path / "het")
+    loaded = px.load(tmp_path / "het")
+    X_new = np.linspace(-2, 2, 7)[:, None]
+    before, after = reg.predict(X_new, return_std=True), loaded.predict(X_new, return_std=True)
+    np.testing.assert_allclose(after[1], before[1], rtol=1e-5)

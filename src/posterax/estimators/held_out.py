@@ -29,8 +29,9 @@ def calibrate_noise(
     rng_key: PRNGKey,
     n_samples: int = CALIBRATION_DRAWS,
 ) -> Posterior:
-    """``posterior`` with its noise sd scaled to maximise its predictive log-likelihood on the
-    held-out rows ``(X_val, y_val)``; ``info["noise_factor"]`` records the factor.
+    """``posterior`` with its noise sd (a homoscedastic ``sigma`` or a heteroscedastic model's
+    scales) scaled to maximise its predictive log-likelihood on the held-out rows
+    ``(X_val, y_val)``; ``info["noise_factor"]`` records the factor.
 
     Examples
     --------
@@ -52,9 +53,9 @@ def calibrate_noise(
     """
     if not has_learned_noise(posterior):
         raise ValueError(
-            "calibrate_noise needs a posterior of a homoscedastic Gaussian regressor (a learned "
-            "'sigma' in its draws or its distribution's extras). Got one without: a "
-            "heteroscedastic or classification model has no single noise sd to scale."
+            "calibrate_noise needs a posterior of a Gaussian regressor (a learned 'sigma', or "
+            "a heteroscedastic model's scales, with its weights as draws or a distribution "
+            "with extras). Got one without: a classifier has no noise sd to scale."
         )
     n = None if posterior.draws is not None else n_samples
     pred = predictive_samples(posterior, jnp.asarray(X_val), rng_key, n)

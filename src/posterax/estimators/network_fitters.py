@@ -318,7 +318,7 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
         calibrate = (
             validation_data is None
             and fraction is not None
-            and isinstance(model.likelihood, GaussianLikelihood)
+            and isinstance(model.likelihood, GaussianLikelihood | HeteroscedasticGaussianLikelihood)
         )
         if calibrate:  # held out here, as train_model would: the noise is set on them after
             Xs, target, validation_data = hold_out(

@@ -20,7 +20,11 @@ import optax
 
 from posterax.base import Likelihood, Posterior
 from posterax.inference.training import LossFn, TrainResult, split_validation, train
-from posterax.models.likelihoods import GaussianLikelihood, ProfiledGaussianLikelihood
+from posterax.models.likelihoods import (
+    GaussianLikelihood,
+    HeteroscedasticGaussianLikelihood,
+    ProfiledGaussianLikelihood,
+)
 from posterax.models.mlp import constrain
 from posterax.models.weight_prior import WeightPrior
 from posterax.networks.batch_stats import population_state
@@ -205,18 +209,20 @@ def train_model(
 
 def held_out_loss(loss: LossFn) -> LossFn:
     """What early stopping judges the held-out rows by: ``loss`` itself, except that a
-    homoscedastic Gaussian's noise is profiled out (:class:`ProfiledGaussianLikelihood`), so
-    training runs while the mean improves on them. Measured on UCI (MAP, 8-10 splits): the
-    learned noise stopped concrete at RMSE 6.1; trained on, 5.2."""
+    Gaussian's noise level (a homoscedastic sd, or the overall level of a heteroscedastic
+    model's scales) is profiled out (:class:`ProfiledGaussianLikelihood`), so training runs
+    while the mean improves on them. Measured on UCI (MAP, 8-10 splits): the learned noise
+    stopped concrete at RMSE 6.1; trained on, 5.2."""
     model = getattr(loss, "model", None)
-    if not (
-        dataclasses.is_dataclass(loss)
-        and isinstance(model, NetworkModel)
-        and isinstance(model.likelihood, GaussianLikelihood)
-    ):
+    if not (dataclasses.is_dataclass(loss) and isinstance(model, NetworkModel)):
         return loss
-    profiled = dataclasses.replace(model, likelihood=ProfiledGaussianLikelihood())
-    return dataclasses.replace(loss, model=profiled)
+    if isinstance(model.likelihood, GaussianLikelihood):
+        profiled = ProfiledGaussianLikelihood()
+    elif isinstance(model.likelihood, HeteroscedasticGaussianLikelihood):
+        profiled = ProfiledGaussianLikelihood(heteroscedastic=model.likelihood)
+    else:
+        return loss
+    return dataclasses.replace(loss, model=dataclasses.replace(model, likelihood=profiled))
 
 
 def constrained_extras(extras: dict[str, jax.Array]) -> dict[str, jax.Array]:
