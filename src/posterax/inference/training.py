@@ -195,7 +195,9 @@ def _compiled_chunk(
                 val = validation_loss(params, val_key, X_val, y_val)
                 improved = active & (val < best_val)
                 best = _where(improved, (params, opt_state) if track else params, best)
-                best_val = jnp.where(improved, val, best_val)
+                # float32 in and out: a weak-typed or float64 record would change the input
+                # types of the next call and compile this program a second time.
+                best_val = jnp.where(improved, val, best_val).astype(jnp.float32)
                 since = jnp.where(active, jnp.where(improved, 0, since + 1), since)
                 stopped = active & (since >= patience)
             done = state.done | diverged | stopped
@@ -343,7 +345,7 @@ def train(
         params,
         opt_state,
         (params, opt_state) if track else params,
-        jnp.full(shape, jnp.inf),
+        jnp.full(shape, jnp.inf, dtype=jnp.float32),  # not weak-typed: see best_val below
         jnp.zeros(shape, dtype=jnp.int32),
         jnp.zeros(shape, dtype=bool),
     )
