@@ -78,7 +78,7 @@ def test_factor_of_a_mixture_maximises_its_log_likelihood():
 def test_factor_shrinks_the_noise_only_on_significant_evidence():
     rng = np.random.default_rng(3)
     # 10 rows, nine fitting well and one not (RMS residual 0.86 at a scale of 1): a factor
-    # below 1 gains less than two standard errors of held-out LL over 1, so the noise is kept.
+    # below 1 gains less than four standard errors of held-out LL over 1, so the noise is kept.
     y = rng.normal(size=10)
     mean = (y - np.array([0.1] * 9 + [2.7]))[None]
     assert held_out_noise_factor(mean, np.ones((1, 10)), y) == 1.0

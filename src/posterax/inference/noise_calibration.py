@@ -32,8 +32,11 @@ from posterax.models.likelihoods import NOISE_FACTOR, HeteroscedasticGaussianLik
 
 # Far outside what held-out rows ask for (up to 4 on UCI), inside what floats represent.
 _LOG_FACTOR_BOUNDS = (float(np.log(1e-3)), float(np.log(1e3)))
-# A shrinking factor must gain this many paired standard errors of held-out LL over 1.
-SHRINK_STANDARD_ERRORS = 2.0
+# A shrinking factor must gain this many paired standard errors of held-out LL over 1. Not 2:
+# early stopping picked its epoch on these rows, so their residuals are optimistic (UCI
+# concrete, MC dropout, 93 rows: shrinks at 2.1-2.3 SE took 90% test coverage to 0.76-0.85;
+# the shrinks that helped, naval and kin8nm, were at 5.7-11 SE).
+SHRINK_STANDARD_ERRORS = 4.0
 
 
 def held_out_noise_factor(mean: jax.Array, scale: jax.Array, y: jax.Array) -> float:
