@@ -1,9 +1,10 @@
-"""The homoscedastic noise of a trained regressor, set on held-out rows (the estimators' step:
+"""The noise of a trained regressor (a homoscedastic sd, or the level of a heteroscedastic
+model's scales), set on held-out rows (the estimators' step:
 :func:`posterax.estimators.held_out.calibrate_noise`).
 
 A network trained to fit its rows learns a noise sd from residuals it has partly fitted, so the
 sd is too small for new rows (UCI concrete, MAP: 90% intervals covered 0.82 of the test
-points). Scaling every draw's sd by the one factor (at least 1) that maximises the log-likelihood of
+points). Scaling every draw's sd by the one factor that maximises the log-likelihood of
 the method's own predictive on rows held out from training is Gal & Ghahramani's (2016) choice of
 the noise precision on a validation split, done exactly for any predictive: a point network,
 an ensemble's mixture, VI or dropout draws. A factor below 1 needs a significant held-out gain
