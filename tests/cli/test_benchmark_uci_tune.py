@@ -52,7 +52,27 @@ def test_a_bad_budget_is_refused_before_any_fit(tiny_uci, tmp_path, capsys):
     assert main([*argv, "--data-dir", str(tiny_uci), "--out", str(tmp_path)]) == 1
     assert "--tune must be a number of trials >= 1 (e.g. 20)" in capsys.readouterr().err
     assert not (tmp_path / "results").exists()
-    assert parse_tune_budget("300s") == {"label": "300s", "n_trials": None, "timeout": 300.0}
+    assert (
+        parse_tune_budget("300s").items()
+        >= {"label": "300s", "n_trials": None, "timeout": 300.0, "search_method": None}.items()
+    )
     assert parse_tune_budget("20")["n_trials"] == 20
+    assert parse_tune_budget("20@map").items() >= {"n_trials": 20, "search_method": "map"}.items()
+    with pytest.raises(ValueError, match=r"stand-in method 'mapp'"):
+        parse_tune_budget("20@mapp")
     with pytest.raises(ValueError, match=r"Got '0'"):
         parse_tune_budget("0")
+
+
+def test_an_ensemble_tuned_through_map_trials_is_stored_under_its_own_key(tiny_uci, tmp_path):
+    out = tmp_path / "bench"
+    summary = run_uci_benchmark(
+        ["tiny"], ["ensemble"], out=out, data_dir=tiny_uci, progress_bar=False, tune="2@map"
+    )
+    record = json.loads(
+        (out / "results" / "tiny" / "ensemble+tune2@map" / "split_00.json").read_text()
+    )
+    assert record["tuning"]["n_trials"] == 2 and record["settings"]["tune"] == "2@map"
+    assert np.isfinite(record["test_ll"])
+    tuning = summary["tiny"]["methods"]["ensemble+tune2@map"]["tuning"]
+    assert tuning["search_method"] == "map" and tuning["budget_per_split"] == "2 trials"

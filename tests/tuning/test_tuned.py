@@ -164,6 +164,65 @@ def test_delegation_to_the_refitted_best(hetero):
     assert clone(tuned).get_params()["estimator__method__training__num_epochs"] == 150
 
 
+class MethodSpy(px.BayesianRegressor):
+    """Records the method object every fit is given."""
+
+    methods: ClassVar[list] = []
+
+    def fit(self, X, y, resume=False):
+        MethodSpy.methods.append(self.method)
+        return super().fit(X, y, resume)
+
+
+def test_a_stand_in_method_fits_the_trials_and_the_own_method_the_refit(hetero):
+    (X, y), (X_test, y_test) = hetero
+    training = _map().method.training
+    ensemble = MethodSpy(
+        **{**_map().get_params(deep=False), "method": px.methods.Ensemble(2, training)}
+    )
+    MethodSpy.methods.clear()
+    tuned = px.Tuned(
+        ensemble,
+        n_trials=3,
+        space=LIKELIHOOD_SPACE,
+        validation_fraction=FRACTION,
+        search_method="map",
+        random_state=0,
+    ).fit(X, y)
+    # Three trials of the stand-in, with the ensemble's training settings; one refit of the
+    # ensemble itself, with the settings the stand-in found.
+    assert MethodSpy.methods[:3] == [px.methods.MAP(training)] * 3
+    assert MethodSpy.methods[3] == px.methods.Ensemble(2, training)
+    assert len(MethodSpy.methods) == 4
+    assert tuned.best_params_ == {"likelihood": "heteroscedastic"}
+    assert tuned.best_estimator_.posterior_.draws is not None  # two members
+    assert _nll(tuned, X_test, y_test) < _nll(_map().fit(X, y), X_test, y_test) - 0.3
+
+
+@pytest.mark.parametrize(
+    ("estimator", "kwargs", "match"),
+    [
+        (
+            lambda: _spy().set_params(method=px.methods.MCDropout()),
+            {"search_method": "map"},
+            r"'search_method'.*set 'method__dropout_rate'.*MAP does not have",
+        ),
+        (lambda: _spy(), {"search_method": "mapp"}, r"'search_method'.*method name.*'mapp'"),
+        (
+            lambda: px.BayesianLinearRegression(),
+            {"search_method": "map", "space": {"alpha": [1.0]}},
+            r"'search_method'.*has none",
+        ),
+    ],
+)
+def test_a_stand_in_that_cannot_take_the_search_is_refused_before_any_fit(estimator, kwargs, match):
+    X, y = np.zeros((20, 1)), np.zeros(20)
+    SpyRegressor.calls.clear()
+    with pytest.raises(ValueError, match=match):
+        px.Tuned(estimator(), n_trials=2, **kwargs).fit(X, y)
+    assert SpyRegressor.calls == []
+
+
 @pytest.mark.slow
 def test_a_prior_so_narrow_the_network_underfits_is_escaped():
     rng = np.random.default_rng(0)

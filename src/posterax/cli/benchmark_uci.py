@@ -12,7 +12,9 @@ run time from ``PUBLISHED.md`` in the data directory.
 
 With ``--tune BUDGET`` (``20``: trials, ``300s``: seconds, per split) every method also runs
 inside ``px.Tuned`` (optuna's TPE over the method's default space, scored on 10% of the training
-part), under its own key (``ensemble+tune20``), beside the untuned one.
+part), under its own key (``ensemble+tune20``), beside the untuned one. ``--tune 20@map`` has
+MAP fits stand in for each method's own in the trials (``px.Tuned(search_method="map")``) and
+refits the best settings with the method itself (``ensemble+tune20@map``).
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
 from posterax.inference.methods import TRAINED_METHODS
-from posterax.methods import method_from_settings
+from posterax.methods import method_from_settings, method_names
 from posterax.predictive import predictive_interval
 
 INTERVAL_LEVELS = (0.9, 0.95)  # prediction intervals whose test coverage is recorded
@@ -98,18 +100,33 @@ _TUNE_KEY = "+tune"
 
 
 def parse_tune_budget(budget: str) -> dict[str, Any]:
-    """``--tune BUDGET``: ``"20"`` is 20 trials, ``"300s"`` 300 seconds of search per split."""
+    """``--tune BUDGET``: ``"20"`` is 20 trials, ``"300s"`` 300 seconds of search per split;
+    ``"20@map"`` the same with MAP fits standing in for the method's own in the trials
+    (``px.Tuned(search_method="map")``: an ensemble's trial trains one network, not five)."""
     text = str(budget).strip()
-    match = re.fullmatch(r"(\d+)(s?)", text)
+    match = re.fullmatch(r"(\d+)(s?)(?:@(\w+))?", text)
     if match is None or int(match.group(1)) < 1:
         raise ValueError(
             "posterax benchmark uci: --tune must be a number of trials >= 1 (e.g. 20) or of "
-            f"seconds followed by s (e.g. 300s), per split. Got {budget!r}."
+            "seconds followed by s (e.g. 300s), per split, optionally followed by @METHOD for "
+            f"the method the trials fit in place of each method's own (e.g. 20@map). Got "
+            f"{budget!r}."
         )
-    count = int(match.group(1))
-    if match.group(2):
-        return {"label": f"{count}s", "n_trials": None, "timeout": float(count)}
-    return {"label": str(count), "n_trials": count, "timeout": None}
+    count, search_method = int(match.group(1)), match.group(3)
+    if search_method is not None and search_method not in method_names():
+        raise ValueError(
+            f"posterax benchmark uci: --tune {budget!r} names the stand-in method "
+            f"{search_method!r}, which is not one of {', '.join(method_names())}. Use "
+            "e.g. --tune 20@map."
+        )
+    seconds = bool(match.group(2))
+    return {
+        "label": text,
+        "n_trials": None if seconds else count,
+        "timeout": float(count) if seconds else None,
+        "search_method": search_method,
+        "per_split": f"{count} {'seconds' if seconds else 'trials'}",
+    }
 
 
 def tuned_key(method: str, budget: str) -> str:
@@ -146,7 +163,11 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
     if budget is not None:
         limits = parse_tune_budget(budget)
         reg = px.Tuned(
-            reg, n_trials=limits["n_trials"], timeout=limits["timeout"], random_state=split
+            reg,
+            n_trials=limits["n_trials"],
+            timeout=limits["timeout"],
+            search_method=limits["search_method"],
+            random_state=split,
         )
     start = time.perf_counter()
     with warnings.catch_warnings():
@@ -305,9 +326,8 @@ def _tuning_summary(tuned: list[dict[str, Any]]) -> dict[str, Any]:
     budget = tuned[0]["budget"]
     return {
         "budget": budget,
-        "budget_per_split": (
-            f"{budget[:-1]} seconds" if budget.endswith("s") else f"{budget} trials"
-        ),
+        "budget_per_split": parse_tune_budget(budget)["per_split"],
+        "search_method": parse_tune_budget(budget)["search_method"],
         "mean_trials": float(np.mean([t["n_trials"] for t in tuned])),
         "mean_search_seconds": float(np.mean([t["search_seconds"] for t in tuned])),
         "best_params": [t["best_params"] for t in tuned],
@@ -377,6 +397,11 @@ def _coverage(row: dict[str, Any]) -> str:
     return f"{row['coverage_90']:.3f} / {row['coverage_95']:.3f}"
 
 
+def _stand_in(tuning: dict[str, Any]) -> str:
+    method = tuning.get("search_method")
+    return f" (the trials fit {method} in place of the method)" if method else ""
+
+
 def _tuning_notes(summary: dict[str, Any]) -> list[str]:
     """A line per tuned (set, method) under the table: its budget and what the search cost."""
     notes = []
@@ -387,7 +412,7 @@ def _tuning_notes(summary: dict[str, Any]) -> list[str]:
                 notes.append(
                     f"- {folder} {method}: px.Tuned (optuna TPE, the method's default space, "
                     f"validation on 10% of the training part), budget {tuning['budget_per_split']}"
-                    f" per split; {tuning['mean_trials']:.1f} trials and "
+                    f" per split{_stand_in(tuning)}; {tuning['mean_trials']:.1f} trials and "
                     f"{tuning['mean_search_seconds']:.1f} s of search on average (fit s includes "
                     "search and refit)."
                 )

@@ -93,8 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="BUDGET",
         help="also run each method inside px.Tuned (optuna TPE over its settings, validation "
-        "on 10%% of the training part), budget per split: trials (20) or seconds (300s); "
-        "stored as METHOD+tuneBUDGET beside the untuned results",
+        "on 10%% of the training part), budget per split: trials (20) or seconds (300s), "
+        "with @METHOD for a stand-in the trials fit instead (20@map: an ensemble's trial "
+        "trains one network); stored as METHOD+tuneBUDGET beside the untuned results",
     )
     cls = bench_sub.add_parser(
         "classification",

@@ -175,15 +175,25 @@ def resolve_space(space: Any, estimator: BaseEstimator) -> Callable[[optuna.Tria
     return from_dict
 
 
-def check_parameter(estimator: BaseEstimator, name: str) -> None:
+def check_parameter(estimator: BaseEstimator, name: str, role: str = "space") -> None:
     """Refuse a ``set_params`` name the estimator does not have, naming the part that is
-    wrong and the names it does have there."""
+    wrong and the names it does have there. ``role``: the parameter of ``px.tuning.Tuned``
+    the estimator comes from (``"space"``, or ``"search_method"`` for the trials' stand-in)."""
     owner: Any = estimator
     path = []
     for part in name.split("__"):
         valid = owner.get_params(deep=False) if hasattr(owner, "get_params") else {}
         if part not in valid:
             where = "__".join(path) or type(estimator).__name__
+            if role == "search_method":
+                raise ValueError(
+                    f"The 'search_method' parameter of px.tuning.Tuned: its trials set "
+                    f"{name!r}, which the stand-in {type(owner).__name__} does not have "
+                    f"({part!r} is not among its parameters: "
+                    f"{', '.join(sorted(valid)) or '(none)'}). Use a search_method that takes "
+                    "every searched setting (the method itself: search_method=None), or a "
+                    "space without it."
+                )
             raise ValueError(
                 f"The 'space' parameter of px.tuning.Tuned names {name!r}, which "
                 f"{type(estimator).__name__} does not have: {part!r} is not a parameter of "

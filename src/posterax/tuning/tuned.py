@@ -16,6 +16,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from posterax.methods import Method, method_from_settings, method_names
 from posterax.tuning.space import check_parameter, method_object, resolve_space
 from posterax.tuning.validation import (
     check_cv,
@@ -94,6 +95,14 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
         ``loss(fitted_estimator, X_val, y_val) -> float`` to minimise. Default: the validation
         negative log-likelihood (log loss for classifiers, the predictive mixture's NLL for
         regressors, via ``posterax.metrics``).
+    search_method : str, method object or None
+        The method each trial fits in place of the estimator's own (e.g. ``"map"`` for a deep
+        ensemble: a trial trains one network instead of five), its training settings taken
+        from the estimator's method unless it has its own; the best settings are refitted
+        with the estimator's own method. A cheaper stand-in that ranks the settings as the
+        real method would (an ensemble's members are MAP networks with the same settings);
+        it must accept every sampled parameter (MAP has no ``dropout_rate``). ``None`` (the
+        default): the trials fit the estimator's own method.
     include_default : bool
         Make the first trial the estimator as given, so the search reports how the defaults do
         and keeps them when nothing sampled beats them on the validation rows.
@@ -149,6 +158,7 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
         validation_fraction: float = 0.1,
         cv: int | None = None,
         loss: Callable[..., float] | None = None,
+        search_method: Any = None,
         include_default: bool = True,
         random_state: int | None = 0,
         verbose: bool = False,
@@ -160,6 +170,7 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
         self.validation_fraction = validation_fraction
         self.cv = cv
         self.loss = loss
+        self.search_method = search_method
         self.include_default = include_default
         self.random_state = random_state
         self.verbose = verbose
@@ -206,13 +217,50 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
             base.set_params(method=method_object(base))
         return base
 
+    def _search_base(self, base: BaseEstimator) -> BaseEstimator:
+        """The estimator the trials fit: ``base``, or with ``search_method`` in its method's
+        place (its training settings those of ``base``'s method unless it has its own)."""
+        if self.search_method is None:
+            return base
+        own = method_object(base)
+        if isinstance(self.search_method, str) and self.search_method in method_names():
+            stand_in = method_from_settings(self.search_method, {})
+        elif isinstance(self.search_method, Method):
+            stand_in = clone(self.search_method)
+        else:
+            raise ValueError(
+                "The 'search_method' parameter of px.tuning.Tuned must be None, a method name "
+                f"({', '.join(repr(m) for m in method_names())}) or a method object such as "
+                f"px.methods.MAP(). Got {self.search_method!r}."
+            )
+        if own is None:
+            raise ValueError(
+                "The 'search_method' parameter of px.tuning.Tuned replaces the estimator's "
+                f"network method, but {type(base).__name__} has none (method="
+                f"{base.get_params(deep=False).get('method')!r}). Use search_method=None."
+            )
+        stand_in_params = stand_in.get_params(deep=False)
+        if "training" in stand_in_params and stand_in_params["training"] is None:
+            training = own.get_params(deep=False).get("training")
+            if training is not None:
+                stand_in.set_params(training=clone(training))
+        return clone(base).set_params(method=stand_in)
+
     # ------------------------------------------------------------------ fit
     def fit(self, X: Any, y: Any) -> Tuned:
         """Search on a validation split of (``X``, ``y``), then refit the best on all of it."""
         n_trials, timeout = self._check_budget()
         fraction = check_fraction(self.validation_fraction)
         base = self._base()
+        searched = self._search_base(base)
         space = resolve_space(self.space, base)
+        if searched is not base and not callable(self.space):
+            # The names a default or dict space sets are known: refuse a stand-in that lacks
+            # one before any fit (a callable space is checked trial by trial).
+            with _optuna_verbosity(False):
+                probe = optuna.create_study().ask()
+            for name in space(probe):
+                check_parameter(searched, name, role="search_method")
         loss = self.loss if self.loss is not None else validation_nll
         if y is None:
             raise ValueError("The 'y' parameter of px.tuning.Tuned.fit is required. Got None.")
@@ -237,10 +285,12 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
             params = {} if default else dict(space(trial))
             for name in params:
                 check_parameter(base, name)
+                if searched is not base:
+                    check_parameter(searched, name, role="search_method")
             start = time.perf_counter()
             losses = []
             for X_fit, y_fit, X_val, y_val in parts:
-                candidate = clone(base).set_params(**params).fit(X_fit, y_fit)
+                candidate = clone(searched).set_params(**params).fit(X_fit, y_fit)
                 losses.append(float(loss(candidate, X_val, y_val)))
             value = float(np.mean(losses))
             seconds = time.perf_counter() - start
