@@ -32,6 +32,8 @@ class Method(_Value):
 
     name: ClassVar[str]
     sampled: ClassVar[bool] = False  # MCMC chains (R-hat / ESS apply)
+    # What a regressor's likelihood="auto" means with this method (see BayesianRegressor).
+    regression_likelihood: ClassVar[str] = "homoscedastic"
 
     def settings(self) -> dict[str, Any]:
         """The flat settings the fit functions read (the names of the estimator parameters
