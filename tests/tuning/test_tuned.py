@@ -168,9 +168,11 @@ class MethodSpy(px.BayesianRegressor):
     """Records the method object every fit is given."""
 
     methods: ClassVar[list] = []
+    likelihoods: ClassVar[list] = []
 
     def fit(self, X, y, resume=False):
         MethodSpy.methods.append(self.method)
+        MethodSpy.likelihoods.append(self.likelihood)
         return super().fit(X, y, resume)
 
 
@@ -181,8 +183,9 @@ def test_a_stand_in_method_fits_the_trials_and_the_own_method_the_refit(hetero):
         **{**_map().get_params(deep=False), "method": px.methods.Ensemble(2, training)}
     )
     MethodSpy.methods.clear()
+    MethodSpy.likelihoods.clear()
     tuned = px.Tuned(
-        ensemble,
+        ensemble.set_params(likelihood="homoscedastic"),
         n_trials=3,
         space=LIKELIHOOD_SPACE,
         validation_fraction=FRACTION,
@@ -197,6 +200,10 @@ def test_a_stand_in_method_fits_the_trials_and_the_own_method_the_refit(hetero):
     assert tuned.best_params_ == {"likelihood": "heteroscedastic"}
     assert tuned.best_estimator_.posterior_.draws is not None  # two members
     assert _nll(tuned, X_test, y_test) < _nll(_map().fit(X, y), X_test, y_test) - 0.3
+    # likelihood="auto" means the ensemble's own (heteroscedastic) in the stand-in's trials too.
+    MethodSpy.likelihoods.clear()
+    px.Tuned(ensemble.set_params(likelihood="auto"), n_trials=1, search_method="map").fit(X, y)
+    assert MethodSpy.likelihoods == ["heteroscedastic", "auto"]  # the trial, then the refit
 
 
 @pytest.mark.parametrize(

@@ -324,10 +324,11 @@ def summarize(
 def _tuning_summary(tuned: list[dict[str, Any]]) -> dict[str, Any]:
     """The budget and what the searches of one (set, method) cost, over its splits."""
     budget = tuned[0]["budget"]
+    limits = parse_tune_budget(budget)
     return {
         "budget": budget,
-        "budget_per_split": parse_tune_budget(budget)["per_split"],
-        "search_method": parse_tune_budget(budget)["search_method"],
+        "budget_per_split": limits["per_split"],
+        "search_method": limits["search_method"],
         "mean_trials": float(np.mean([t["n_trials"] for t in tuned])),
         "mean_search_seconds": float(np.mean([t["search_seconds"] for t in tuned])),
         "best_params": [t["best_params"] for t in tuned],

@@ -114,20 +114,26 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
+    def _likelihood_for(self, method_object: Any) -> str:
+        """The likelihood a fit with ``method_object`` uses: ``likelihood`` with ``"auto"``
+        resolved. That is the method's own with the built-in MLP; a network of your own keeps
+        the outputs it has (one mean); a classifier's softmax has no choice."""
+        where = self._where
+        likelihood = check_choice(
+            self.likelihood, name="likelihood", where=where, allowed=("auto", *LIKELIHOODS)
+        )
+        if likelihood != "auto":
+            return likelihood
+        own = self._task == "regression" and self._builtin_network(where) is not None
+        return type(method_object).regression_likelihood if own else LIKELIHOODS[0]
+
     def _plan_fit(self, X_arr: np.ndarray, target: np.ndarray, n_classes: int = 0) -> _FitPlan:
         """Everything a fit decides before training: the method, its settings, the network
         and the (standardised) inputs. Sets the input standardisation."""
         where = self._where
         method_object = resolve_method(self.method, where, type(self).__name__)
-        likelihood = check_choice(
-            self.likelihood, name="likelihood", where=where, allowed=("auto", *LIKELIHOODS)
-        )
+        likelihood = self._likelihood_for(method_object)
         builtin = self._builtin_network(where)
-        if likelihood == "auto":
-            # The method's own with the built-in MLP; a network of your own keeps the outputs
-            # it has (one mean); a classifier's softmax has no choice.
-            own = self._task == "regression" and builtin is not None
-            likelihood = type(method_object).regression_likelihood if own else LIKELIHOODS[0]
         outputs = n_outputs(self._task, likelihood, n_classes)
         key = rng_key_from(self.random_state, where=where)
         method = NetworkMethod(method_key(method_object))
