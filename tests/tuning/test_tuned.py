@@ -4,6 +4,7 @@ The fits share one small MAP configuration (a 16-unit MLP, fixed epochs) and dat
 sizes, so the compiled training programs are reused from test to test."""
 
 import math
+import os
 from typing import ClassVar
 
 import numpy as np
@@ -13,6 +14,7 @@ from optuna.distributions import FloatDistribution
 from sklearn.base import clone, is_classifier
 
 import posterax as px
+import posterax.tuning.tuned as tuned_module
 
 N_TRAIN = 160
 FRACTION = 0.2
@@ -228,6 +230,30 @@ def test_a_stand_in_that_cannot_take_the_search_is_refused_before_any_fit(estima
     with pytest.raises(ValueError, match=match):
         px.Tuned(estimator(), n_trials=2, **kwargs).fit(X, y)
     assert SpyRegressor.calls == []
+
+
+def _memory_maps():
+    with open("/proc/self/maps") as maps:
+        return sum(1 for _ in maps)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="Linux's /proc only")
+def test_a_long_search_does_not_pile_up_compiled_programs(hetero, monkeypatch):
+    """Every trial of a new width compiles new programs; once the process's memory maps are
+    crowded (here: always) they are freed after each trial, so the maps do not grow with the
+    number of trials (searches crashed XLA after about 80 trials before)."""
+    monkeypatch.setattr(tuned_module, "MAX_MAPS_SHARE", 0.0)
+    (X, y), (X_test, _) = hetero
+    space = {"network": [px.networks.MLP((w,), "tanh") for w in (5, 6, 7, 9, 11, 13)]}
+
+    def search(n_trials):
+        before = _memory_maps()
+        tuned = px.Tuned(_map(), n_trials=n_trials, space=space, random_state=0).fit(X, y)
+        tuned.predict(X_test)  # the refitted best still works after the caches are cleared
+        return _memory_maps() - before
+
+    search(1)  # the programs every fit shares (standardising, scoring) are compiled once
+    assert search(6) < search(1) + 400
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import jax
 import numpy as np
 import optuna
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
@@ -55,10 +56,36 @@ def _rows(data: Any, rows: np.ndarray) -> Any:
     return np.asarray(data)[rows]
 
 
+# Free the compiled programs once the process holds this share of the memory maps Linux allows.
+MAX_MAPS_SHARE = 0.5
+
+
+def free_compiled_programs_if_crowded() -> None:
+    """``jax.clear_caches()`` when the process holds more than ``MAX_MAPS_SHARE`` of the
+    memory maps Linux allows it. Each trial compiles programs for its own shapes (about 800
+    maps on CPU for an MC dropout trial on UCI Boston); kept, they reach the limit (65530 by
+    default) after about 80 trials, and XLA then fails to compile and the process crashes.
+    Clearing only when crowded keeps the programs that trials of equal shapes share."""
+    try:
+        with open("/proc/self/maps") as maps:
+            used = sum(1 for _ in maps)
+        with open("/proc/sys/vm/max_map_count") as limit_file:
+            limit = int(limit_file.read())
+    except (OSError, ValueError):
+        return  # not Linux: no map-count limit to keep under
+    if used > MAX_MAPS_SHARE * limit:
+        jax.clear_caches()
+
+
 class Tuned(MetaEstimatorMixin, BaseEstimator):
     """A search over an estimator's settings within a budget of trials or seconds (optuna's
     seeded TPE sampler), each trial scored on a validation split carved from the training data
     only; the best settings are refitted on all the training data.
+
+    A search compiles new programs for most settings; once they crowd the process's memory
+    maps (half of what Linux allows), they are freed between trials (``jax.clear_caches()``,
+    see :func:`free_compiled_programs_if_crowded`), so a search of hundreds of trials does not
+    crash XLA. Other JAX functions of the process then recompile on their next call.
 
     Parameters
     ----------
@@ -299,6 +326,8 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
             for X_fit, y_fit, X_val, y_val in parts:
                 candidate = clone(searched).set_params(**params).fit(X_fit, y_fit)
                 losses.append(float(loss(candidate, X_val, y_val)))
+            del candidate
+            free_compiled_programs_if_crowded()
             value = float(np.mean(losses))
             seconds = time.perf_counter() - start
             trial.set_user_attr("default", default)
