@@ -45,4 +45,26 @@ def enable_compilation_cache(
     return directory
 
 
-__all__ = ["default_cache_dir", "enable_compilation_cache"]
+# Free the compiled programs once the process holds this share of the memory maps Linux allows.
+MAX_MAPS_SHARE = 0.5
+
+
+def free_compiled_programs_if_crowded() -> None:
+    """``jax.clear_caches()`` when the process holds more than ``MAX_MAPS_SHARE`` of the
+    memory maps Linux allows it. Call it between fits in a loop of many: each fit of new
+    shapes or settings compiles its own programs (about 800 maps on CPU for an MC dropout fit
+    on UCI Boston); kept, they reach the limit (65530 by default) after about 80 fits, and XLA
+    then fails to compile and the process crashes (``px.Tuned`` searches did). Clearing only
+    when crowded keeps the programs that fits of equal shapes share."""
+    try:
+        with open("/proc/self/maps") as maps:
+            used = sum(1 for _ in maps)
+        with open("/proc/sys/vm/max_map_count") as limit_file:
+            limit = int(limit_file.read())
+    except (OSError, ValueError):
+        return  # not Linux: no map-count limit to keep under
+    if used > MAX_MAPS_SHARE * limit:
+        jax.clear_caches()
+
+
+__all__ = ["default_cache_dir", "enable_compilation_cache", "free_compiled_programs_if_crowded"]

@@ -14,7 +14,7 @@ from optuna.distributions import FloatDistribution
 from sklearn.base import clone, is_classifier
 
 import posterax as px
-import posterax.tuning.tuned as tuned_module
+import posterax.compilation
 
 N_TRAIN = 160
 FRACTION = 0.2
@@ -242,7 +242,7 @@ def test_a_long_search_does_not_pile_up_compiled_programs(hetero, monkeypatch):
     """Every trial of a new width compiles new programs; once the process's memory maps are
     crowded (here: always) they are freed after each trial, so the maps do not grow with the
     number of trials (searches crashed XLA after about 80 trials before)."""
-    monkeypatch.setattr(tuned_module, "MAX_MAPS_SHARE", 0.0)
+    monkeypatch.setattr(posterax.compilation, "MAX_MAPS_SHARE", 0.0)
     (X, y), (X_test, _) = hetero
     space = {"network": [px.networks.MLP((w,), "tanh") for w in (5, 6, 7, 9, 11, 13)]}
 

@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.base import clone, is_classifier
 
 from posterax.active.acquisition import Acquisition, get_acquisition
+from posterax.compilation import free_compiled_programs_if_crowded
 from posterax.data.validation import check_features, check_positive_int, rng_key_from
 
 
@@ -191,6 +192,7 @@ class ActiveLearner:
             picked = unlabelled[np.asarray(acquire(pred, self._batch, jax.random.fold_in(key, r)))]
             queried.append(picked)
             labelled = np.r_[labelled, picked]
+            free_compiled_programs_if_crowded()  # every round's row count compiles anew
         self.estimator_ = est
         name = (
             self.acquisition

@@ -34,6 +34,7 @@ from scipy.stats import norm
 
 import posterax as px
 from posterax.cli.benchmark_store import finished, jsonable, mean_se, write_atomic
+from posterax.compilation import free_compiled_programs_if_crowded
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
 from posterax.inference import NetworkMethod
@@ -259,6 +260,7 @@ def run_uci_benchmark(
                 result = {**score(method, folder, split, root), "settings": settings}
                 result["posterax"] = px.__version__
                 write_atomic(path, json.dumps(result, indent=2))
+                free_compiled_programs_if_crowded()  # every set and method compiles its own
             bar.update(1)
     cells = {(f, m): [s for g, n, s in grid if (g, n) == (f, m)] for f in folders for m in methods}
     summary = summarize(results_dir, folders, methods, published_tables(root), cells)

@@ -114,11 +114,24 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
             if name not in ("self", "__class__"):
                 setattr(self, name, value)
 
-    def _likelihood_for(self, method_object: Any) -> str:
-        """The likelihood a fit with ``method_object`` uses: ``likelihood`` with ``"auto"``
-        resolved. That is the method's own with the built-in MLP; a network of your own keeps
-        the outputs it has (one mean); a classifier's softmax has no choice."""
+    def resolved_likelihood(self, method: Any = None) -> str:
+        """The likelihood a fit uses (``"homoscedastic"`` or ``"heteroscedastic"``; a
+        classifier's is its softmax, reported as ``"homoscedastic"``): ``likelihood`` with
+        ``"auto"`` resolved. That is the method's own (``method``, default this estimator's)
+        with the built-in MLP; a network of your own keeps the outputs it has (one mean).
+
+        Examples
+        --------
+        >>> import posterax as px
+        >>> px.BayesianRegressor("ensemble").resolved_likelihood()
+        'heteroscedastic'
+        >>> px.BayesianRegressor("ensemble").resolved_likelihood(px.methods.MAP())
+        'homoscedastic'
+        """
         where = self._where
+        method_object = resolve_method(
+            self.method if method is None else method, where, type(self).__name__
+        )
         likelihood = check_choice(
             self.likelihood, name="likelihood", where=where, allowed=("auto", *LIKELIHOODS)
         )
@@ -132,7 +145,7 @@ class _BayesianNetwork(NetworkInputsMixin, BaseEstimator):
         and the (standardised) inputs. Sets the input standardisation."""
         where = self._where
         method_object = resolve_method(self.method, where, type(self).__name__)
-        likelihood = self._likelihood_for(method_object)
+        likelihood = self.resolved_likelihood(method_object)
         builtin = self._builtin_network(where)
         outputs = n_outputs(self._task, likelihood, n_classes)
         key = rng_key_from(self.random_state, where=where)

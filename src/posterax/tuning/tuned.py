@@ -10,13 +10,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import jax
 import numpy as np
 import optuna
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from posterax.compilation import free_compiled_programs_if_crowded
 from posterax.methods import Method, method_from_settings, method_names
 from posterax.tuning.space import check_parameter, method_object, resolve_space
 from posterax.tuning.validation import (
@@ -54,27 +54,6 @@ def _rows(data: Any, rows: np.ndarray) -> Any:
     if hasattr(data, "iloc"):
         return data.iloc[rows]
     return np.asarray(data)[rows]
-
-
-# Free the compiled programs once the process holds this share of the memory maps Linux allows.
-MAX_MAPS_SHARE = 0.5
-
-
-def free_compiled_programs_if_crowded() -> None:
-    """``jax.clear_caches()`` when the process holds more than ``MAX_MAPS_SHARE`` of the
-    memory maps Linux allows it. Each trial compiles programs for its own shapes (about 800
-    maps on CPU for an MC dropout trial on UCI Boston); kept, they reach the limit (65530 by
-    default) after about 80 trials, and XLA then fails to compile and the process crashes.
-    Clearing only when crowded keeps the programs that trials of equal shapes share."""
-    try:
-        with open("/proc/self/maps") as maps:
-            used = sum(1 for _ in maps)
-        with open("/proc/sys/vm/max_map_count") as limit_file:
-            limit = int(limit_file.read())
-    except (OSError, ValueError):
-        return  # not Linux: no map-count limit to keep under
-    if used > MAX_MAPS_SHARE * limit:
-        jax.clear_caches()
 
 
 class Tuned(MetaEstimatorMixin, BaseEstimator):
@@ -274,10 +253,10 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
             if training is not None:
                 stand_in.set_params(training=clone(training))
         searched = clone(base).set_params(method=stand_in)
-        if getattr(base, "likelihood", None) == "auto" and hasattr(base, "_likelihood_for"):
+        if getattr(base, "likelihood", None) == "auto" and hasattr(base, "resolved_likelihood"):
             # The stand-in fits the model the refit will: "auto" as the own method means it
             # (an ensemble's heteroscedastic outputs, not MAP's one noise sd).
-            searched.set_params(likelihood=base._likelihood_for(own))
+            searched.set_params(likelihood=base.resolved_likelihood(own))
         return searched
 
     # ------------------------------------------------------------------ fit
