@@ -42,6 +42,7 @@ from posterax.methods import (
     method_names,
 )
 from posterax.models import MLP, HeteroscedasticGaussianLikelihood, WeightPrior
+from posterax.models.likelihoods import NOISE_FACTOR
 from posterax.networks import as_network
 from posterax.networks.mlp import MLP as PublicMLP
 
@@ -456,6 +457,8 @@ def restore_network(
     model = network_model(network, spec["task"], spec["likelihood"], WeightPrior())
     noise = spec["task"] == "regression" and spec["likelihood"] == "homoscedastic"
     extras: dict[str, Any] = {"sigma": 0} if noise else {}
+    if any(k.startswith("posterior/") and k.endswith(f"/{NOISE_FACTOR}") for k in arrays):
+        extras[NOISE_FACTOR] = 0  # a heteroscedastic model's held-out noise calibration
     if getattr(network, "state", None) is not None:  # BatchNorm statistics
         extras["state"] = network.state
     kind = spec["kind"]
