@@ -35,8 +35,10 @@ from scipy.stats import norm
 import posterax as px
 from posterax.cli.benchmark_store import finished, jsonable, mean_se, write_atomic
 from posterax.compilation import free_compiled_programs_if_crowded
+from posterax.conformal.quantile import ceil_level
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
+from posterax.estimators.held_out import INTERVAL_SCORES
 from posterax.inference import NetworkMethod
 from posterax.inference.methods import TRAINED_METHODS
 from posterax.methods import method_from_settings, method_names
@@ -198,6 +200,12 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
             np.mean((lower <= data.y_test) & (data.y_test <= upper))
         )
         intervals[f"width_{round(100 * level)}"] = float(np.mean(upper - lower))
+        if _conformal_possible(reg, level):  # the same fit's interval, level set held out
+            lower, upper = reg.predict_interval(data.X_test, level, kind="conformal")
+            intervals[f"conformal_coverage_{round(100 * level)}"] = float(
+                np.mean((lower <= data.y_test) & (data.y_test <= upper))
+            )
+            intervals[f"conformal_width_{round(100 * level)}"] = float(np.mean(upper - lower))
     return {
         "dataset": folder,
         "method": method,
@@ -210,6 +218,14 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
         "n_test": int(data.X_test.shape[0]),
         **({"tuning": tuning} if tuning is not None else {}),
     }
+
+
+def _conformal_possible(reg: Any, level: float) -> bool:
+    """Whether the fit (a tuned one's best) held out enough rows for a ``kind="conformal"``
+    interval at ``level``."""
+    fitted = getattr(reg, "best_estimator_", reg)
+    n = len(getattr(getattr(fitted, "posterior_", None), "info", {}).get(INTERVAL_SCORES, ()))
+    return n > 0 and ceil_level((n + 1) * level) <= n
 
 
 def run_uci_benchmark(
@@ -300,10 +316,11 @@ def summarize(
                 "fit_seconds": float(np.mean([r["fit_seconds"] for r in runs])),
             }
             for level in INTERVAL_LEVELS:  # results written before coverage was recorded lack it
-                key = f"coverage_{round(100 * level)}"
-                values = [r[key] for r in runs if key in r]
-                if values:
-                    rows[method][key], rows[method][f"{key}_se"] = mean_se(values)
+                for kind in ("", "conformal_"):
+                    key = f"{kind}coverage_{round(100 * level)}"
+                    values = [r[key] for r in runs if key in r]
+                    if values:
+                        rows[method][key], rows[method][f"{key}_se"] = mean_se(values)
             tuned = [r["tuning"] for r in runs if "tuning" in r]
             if tuned:
                 rows[method]["tuning"] = _tuning_summary(tuned)
@@ -372,9 +389,9 @@ def published_tables(data_dir: Path) -> dict[str, dict[str, dict[str, str]]]:
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
-        "| set | method | splits | RMSE | test LL | 90% / 95% coverage | fit s "
+        "| set | method | splits | RMSE | test LL | 90% / 95% coverage | conformal | fit s "
         "| published MC dropout (Gal 2016) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for folder, entry in summary.items():
         ref = entry["published"]
@@ -389,15 +406,18 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             lines.append(
                 f"| {folder} | {method}{mark} | {row['splits']} | {row['rmse']:.3f} ± "
                 f"{row['rmse_se']:.3f} | {row['test_ll']:.3f} ± {row['test_ll_se']:.3f} | "
-                f"{_coverage(row)} | {row['fit_seconds']:.1f} | {published} |"
+                f"{_coverage(row)} | {_coverage(row, 'conformal_')} | "
+                f"{row['fit_seconds']:.1f} | {published} |"
             )
     return "\n".join(lines + _tuning_notes(summary)) + "\n"
 
 
-def _coverage(row: dict[str, Any]) -> str:
-    if "coverage_90" not in row or "coverage_95" not in row:
+def _coverage(row: dict[str, Any], kind: str = "") -> str:
+    """Test coverage of the predictive (``kind=""``) or conformal 90% / 95% intervals."""
+    low, high = f"{kind}coverage_90", f"{kind}coverage_95"
+    if low not in row or high not in row:
         return ""
-    return f"{row['coverage_90']:.3f} / {row['coverage_95']:.3f}"
+    return f"{row[low]:.3f} / {row[high]:.3f}"
 
 
 def _stand_in(tuning: dict[str, Any]) -> str:

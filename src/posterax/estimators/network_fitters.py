@@ -27,8 +27,10 @@ from posterax.estimators.fit_settings import (
 )
 from posterax.estimators.held_out import (
     EARLY_STOPPING_FIX,
+    INTERVAL_SCORES,
     TUNE_FIX,
     calibrate_noise,
+    held_out_interval_scores,
     hold_out,
 )
 from posterax.inference import (
@@ -306,8 +308,18 @@ def _fit_nuts_last_layer(est, network, model, scales, Xs, target, key, where) ->
         checkpoint=nuts_checkpoint,
     )
     # The MAP's training record (epochs, losses) beside the sampler's own info.
-    post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})
+    post.info.update(_map_record(map_post, post))
     return post
+
+
+def _regression(model: NetworkModel) -> bool:
+    return isinstance(model.likelihood, GaussianLikelihood | HeteroscedasticGaussianLikelihood)
+
+
+def _map_record(map_post: Posterior, post: Posterior) -> dict[str, Any]:
+    """What the MAP's info adds to ``post``'s: its training record, not the interval scores of
+    the MAP's predictive (``post`` is another predictive)."""
+    return {k: v for k, v in map_post.info.items() if k not in post.info and k != INTERVAL_SCORES}
 
 
 def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) -> FitFn:
@@ -315,11 +327,7 @@ def _trained(fit: Callable[..., Posterior], **extra: Callable[[Any, str], Any]) 
 
     def fit_fn(est, network, model, scales, Xs, target, key, where, validation_data=None):
         fraction = resolve_validation_fraction(est.validation_fraction, Xs.shape[0], where)
-        calibrate = (
-            validation_data is None
-            and fraction is not None
-            and isinstance(model.likelihood, GaussianLikelihood | HeteroscedasticGaussianLikelihood)
-        )
+        calibrate = validation_data is None and fraction is not None and _regression(model)
         if calibrate:  # held out here, as train_model would: the noise is set on them after
             Xs, target, validation_data = hold_out(
                 Xs, target, fraction, jax.random.split(key, 3)[1], where, EARLY_STOPPING_FIX
@@ -404,8 +412,10 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
         rng_key=laplace_key,
         devices=resolve_devices(est.devices, where=where),
     )
+    if val_data is not None and _regression(model):  # the rows the prior precision was tuned on
+        post = held_out_interval_scores(post, *val_data, jax.random.fold_in(key, 4))
     # The MAP's training record (epochs, losses) beside the Laplace fit's own info.
-    post.info.update({k: v for k, v in map_post.info.items() if k not in post.info})
+    post.info.update(_map_record(map_post, post))
     post.info["subset_of_weights"] = subset
     post.info["tune"] = tune
     return post

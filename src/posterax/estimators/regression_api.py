@@ -20,6 +20,7 @@ import numpy as np
 
 from posterax.base import PredictiveSamples
 from posterax.data.validation import check_choice, check_level, check_positive_int
+from posterax.estimators.held_out import INTERVAL_SCORES, conformal_level
 from posterax.predictive import (
     predictive_mean,
     predictive_quantiles,
@@ -128,11 +129,17 @@ class PredictiveRegressorMixin:
 
     def predict_interval(self, X: Any, level: float = 0.95, kind: str = "predictive"):
         """Central interval ``(lower, upper)`` of a new ``y`` (``kind="predictive"``, noise
-        included) or of the regression function (``kind="mean"``: the credible band)."""
+        included), of the regression function (``kind="mean"``: the credible band), or the
+        central predictive interval whose level is set on the rows the fit held out so that it
+        covers ``level`` of new rows (``kind="conformal"``: split conformal prediction, for
+        the network methods that hold rows out, see :func:`~posterax.estimators.held_out.
+        interval_scores`)."""
         where = self._where_in("predict_interval")
         inputs = self._check_predict_input(X, where)
         level = check_level(level, where=where)
-        check_choice(kind, name="kind", where=where, allowed=KINDS)
+        check_choice(kind, name="kind", where=where, allowed=(*KINDS, "conformal"))
+        if kind == "conformal":
+            level, kind = conformal_level(self._interval_scores(where), level, where), KINDS[0]
         closed = self._closed_form(inputs, kind)
         if closed is not None:
             tails = ((1 - level) / 2, (1 + level) / 2)
@@ -146,6 +153,17 @@ class PredictiveRegressorMixin:
             quantiles(tails, kind),
         )
         return _as_float64(bounds[0]), _as_float64(bounds[1])
+
+    def _interval_scores(self, where: str) -> np.ndarray:
+        info = getattr(getattr(self, "posterior_", None), "info", None) or {}
+        if INTERVAL_SCORES not in info:
+            raise ValueError(
+                f"The 'kind' parameter of {where} can be 'conformal' only after a fit that held "
+                "rows out of training (the network methods trained by optimisation or Laplace, "
+                "with validation_fraction set, as by default). This fit held out none. Use "
+                "kind='predictive', or px.conformal.SplitConformalRegressor with rows of your own."
+            )
+        return np.asarray(info[INTERVAL_SCORES], np.float64)
 
     def predict_quantiles(self, X: Any, q: Any, kind: str = "predictive") -> np.ndarray:
         """Predictive quantiles, shape ``(len(q), n)``."""
