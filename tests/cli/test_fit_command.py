@@ -48,6 +48,10 @@ def test_fit_writes_model_metrics_predictions_and_report(diabetes_run):
     )  # sklearn rounds up
     assert {"row", "y_true", "mean", "std", "lower_95%", "upper_95%"} <= set(predictions)
     assert np.all(predictions["lower_95%"] < predictions["mean"])
+    # The MAP held out 35 rows: enough for a conformal 95% interval (the level set on them).
+    assert {"conformal_lower_95%", "conformal_upper_95%"} <= set(predictions)
+    assert np.all(predictions["conformal_lower_95%"] < predictions["conformal_upper_95%"])
+    assert 0.8 < metrics["test"]["conformal_coverage_95%"] <= 1.0
     np.testing.assert_allclose(predictions["y_true"], frame["target"].iloc[predictions["row"]])
     assert "<img" in (run / "report.html").read_text()
     unc = metrics["uncertainty"]  # a MAP network has no weight uncertainty: all aleatoric

@@ -35,10 +35,9 @@ from scipy.stats import norm
 import posterax as px
 from posterax.cli.benchmark_store import finished, jsonable, mean_se, write_atomic
 from posterax.compilation import free_compiled_programs_if_crowded
-from posterax.conformal.quantile import ceil_level
 from posterax.data.uci import find_uci_dir, load_uci_split
 from posterax.estimators.common import check_method
-from posterax.estimators.held_out import INTERVAL_SCORES
+from posterax.estimators.held_out import supports_conformal
 from posterax.inference import NetworkMethod
 from posterax.inference.methods import TRAINED_METHODS
 from posterax.methods import method_from_settings, method_names
@@ -200,7 +199,7 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
             np.mean((lower <= data.y_test) & (data.y_test <= upper))
         )
         intervals[f"width_{round(100 * level)}"] = float(np.mean(upper - lower))
-        if _conformal_possible(reg, level):  # the same fit's interval, level set held out
+        if supports_conformal(reg, level):  # the same fit's interval, level set held out
             lower, upper = reg.predict_interval(data.X_test, level, kind="conformal")
             intervals[f"conformal_coverage_{round(100 * level)}"] = float(
                 np.mean((lower <= data.y_test) & (data.y_test <= upper))
@@ -218,14 +217,6 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
         "n_test": int(data.X_test.shape[0]),
         **({"tuning": tuning} if tuning is not None else {}),
     }
-
-
-def _conformal_possible(reg: Any, level: float) -> bool:
-    """Whether the fit (a tuned one's best) held out enough rows for a ``kind="conformal"``
-    interval at ``level``."""
-    fitted = getattr(reg, "best_estimator_", reg)
-    n = len(getattr(getattr(fitted, "posterior_", None), "info", {}).get(INTERVAL_SCORES, ()))
-    return n > 0 and ceil_level((n + 1) * level) <= n
 
 
 def run_uci_benchmark(

@@ -26,6 +26,7 @@ from sklearn.model_selection import train_test_split
 
 import posterax as px
 from posterax.data.tables import TableEncoder, read_table, split_target
+from posterax.estimators.held_out import supports_conformal
 from posterax.inference.methods import TRAINED_METHODS
 from posterax.methods import method_from_settings
 from posterax.plots import plot_coverage, plot_reliability_diagram
@@ -169,6 +170,10 @@ def prediction_table(est: Any, task: str, X: np.ndarray, index: Any) -> pd.DataF
         lower, upper = est.predict_interval(X, level=LEVEL)
         frame["mean"], frame["std"] = mean, std
         frame[f"lower_{LEVEL:.0%}"], frame[f"upper_{LEVEL:.0%}"] = lower, upper
+        if supports_conformal(est, LEVEL):  # level set on the fit's held-out rows
+            lower, upper = est.predict_interval(X, level=LEVEL, kind="conformal")
+            frame[f"conformal_lower_{LEVEL:.0%}"] = lower
+            frame[f"conformal_upper_{LEVEL:.0%}"] = upper
         return frame
     prob = est.predict_proba(X)
     frame["predicted"] = est.classes_[prob.argmax(axis=1)]
@@ -193,6 +198,9 @@ def _score(est: Any, task: str, X: np.ndarray, y: np.ndarray, pred: Any):
             f"coverage_{LEVEL:.0%}": float(px.metrics.coverage(y, lower, upper)),
             f"mean_width_{LEVEL:.0%}": float(px.metrics.mean_interval_width(lower, upper)),
         }
+        if supports_conformal(est, LEVEL):
+            lower, upper = est.predict_interval(X, level=LEVEL, kind="conformal")
+            scores[f"conformal_coverage_{LEVEL:.0%}"] = float(px.metrics.coverage(y, lower, upper))
         figure = plot_coverage(
             np.asarray(LEVELS),
             np.asarray(observed),

@@ -82,6 +82,15 @@ def conformal_level(scores: np.ndarray, level: float, where: str) -> float:
     return float(np.clip(scores[rank - 1], _LEVEL_FLOOR, 1.0 - _LEVEL_FLOOR))
 
 
+def supports_conformal(estimator: object, level: float) -> bool:
+    """Whether a fitted ``estimator`` (or a ``px.Tuned``'s best) held out enough rows for
+    ``predict_interval(X, level, kind="conformal")``."""
+    fitted = getattr(estimator, "best_estimator_", estimator)
+    info = getattr(getattr(fitted, "posterior_", None), "info", None) or {}
+    n = len(info.get(INTERVAL_SCORES, ()))
+    return n > 0 and ceil_level((n + 1) * level) <= n
+
+
 _LEVEL_FLOOR = 1e-6  # a level of 1 - 1e-6 is +-4.9 sd: wider than any held-out row asked for
 
 
@@ -161,4 +170,5 @@ __all__ = [
     "held_out_interval_scores",
     "hold_out",
     "interval_scores",
+    "supports_conformal",
 ]
