@@ -59,11 +59,17 @@ def held_out_interval_scores(
 ) -> Posterior:
     """``posterior`` with :func:`interval_scores` of the held-out rows in
     ``info["interval_scores"]``."""
-    n = None if posterior.draws is not None else n_samples
-    pred = predictive_samples(posterior, jnp.asarray(X_val), rng_key, n)
+    pred = _predictive(posterior, X_val, rng_key, n_samples)
     return dataclasses.replace(
         posterior, info={**posterior.info, INTERVAL_SCORES: interval_scores(pred, y_val)}
     )
+
+
+def _predictive(posterior, X_val, rng_key, n_samples) -> PredictiveSamples:
+    """The predictive at the held-out rows: every stored draw, or ``n_samples`` of a
+    distribution."""
+    n = None if posterior.draws is not None else n_samples
+    return predictive_samples(posterior, jnp.asarray(X_val), rng_key, n)
 
 
 def conformal_level(scores: np.ndarray, level: float, where: str) -> float:
@@ -130,8 +136,7 @@ def calibrate_noise(
             "a heteroscedastic model's scales, with its weights as draws or a distribution "
             "with extras). Got one without: a classifier has no noise sd to scale."
         )
-    n = None if posterior.draws is not None else n_samples
-    pred = predictive_samples(posterior, jnp.asarray(X_val), rng_key, n)
+    pred = _predictive(posterior, X_val, rng_key, n_samples)
     factor = held_out_noise_factor(pred.mean, pred.scale, y_val)
     calibrated = with_noise_scaled(posterior, factor)
     # The calibrated predictive is the same draws with every scale times the factor.
