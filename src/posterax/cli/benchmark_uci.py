@@ -186,6 +186,7 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
             "best_params": _search_params(reg.trials_["search_params"][reg.best_index_]),
             "best_validation_nll": reg.best_loss_,
             "default_validation_nll": reg.trials_["loss"][0],
+            "selection": reg.selection_,  # the best trial's lead over the defaults, per row
         }
     pred = reg.predict_samples(data.X_test)
     means, scales = np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)

@@ -4,10 +4,11 @@ then refitted on all of it. :func:`default_space` is the space the method calls 
 
 from posterax.tuning.space import default_space
 from posterax.tuning.tuned import Tuned
-from posterax.tuning.validation import validation_nll
+from posterax.tuning.validation import validation_nll, validation_nll_rows
 
 __all__ = [
     "Tuned",
     "default_space",
     "validation_nll",
+    "validation_nll_rows",
 ]

@@ -7,10 +7,10 @@ import numbers
 from typing import Any
 
 import numpy as np
+from scipy.special import logsumexp
+from scipy.stats import norm
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
-
-from posterax.metrics import gaussian_nll, log_loss, mixture_nll
 
 
 def check_fraction(fraction: Any) -> float:
@@ -90,11 +90,13 @@ def fold_rows(
         ) from None
 
 
-def validation_nll(estimator: BaseEstimator, X: Any, y: Any) -> float:
-    """Mean negative log-likelihood of ``y`` under the fitted ``estimator``'s predictive: log
-    loss of ``predict_proba`` for a classifier; for a regressor the exact mixture NLL of
-    ``predict_samples`` (posterax estimators), else the Gaussian NLL of
-    ``predict(X, return_std=True)``."""
+def validation_nll_rows(estimator: BaseEstimator, X: Any, y: Any) -> np.ndarray:
+    """Negative log-likelihood of each row of ``y`` under the fitted ``estimator``'s predictive
+    (float64, shape ``(N,)``): of ``predict_proba`` for a classifier (probabilities clipped at
+    the smallest normal float, as :func:`posterax.metrics.log_loss` does); for a regressor of
+    the exact mixture of ``predict_samples`` (posterax estimators), else of the Gaussian of
+    ``predict(X, return_std=True)``. Per row, so two settings can be compared row by row
+    (``px.Tuned(default_margin=...)``)."""
     if is_classifier(estimator):
         classes = np.asarray(estimator.classes_)
         labels = np.asarray(y)
@@ -106,11 +108,31 @@ def validation_nll(estimator: BaseEstimator, X: Any, y: Any) -> float:
                 f"px.tuning.Tuned: validation labels {unseen!r} were not among the classes the "
                 f"trial was fitted on ({classes.tolist()!r})."
             )
-        return float(log_loss(index, estimator.predict_proba(X)))
+        probs = np.asarray(estimator.predict_proba(X))
+        chosen = probs[np.arange(len(index)), index]
+        return -np.log(np.maximum(chosen, np.finfo(probs.dtype).tiny).astype(np.float64))
+    target = np.asarray(y, np.float64)
     if hasattr(estimator, "predict_samples"):
-        return float(mixture_nll(np.asarray(y, np.float64), estimator.predict_samples(X)))
-    mean, std = estimator.predict(X, return_std=True)
-    return float(gaussian_nll(np.asarray(y, np.float64), mean, std))
+        pred = estimator.predict_samples(X)
+        mean, scale = np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)
+    else:
+        mean, scale = (np.asarray(a, np.float64)[None] for a in estimator.predict(X, True))
+    log_p = norm.logpdf(target[None], mean, scale)  # (draws, rows)
+    return -(logsumexp(log_p, axis=0) - np.log(log_p.shape[0]))
 
 
-__all__ = ["check_cv", "check_fraction", "fold_rows", "validation_nll", "validation_rows"]
+def validation_nll(estimator: BaseEstimator, X: Any, y: Any) -> float:
+    """Mean negative log-likelihood of ``y`` under the fitted ``estimator``'s predictive: the
+    mean of :func:`validation_nll_rows` (log loss for a classifier, the exact mixture NLL of a
+    posterax regressor, else the Gaussian NLL of ``predict(X, return_std=True)``)."""
+    return float(np.mean(validation_nll_rows(estimator, X, y)))
+
+
+__all__ = [
+    "check_cv",
+    "check_fraction",
+    "fold_rows",
+    "validation_nll",
+    "validation_nll_rows",
+    "validation_rows",
+]
