@@ -322,6 +322,9 @@ def test_the_default_space_follows_the_method():
     assert "method__dropout_rate" in _names(px.BayesianRegressor("mc_dropout"))
     assert _names(px.BayesianRegressor("nuts")) == {"prior_scale", "network"}
     assert "likelihood" not in _names(px.BayesianClassifier("map"))
+    # One network's heteroscedastic sd collapses off the validation rows: not searched.
+    assert "likelihood" not in _names(px.BayesianRegressor("map"))
+    assert "likelihood" in _names(px.BayesianRegressor("vi"))
     functional = px.networks.Functional(lambda p, x: x @ p["w"], {"w": np.zeros((2, 1))})
     assert "network" not in _names(px.BayesianRegressor("map", network=functional))
     trial = optuna.trial.FixedTrial(
