@@ -43,7 +43,7 @@ def _search(data, **kwargs):
 
 
 def test_the_defaults_are_kept_unless_the_lead_exceeds_the_margin(data):
-    X, y = data
+    _, y = data
     plain = _search(data)  # default_margin=0: the lowest loss wins
     val = plain.splits_[0][1]
     # The paired t statistic of the candidate's lead, from SciPy.
