@@ -44,7 +44,7 @@ def _search(data, **kwargs):
 
 def test_the_defaults_are_kept_unless_the_lead_exceeds_the_margin(data):
     _, y = data
-    plain = _search(data)  # default_margin=0: the lowest loss wins
+    plain = _search(data, default_margin=0)  # the lowest loss wins
     val = plain.splits_[0][1]
     # The paired t statistic of the candidate's lead, from SciPy.
     t = ttest_rel((y[val] - DEFAULT) ** 2, (y[val] - CANDIDATE) ** 2)
@@ -70,12 +70,20 @@ def test_a_loss_of_one_value_per_trial_cannot_use_a_margin(data):
         return float(np.mean(squared_error_rows(estimator, X_val, y_val)))
 
     search = px.Tuned(Constant(), n_trials=2, space={"c": [CANDIDATE]}, loss=mean_loss)
-    assert search.fit(X, y).selection_ == {}  # default_margin=0: fine
+    assert search.fit(X, y).selection_ == {}  # "auto": no margin without per-row losses
+    assert search.fit(X, y).best_params_ == {"c": CANDIDATE}  # the lowest mean loss
     with pytest.raises(ValueError, match="'default_margin' .* one value per validation row"):
         search.set_params(default_margin=1.0).fit(X, y)
 
 
-@pytest.mark.parametrize("margin", [-1.0, float("nan"), True, "1"])
+def test_auto_is_one_standard_error_with_per_row_losses(data):
+    auto = _search(data)  # the candidate leads by 1.4 standard errors: the defaults go
+    assert auto.selection_["gain"] > auto.selection_["standard_error"]
+    assert auto.best_params_ == {"c": CANDIDATE}
+    assert _search(data, default_margin=1.0).best_params_ == auto.best_params_
+
+
+@pytest.mark.parametrize("margin", [-1.0, float("nan"), True, "1", "automatic"])
 def test_a_bad_margin_is_refused_before_any_fit(data, margin):
-    with pytest.raises(ValueError, match="'default_margin' .* >= 0"):
+    with pytest.raises(ValueError, match="'default_margin' .* >= 0 or 'auto'"):
         _search(data, default_margin=margin)
