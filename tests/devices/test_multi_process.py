@@ -72,7 +72,9 @@ def test_two_processes_equal_one_process_on_four_devices(tmp_path):
             if name.startswith("rows_"):  # data parallel: sums reduced in another order
                 np.testing.assert_allclose(out[name], value, rtol=1e-4, atol=1e-5, err_msg=name)
             elif name.startswith("laplace_"):  # and then a float32 eigendecomposition
-                np.testing.assert_allclose(out[name], value, rtol=1e-3, atol=1e-4, err_msg=name)
+                # Up to 1.7e-3 relative on some CPUs (the same code passed at 1e-3 on others);
+                # a curvature from one process's rows alone would double the weights' variance.
+                np.testing.assert_allclose(out[name], value, rtol=5e-3, atol=1e-3, err_msg=name)
             else:  # chains and members: each computed whole on one device
                 np.testing.assert_array_equal(out[name], value, err_msg=name)
     # Not a degenerate pass: chains differ from one another, members too.
