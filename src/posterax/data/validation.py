@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import DataConversionWarning
+from sklearn.utils.multiclass import type_of_target
 
 
 def _describe(value: Any) -> str:
@@ -144,6 +145,54 @@ def check_class_labels(y: Any, *, where: str, name: str = "y") -> np.ndarray:
                 f"all strings). Got a mix of {', '.join(kinds)}. Convert them, e.g. "
                 f"{name}.astype(str)."
             )
+    return labels
+
+
+def check_classification_target(
+    y: Any, *, n_samples: int, where: str, name: str = "y"
+) -> np.ndarray:
+    """Validate class labels: 1-D (or ``(N, 1)``), ``n_samples`` long, no missing values, whole
+    numbers if floats, and at least two classes."""
+    if y is None:
+        raise ValueError(
+            f"The '{name}' parameter of {where} is required: {where} requires y to be passed, "
+            "but the target y is None. Pass the class labels."
+        )
+    labels = check_class_labels(y, where=where, name=name)  # no missing labels, one kind
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector {name} was passed when a 1d array was expected ({where} "
+            f"flattened it). Pass {name}.ravel() to silence this.",
+            DataConversionWarning,
+            stacklevel=3,
+        )
+        labels = labels[:, 0]
+    if labels.ndim != 1 or labels.shape[0] != n_samples:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be 1-D with one label per row of X. Got "
+            f"shape {labels.shape} for {n_samples} sample(s)."
+        )
+    if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+        raise ValueError(
+            f"The '{name}' parameter of {where} must hold class labels; got float values that "
+            f"are not whole numbers (e.g. {labels[labels != np.round(labels)][:3]}). Unknown "
+            "label type: continuous. For regression use px.BayesianRegressor."
+        )
+    try:
+        kind = type_of_target(labels)
+    except (TypeError, ValueError) as err:  # e.g. values that cannot be compared
+        kind = f"unknown ({err})"
+    if kind not in ("binary", "multiclass"):
+        raise ValueError(
+            f"The '{name}' parameter of {where} must hold class labels. Unknown label type: "
+            f"{kind}. Pass a 1-D array of labels."
+        )
+    n_classes = len(np.unique(labels))
+    if n_classes < 2:
+        raise ValueError(
+            f"The '{name}' parameter of {where} must hold at least 2 classes. Got 1 class "
+            f"({labels[0]!r}). Classification needs examples of at least two classes."
+        )
     return labels
 
 

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import copy
 import time
-import warnings
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
-from sklearn.exceptions import DataConversionWarning
-from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_is_fitted
 
 from posterax.base import PredictiveSamples
 from posterax.data.validation import (
     check_choice,
+    check_classification_target,
     check_positive_int,
     check_regression_target,
     rng_key_from,
@@ -514,58 +512,11 @@ class BayesianClassifier(ClassifierMixin, _BayesianNetwork):
         self._resume = resume
         where = self._where
         X_arr = self._check_inputs(X, where)
-        labels = self._check_labels(y, X_arr.shape[0])
+        labels = check_classification_target(y, n_samples=X_arr.shape[0], where=where)
         self._record_inputs(X, X_arr)
         self.classes_, encoded = np.unique(labels, return_inverse=True)
         self._fit_network(X_arr, encoded.astype(np.int32), n_classes=len(self.classes_))
         return self
-
-    def _check_labels(self, y: Any, n_samples: int) -> np.ndarray:
-        where = self._where
-        if y is None:
-            raise ValueError(
-                f"The 'y' parameter of {where} is required: {where} requires y to be passed, but "
-                "the target y is None. Pass the class labels."
-            )
-        from posterax.data.validation import check_class_labels
-
-        labels = check_class_labels(y, where=where)  # no missing labels, one kind of value
-        if labels.ndim == 2 and labels.shape[1] == 1:
-            warnings.warn(
-                f"A column-vector y was passed when a 1d array was expected ({where} flattened "
-                "it). Pass y.ravel() to silence this.",
-                DataConversionWarning,
-                stacklevel=3,
-            )
-            labels = labels[:, 0]
-        if labels.ndim != 1 or labels.shape[0] != n_samples:
-            raise ValueError(
-                f"The 'y' parameter of {where} must be 1-D with one label per row of X. Got shape "
-                f"{labels.shape} for {n_samples} sample(s)."
-            )
-        if labels.dtype.kind == "f":
-            if not np.all(labels == np.round(labels)):
-                raise ValueError(
-                    f"The 'y' parameter of {where} must hold class labels; got float values that "
-                    f"are not whole numbers (e.g. {labels[labels != np.round(labels)][:3]}). "
-                    "Unknown label type: continuous. For regression use px.BayesianRegressor."
-                )
-        try:
-            kind = type_of_target(labels)
-        except (TypeError, ValueError) as err:  # e.g. values that cannot be compared
-            kind = f"unknown ({err})"
-        if kind not in ("binary", "multiclass"):
-            raise ValueError(
-                f"The 'y' parameter of {where} must hold class labels. Unknown label type: "
-                f"{kind}. Pass a 1-D array of labels."
-            )
-        n_classes = len(np.unique(labels))
-        if n_classes < 2:
-            raise ValueError(
-                f"The 'y' parameter of {where} must hold at least 2 classes. Got 1 class "
-                f"({labels[0]!r}). Classification needs examples of at least two classes."
-            )
-        return labels
 
     def predict_samples(
         self, X: Any, n_samples: int | None = None, rng_key: Any = None
