@@ -71,6 +71,16 @@ def test_mixture_nll_matches_bruteforce_and_stays_finite(data):
     assert np.isfinite(float(far)) and float(far) == pytest.approx(0.5 * 200**2, rel=1e-3)
 
 
+def test_mixture_nll_per_row(data):
+    y, mean, scale = data
+    expected = -(logsumexp(stats.norm.logpdf(y[None], mean, scale), axis=0) - np.log(len(mean)))
+    rows = mixture_nll(y, PredictiveSamples.regression(mean, scale), reduction="none")
+    assert rows.shape == y.shape
+    np.testing.assert_allclose(np.asarray(rows), expected, rtol=1e-5)
+    with pytest.raises(ValueError, match="'reduction' parameter of mixture_nll.*'none'"):
+        mixture_nll(y, mean, scale, reduction="sum")
+
+
 def _crps_quad(y, mu, sd):
     cdf = stats.norm(mu, sd).cdf
     lo, hi = mu - 12 * sd, mu + 12 * sd

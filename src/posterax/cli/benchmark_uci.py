@@ -29,8 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
-from scipy.stats import norm
 
 import posterax as px
 from posterax.cli.benchmark_store import finished, jsonable, mean_se, write_atomic
@@ -41,6 +39,7 @@ from posterax.estimators.held_out import supports_conformal
 from posterax.inference import NetworkMethod
 from posterax.inference.methods import TRAINED_METHODS
 from posterax.methods import method_from_settings, method_names
+from posterax.metrics import mixture_nll
 from posterax.predictive import predictive_interval
 
 INTERVAL_LEVELS = (0.9, 0.95)  # prediction intervals whose test coverage is recorded
@@ -189,10 +188,8 @@ def score_split(method: str, folder: str, split: int, data_dir: Path) -> dict[st
             "selection": reg.selection_,  # the best trial's lead over the defaults, per row
         }
     pred = reg.predict_samples(data.X_test)
-    means, scales = np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)
-    log_p = norm.logpdf(data.y_test, means, scales)  # (draws, test points)
-    test_ll = float(np.mean(logsumexp(log_p, axis=0) - np.log(log_p.shape[0])))
-    rmse = float(np.sqrt(np.mean((means.mean(axis=0) - data.y_test) ** 2)))
+    test_ll = -float(mixture_nll(data.y_test, pred))
+    rmse = float(np.sqrt(np.mean((np.asarray(pred.mean).mean(axis=0) - data.y_test) ** 2)))
     intervals = {}
     for level in INTERVAL_LEVELS:  # central intervals of the predictive mixture
         lower, upper = (np.asarray(b) for b in predictive_interval(pred, level))

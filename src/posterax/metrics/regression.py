@@ -16,6 +16,7 @@ from jax.scipy.special import ndtr
 
 from posterax.predictive.inputs import (
     as_float,
+    check_choice,
     check_same_length,
     is_concrete,
     is_predictive,
@@ -157,7 +158,9 @@ def gaussian_nll(y_true: Any, y_pred: Any, y_std: Any = None) -> jax.Array:
     return _gaussian_nll(y, mean, scale)
 
 
-def mixture_nll(y_true: Any, y_pred: Any, y_std: Any = None) -> jax.Array:
+def mixture_nll(
+    y_true: Any, y_pred: Any, y_std: Any = None, *, reduction: str = "mean"
+) -> jax.Array:
     """Mean negative log-likelihood of the equal-weight Gaussian mixture over draws.
 
     ``-mean_n log( (1/S) sum_s Normal(y_n | mean[s, n], scale[s, n]) )``, computed with
@@ -170,10 +173,13 @@ def mixture_nll(y_true: Any, y_pred: Any, y_std: Any = None) -> jax.Array:
         The predictive samples, or per-draw means.
     y_std : array broadcastable to ``y_pred``, optional
         Per-draw scales (> 0); required with an array ``y_pred``.
+    reduction : {"mean", "none"}
+        ``"none"`` returns each row's NLL, shape ``(N,)``, to compare two predictives row by
+        row (a paired standard error).
 
     Returns
     -------
-    jax.Array, shape ()
+    jax.Array, shape () (or ``(N,)`` with ``reduction="none"``)
 
     Examples
     --------
@@ -181,12 +187,16 @@ def mixture_nll(y_true: Any, y_pred: Any, y_std: Any = None) -> jax.Array:
     >>> # two identical draws give the single-Gaussian NLL
     >>> round(float(mixture_nll([0.0], np.zeros((2, 1)), 1.0)), 6)
     0.918939
+    >>> mixture_nll([0.0, 1.0], np.zeros((2, 2)), 1.0, reduction="none").shape
+    (2,)
     """
     where = "mixture_nll"
+    reduction = check_choice(reduction, "reduction", where, ("mean", "none"))
     y = _targets(y_true, where)
     mean, scale = regression_draws(y_pred, y_std, "y_pred", where)
     check_same_length(where, y_true=y, y_pred=mean.T)
-    return -jnp.mean(mixture_logpdf(mean, scale, y.astype(mean.dtype)))
+    rows = -mixture_logpdf(mean, scale, y.astype(mean.dtype))
+    return rows if reduction == "none" else jnp.mean(rows)
 
 
 def crps_gaussian(y_true: Any, y_pred: Any, y_std: Any = None) -> jax.Array:

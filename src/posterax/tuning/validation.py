@@ -7,10 +7,10 @@ import numbers
 from typing import Any
 
 import numpy as np
-from scipy.special import logsumexp
-from scipy.stats import norm
 from sklearn.base import BaseEstimator, is_classifier
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+
+from posterax.metrics import mixture_nll
 
 
 def check_fraction(fraction: Any) -> float:
@@ -111,14 +111,12 @@ def validation_nll_rows(estimator: BaseEstimator, X: Any, y: Any) -> np.ndarray:
         probs = np.asarray(estimator.predict_proba(X))
         chosen = probs[np.arange(len(index)), index]
         return -np.log(np.maximum(chosen, np.finfo(probs.dtype).tiny).astype(np.float64))
-    target = np.asarray(y, np.float64)
     if hasattr(estimator, "predict_samples"):
-        pred = estimator.predict_samples(X)
-        mean, scale = np.asarray(pred.mean, np.float64), np.asarray(pred.scale, np.float64)
+        rows = mixture_nll(y, estimator.predict_samples(X), reduction="none")
     else:
-        mean, scale = (np.asarray(a, np.float64)[None] for a in estimator.predict(X, True))
-    log_p = norm.logpdf(target[None], mean, scale)  # (draws, rows)
-    return -(logsumexp(log_p, axis=0) - np.log(log_p.shape[0]))
+        mean, scale = estimator.predict(X, True)
+        rows = mixture_nll(y, np.asarray(mean)[None], np.asarray(scale)[None], reduction="none")
+    return np.asarray(rows, np.float64)
 
 
 def validation_nll(estimator: BaseEstimator, X: Any, y: Any) -> float:
