@@ -87,7 +87,7 @@ def test_level_percent_hint(fitted, seed_data):
         match=r"'level' parameter .* must be in \(0, 1\)\. Got 95\. Did you mean 0\.95\?",
     ):
         fitted.predict_interval(X, level=95)
-    with pytest.raises(ValueError, match=r"Got 1\.0\.$"):
+    with pytest.raises(ValueError, match=r"Got 1\.0\. Pass e\.g\. level=0\.95\.$"):
         fitted.predict_interval(X, level=1.0)
     with pytest.raises(TypeError, match=r"'level' .* Got '0.9' of type str"):
         fitted.predict_interval(X, level="0.9")

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from posterax.data.validation import _describe
+from posterax.data.validation import _describe, check_fraction
 
 
 class ImageSplit(NamedTuple):
@@ -49,18 +49,9 @@ def _check_fraction(value: Any, name: str, where: str, n_samples: int, n_classes
     """The number of test rows, ``ceil(value * n_samples)`` as in scikit-learn's
     ``train_test_split``, for a share ``value`` in (0, 1) that leaves at least ``n_classes``
     rows on each side of the split."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be a float in (0, 1), the share of samples "
-            f"held out for testing. Got {_describe(value)}. Pass e.g. {name}=0.25."
-        )
-    share = float(value)
-    if not 0.0 < share < 1.0:
-        hint = f" Did you mean {share / 100:g}?" if 1.0 < share < 100.0 else ""
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be in (0, 1), the share of samples held out "
-            f"for testing. Got {value}.{hint}"
-        )
+    share = check_fraction(
+        value, name=name, where=where, meaning="the share of samples held out for testing"
+    )
     n_test = math.ceil(share * n_samples)
     if min(n_test, n_samples - n_test) < n_classes:
         raise ValueError(

@@ -228,18 +228,40 @@ def check_regression_target(y: Any, *, n_samples: int, where: str, name: str = "
     return array
 
 
+def check_fraction(
+    value: Any,
+    *,
+    name: str,
+    where: str,
+    zero_allowed: bool = False,
+    meaning: str = "",
+    example: float = 0.1,
+) -> float:
+    """Validate a share or probability: a float in (0, 1), or [0, 1) with ``zero_allowed``;
+    ``meaning`` says in the message what the share is of."""
+    interval = "[0, 1)" if zero_allowed else "(0, 1)"
+    what = f" ({meaning})" if meaning else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(
+            f"The '{name}' parameter of {where} must be a float in {interval}{what}. Got "
+            f"{_describe(value)} of type {type(value).__name__}. Pass e.g. {name}={example}."
+        )
+    share = float(value)
+    if not (0.0 <= share < 1.0 if zero_allowed else 0.0 < share < 1.0):  # NaN fails too
+        hint = (
+            f"Did you mean {share / 100:g}?"
+            if 1.0 < share < 100.0
+            else f"Pass e.g. {name}={example}."
+        )
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be in {interval}{what}. Got {value}. {hint}"
+        )
+    return share
+
+
 def check_level(level: Any, *, where: str, name: str = "level") -> float:
     """Validate a probability level in the open interval (0, 1)."""
-    if isinstance(level, bool) or not isinstance(level, numbers.Real):
-        raise TypeError(
-            f"The '{name}' parameter of {where} must be a float in (0, 1). Got "
-            f"{_describe(level)} of type {type(level).__name__}. Pass e.g. {name}=0.95."
-        )
-    value = float(level)
-    if not 0.0 < value < 1.0:
-        hint = f" Did you mean {value / 100:g}?" if 1.0 < value < 100.0 else ""
-        raise ValueError(f"The '{name}' parameter of {where} must be in (0, 1). Got {level}.{hint}")
-    return value
+    return check_fraction(level, name=name, where=where, example=0.95)
 
 
 def check_positive_int(value: Any, *, name: str, where: str, minimum: int = 1) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from posterax.data.validation import check_positive_int
+from posterax.data.validation import check_fraction, check_positive_int
 from posterax.inference import TrainingSettings
 from posterax.inference.devices import resolve_devices
 from posterax.inference.resumable import Checkpointing, checkpointing
@@ -46,19 +46,7 @@ def resolve_validation_fraction(value: Any, n_data: int, where: str) -> float | 
             f"The 'validation_fraction' parameter of {where} must be 'auto', None or a float in "
             f"(0, 1). Got {value!r}. Pass e.g. validation_fraction=0.1."
         )
-    return check_fraction(value, name="validation_fraction", where=where, low_closed=False)
-
-
-def check_fraction(value: Any, *, name: str, where: str, low_closed: bool) -> float:
-    """A float in [0, 1) (``low_closed``) or (0, 1)."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-    ok = ok and (0 <= value < 1 if low_closed else 0 < value < 1)
-    if not ok:
-        interval = "[0, 1)" if low_closed else "(0, 1)"
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be a float in {interval}. Got {value!r}."
-        )
-    return float(value)
+    return check_fraction(value, name="validation_fraction", where=where)
 
 
 def training_settings(est: Any, n_data: int, where: str) -> TrainingSettings:
@@ -156,7 +144,6 @@ __all__ = [
     "AUTO_VALIDATION_FRACTION",
     "AUTO_VALIDATION_MIN_ROWS",
     "SHARED_SETTINGS",
-    "check_fraction",
     "checkpoint_settings",
     "fit_settings",
     "resolve_validation_fraction",

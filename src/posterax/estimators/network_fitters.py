@@ -16,10 +16,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from posterax.base import Posterior
-from posterax.data.validation import check_choice, check_positive_int
+from posterax.data.validation import check_choice, check_fraction, check_positive_int
 from posterax.estimators.common import nuts_settings
 from posterax.estimators.fit_settings import (
-    check_fraction,
     checkpoint_settings,
     resolve_validation_fraction,
     training_settings,
@@ -244,7 +243,7 @@ def _positive_float(value, name, where):
 
 
 def _dropout_rate(est, where):
-    return check_fraction(est.dropout_rate, name="dropout_rate", where=where, low_closed=True)
+    return check_fraction(est.dropout_rate, name="dropout_rate", where=where, zero_allowed=True)
 
 
 def _vi_setting(check: Callable[[Any, str, str], Any], name: str) -> Callable[[Any, str], Any]:

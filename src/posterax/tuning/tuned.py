@@ -17,11 +17,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from posterax.compilation import free_compiled_programs_if_crowded
+from posterax.data.validation import check_fraction
 from posterax.methods import Method, method_from_settings, method_names
 from posterax.tuning.space import check_parameter, method_object, resolve_space
 from posterax.tuning.validation import (
     check_cv,
-    check_fraction,
     fold_rows,
     validation_nll_rows,
     validation_rows,
@@ -285,7 +285,12 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> Tuned:
         """Search on a validation split of (``X``, ``y``), then refit the best on all of it."""
         n_trials, timeout = self._check_budget()
-        fraction = check_fraction(self.validation_fraction)
+        fraction = check_fraction(
+            self.validation_fraction,
+            name="validation_fraction",
+            where="px.tuning.Tuned",
+            meaning="the share of the training rows each trial is scored on",
+        )
         base = self._base()
         searched = self._search_base(base)
         space = resolve_space(self.space, base)

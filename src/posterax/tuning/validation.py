@@ -13,20 +13,6 @@ from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from posterax.metrics import mixture_nll
 
 
-def check_fraction(fraction: Any) -> float:
-    if (
-        not isinstance(fraction, numbers.Real)
-        or isinstance(fraction, bool)
-        or not 0.0 < float(fraction) < 1.0
-    ):
-        raise ValueError(
-            "The 'validation_fraction' parameter of px.tuning.Tuned must be a float in (0, 1): "
-            f"the share of the training rows each trial is scored on. Got {fraction!r}. Pass "
-            "e.g. validation_fraction=0.1."
-        )
-    return float(fraction)
-
-
 def validation_rows(
     y: np.ndarray, fraction: float, classifier: bool, random_state: Any
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +114,6 @@ def validation_nll(estimator: BaseEstimator, X: Any, y: Any) -> float:
 
 __all__ = [
     "check_cv",
-    "check_fraction",
     "fold_rows",
     "validation_nll",
     "validation_nll_rows",

@@ -60,20 +60,6 @@ def check_scores(values: Any, name: str, where: str) -> np.ndarray:
     return arr
 
 
-def check_fraction(value: Any, name: str, where: str) -> float:
-    """A float in the open interval (0, 1), with a percentage hint."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(
-            f"The '{name}' parameter of {where} must be a float in (0, 1). Got {value!r} of "
-            f"type {type(value).__name__}. Pass e.g. {name}=0.05."
-        )
-    v = float(value)
-    if not 0.0 < v < 1.0:
-        hint = f" Did you mean {v / 100:g}?" if 1.0 < v < 100.0 else ""
-        raise ValueError(f"The '{name}' parameter of {where} must be in (0, 1). Got {value}.{hint}")
-    return v
-
-
 def check_int(value: Any, name: str, where: str, minimum: int = 1) -> int:
     """An int ``>= minimum``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:

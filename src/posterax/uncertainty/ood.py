@@ -30,8 +30,9 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from posterax.base import PredictiveSamples
+from posterax.data.validation import check_fraction
 from posterax.metrics import ood_detection_metrics
-from posterax.uncertainty._checks import check_fraction, check_predictive, check_scores
+from posterax.uncertainty._checks import check_predictive, check_scores
 from posterax.uncertainty.decomposition import decompose
 
 
@@ -198,7 +199,7 @@ def ood_report(in_scores: Any, out_scores: Any, *, tpr: float = 0.95) -> dict[st
     >>> r["auroc"], r["n_in"], r["n_out"]
     (0.75, 2, 2)
     """
-    tpr = check_fraction(tpr, "tpr", "ood_report")
+    tpr = check_fraction(tpr, name="tpr", where="ood_report", example=0.95)
     in_map, out_map = isinstance(in_scores, Mapping), isinstance(out_scores, Mapping)
     if in_map != out_map:
         raise TypeError(

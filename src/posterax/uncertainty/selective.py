@@ -23,9 +23,9 @@ import numpy as np
 from scipy import stats
 
 from posterax.base import PredictiveSamples
+from posterax.data.validation import check_fraction
 from posterax.predictive.inputs import as_labels, class_probs
 from posterax.uncertainty._checks import (
-    check_fraction,
     check_int,
     check_predictive,
     check_scores,
@@ -161,9 +161,9 @@ def fit_abstention(
     where = "fit_abstention"
     u = check_scores(uncertainty, "uncertainty", where)
     e = _check_errors(errors, u.shape[0], where)
-    target = check_fraction(target_risk, "target_risk", where)
+    target = check_fraction(target_risk, name="target_risk", where=where, example=0.05)
     if delta is not None:
-        delta = check_fraction(delta, "delta", where)
+        delta = check_fraction(delta, name="delta", where=where, example=0.05)
     n_candidates = check_int(n_candidates, "n_candidates", where)
     thresholds, answered, err = _answered_groups(u, e)
     if delta is not None and len(thresholds) > n_candidates:
