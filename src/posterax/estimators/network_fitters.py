@@ -232,13 +232,15 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     return post
 
 
-def _positive_float(value, name, where):
+def _positive_float(value, name, where, also=""):
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not (np.isfinite(value) and value > 0)
     ):
-        raise ValueError(f"The '{name}' parameter of {where} must be a float > 0. Got {value!r}.")
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be {also}a float > 0. Got {value!r}."
+        )
     return float(value)
 
 
@@ -279,8 +281,10 @@ FITTERS: dict[NetworkMethod, FitFn] = {
     NetworkMethod.MALA: _fit_mala,
     NetworkMethod.SWAG: _trained(
         fit_swag,
-        swa_learning_rate=lambda est, where: _positive_float(
-            est.swa_learning_rate, "swa_learning_rate", where
+        swa_learning_rate=lambda est, where: (
+            "auto"
+            if isinstance(est.swa_learning_rate, str) and est.swa_learning_rate == "auto"
+            else _positive_float(est.swa_learning_rate, "swa_learning_rate", where, "'auto' or ")
         ),
         num_collections=lambda est, where: check_positive_int(
             est.num_collections, name="num_collections", where=where, minimum=2

@@ -1,14 +1,23 @@
 """SWA-Gaussian (Maddox et al., 2019): a Gaussian over the weights from the SGD trajectory.
 
-After training to a MAP, optimisation continues at a constant learning rate and the weights are
-collected every ``collect_every`` epochs: their running mean (the SWA solution), the diagonal of
-their second moment, and the last ``max_rank`` deviations from the running mean. The posterior is
+After training to a MAP, optimisation continues with SGD at a constant learning rate and the
+weights are collected every ``collect_every`` epochs: their running mean (the SWA solution), the
+diagonal of their second moment, and the last ``max_rank`` deviations from the running mean. The
+posterior is
 ``N(mean, diag / 2 + D D^T / (2 (K - 1)))`` with ``diag = max(E[w^2] - mean^2, 0)``.
+
+SGD at a constant step ``lr`` stays near a minimum only where ``lr < 2 / lambda`` for every
+curvature ``lambda`` of the loss there. A regression loss's curvature grows as ``1 / sigma^2``
+with the learned noise, so no fixed step suits every data set: ``1e-2`` threw half of the 20
+Boston splits' weights far off (test RMSE 47-1075, against MAP's 2-6; Hessian's largest
+eigenvalue 300-1500 at those MAPs). ``swa_learning_rate="auto"`` takes ``1 / lambda_max`` of the
+MAP's loss, estimated by power iteration.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 
 import jax
@@ -66,6 +75,41 @@ class SWAGDistribution:
         return jnp.diag(self.diag_var / 2) + low_rank
 
 
+def largest_curvature(
+    loss: Callable[..., jax.Array],
+    params: ArrayTree,
+    X: jax.Array,
+    y: jax.Array,
+    rng_key: PRNGKey,
+    max_rows: int = 2048,
+    iterations: int = 30,
+) -> float:
+    """The largest eigenvalue of the Hessian of ``loss(params, key, X, y)`` at ``params``, by
+    power iteration on Hessian-vector products, the loss taken over at most ``max_rows`` rows
+    drawn from ``(X, y)`` (its curvature is a mean over rows: a subset estimates it)."""
+    perm_key, start_key = jax.random.split(rng_key)
+    if X.shape[0] > max_rows:
+        rows = jax.random.choice(perm_key, X.shape[0], (max_rows,), replace=False)
+        X, y = X[rows], y[rows]
+    return float(_power_iteration(loss, params, X, y, start_key, iterations))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 5))
+def _power_iteration(loss, params, X, y, key, iterations):
+    flat, unravel = ravel_pytree(params)
+
+    def gradient(w):
+        return ravel_pytree(jax.grad(loss)(unravel(w), jax.random.key(0), X, y))[0]
+
+    def step(_, v):
+        hv = jax.jvp(gradient, (flat,), (v,))[1]
+        return hv / jnp.linalg.norm(hv)
+
+    v = jax.random.normal(key, flat.shape, flat.dtype)
+    v = jax.lax.fori_loop(0, iterations, step, v / jnp.linalg.norm(v))
+    return jnp.vdot(v, jax.jvp(gradient, (flat,), (v,))[1])  # Rayleigh quotient, |v| = 1
+
+
 def fit_swag(
     rng_key: PRNGKey,
     model: NetworkModel,
@@ -73,14 +117,15 @@ def fit_swag(
     X: jax.Array,
     y: jax.Array,
     settings: TrainingSettings,
-    swa_learning_rate: float = 1e-2,
+    swa_learning_rate: float | str = "auto",
     num_collections: int = 20,
     collect_every: int = 1,
     max_rank: int = 20,
 ) -> Posterior:
     """MAP training with ``settings`` (early stopping on ``validation_fraction`` if set), then
     SGD at ``swa_learning_rate`` collecting ``num_collections`` weight snapshots, one every
-    ``collect_every`` epochs.
+    ``collect_every`` epochs. ``"auto"``: one over the largest curvature of the loss at the MAP
+    (:func:`largest_curvature`); ``info["swa_learning_rate"]`` says which step was taken.
 
     Examples
     --------
@@ -115,6 +160,9 @@ def fit_swag(
         **settings.train_kwargs(),
     )
     params = result.params
+    if swa_learning_rate == "auto":
+        curvature_key = jax.random.fold_in(swa_key, num_collections)  # a stream SGD's skip
+        swa_learning_rate = 1.0 / largest_curvature(loss, params, X, y, curvature_key)
     swa_optimizer = optax.sgd(swa_learning_rate)
     snapshots = []
     for i in range(num_collections):
@@ -139,8 +187,12 @@ def fit_swag(
         swa_mean = {"net": ravel_pytree(params["net"])[1](mean)}
         point["state"] = model.with_population_state(swa_mean, X)["state"]
     dist = SWAGDistribution(mean, diag, deviations, params["net"], point)
-    info = {**result.info, "num_collections": num_collections}
+    info = {
+        **result.info,
+        "num_collections": num_collections,
+        "swa_learning_rate": float(swa_learning_rate),
+    }
     return Posterior(model.apply_fn, model.likelihood, distribution=dist, info=info)
 
 
-__all__ = ["SWAGDistribution", "fit_swag"]
+__all__ = ["SWAGDistribution", "fit_swag", "largest_curvature"]
