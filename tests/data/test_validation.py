@@ -5,7 +5,11 @@ import math
 import numpy as np
 import pytest
 
-from posterax.data.validation import check_classification_target, check_fraction
+from posterax.data.validation import (
+    check_classification_target,
+    check_fraction,
+    check_positive_float,
+)
 
 
 @pytest.mark.parametrize("value", [0.5, np.float32(0.25), 1e-9])
@@ -55,3 +59,16 @@ def test_class_labels_are_refused_with_the_rule_they_break():
         check_classification_target([3, 3], n_samples=2, where="f")
     with pytest.raises(ValueError, match=r"'y' parameter of f is required"):
         check_classification_target(None, n_samples=2, where="f")
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, math.nan, math.inf, True, "1", None])
+def test_a_positive_float_refuses_zero_negatives_non_finite_and_non_numbers(value):
+    with pytest.raises(ValueError, match=r"'rate' parameter of f must be a finite float > 0\. Got"):
+        check_positive_float(value, name="rate", where="f")
+
+
+def test_a_positive_float_may_allow_zero_and_name_other_values():
+    assert check_positive_float(0, name="m", where="f", zero_allowed=True) == 0.0
+    assert check_positive_float(np.float32(2.5), name="m", where="f") == 2.5
+    with pytest.raises(ValueError, match=r"must be 'auto' or a finite float >= 0\. Got -1\."):
+        check_positive_float(-1, name="m", where="f", zero_allowed=True, also="'auto' or ")

@@ -72,8 +72,16 @@ def test_a_loss_of_one_value_per_trial_cannot_use_a_margin(data):
     search = px.Tuned(Constant(), n_trials=2, space={"c": [CANDIDATE]}, loss=mean_loss)
     assert search.fit(X, y).selection_ == {}  # "auto": no margin without per-row losses
     assert search.fit(X, y).best_params_ == {"c": CANDIDATE}  # the lowest mean loss
+    calls = []
+
+    def counted(estimator, X_val, y_val):
+        calls.append(1)
+        return mean_loss(estimator, X_val, y_val)
+
+    search.set_params(default_margin=1.0, loss=counted, n_trials=5)
     with pytest.raises(ValueError, match="'default_margin' .* one value per validation row"):
-        search.set_params(default_margin=1.0).fit(X, y)
+        search.fit(X, y)
+    assert len(calls) == 1  # refused after the first trial, not after the budget
 
 
 def test_auto_is_one_standard_error_with_per_row_losses(data):
@@ -85,5 +93,5 @@ def test_auto_is_one_standard_error_with_per_row_losses(data):
 
 @pytest.mark.parametrize("margin", [-1.0, float("nan"), True, "1", "automatic"])
 def test_a_bad_margin_is_refused_before_any_fit(data, margin):
-    with pytest.raises(ValueError, match="'default_margin' .* >= 0 or 'auto'"):
+    with pytest.raises(ValueError, match="'default_margin' .* 'auto' or a finite float >= 0"):
         _search(data, default_margin=margin)

@@ -342,7 +342,7 @@ def test_the_default_space_follows_the_method():
         ({"n_trials": None}, r"needs a budget.*n_trials=20"),
         ({"n_trials": -1}, r"'n_trials'.*int >= 1 or None. Got -1"),
         ({"n_trials": 2.5}, r"'n_trials'.*Got 2.5"),
-        ({"timeout": 0}, r"'timeout'.*> 0 or None. Got 0"),
+        ({"timeout": 0}, r"'timeout'.*None or a finite float > 0. Got 0"),
         ({"validation_fraction": 1.0}, r"'validation_fraction'.*\(0, 1\).*Got 1.0"),
         ({"cv": 1}, r"'cv'.*int >= 2.*Got 1. Pass e.g. cv=5"),
         (

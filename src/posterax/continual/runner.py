@@ -20,7 +20,12 @@ import numpy as np
 from posterax.base import Posterior
 from posterax.continual.ewc import DiagonalGaussian, ewc_loss
 from posterax.continual.fisher import FISHER_KINDS, Curvature, DiagonalFisher, diagonal_fisher
-from posterax.data.validation import check_features, check_positive_int, rng_key_from
+from posterax.data.validation import (
+    check_features,
+    check_positive_float,
+    check_positive_int,
+    rng_key_from,
+)
 from posterax.inference.network_model import NetworkModel
 from posterax.inference.training import adam, check_optimizer, train
 from posterax.inference.vi import MeanFieldGaussian
@@ -165,10 +170,7 @@ def run_continual(
             f"Got {fisher!r}."
         )
     for name, value in (("strength", strength), ("prior_scale", prior_scale)):
-        if not isinstance(value, (int, float)) or not value > 0 or not np.isfinite(value):
-            raise ValueError(
-                f"The '{name}' parameter of {where} must be a finite float > 0. Got {value!r}."
-            )
+        check_positive_float(value, name=name, where=where)
     num_epochs = check_positive_int(num_epochs, name="num_epochs", where=where)
     batch_size = check_positive_int(batch_size, name="batch_size", where=where)
     max_label = max(int(max(t[1].max(), t[3].max())) for t in data)

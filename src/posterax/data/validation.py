@@ -6,6 +6,7 @@ JAX traceback from deep inside a compiled function or a silent NaN.
 
 from __future__ import annotations
 
+import math
 import numbers
 import warnings
 from typing import Any
@@ -262,6 +263,31 @@ def check_fraction(
 def check_level(level: Any, *, where: str, name: str = "level") -> float:
     """Validate a probability level in the open interval (0, 1)."""
     return check_fraction(level, name=name, where=where, example=0.95)
+
+
+def check_positive_float(
+    value: Any,
+    *,
+    name: str,
+    where: str,
+    zero_allowed: bool = False,
+    example: Any = 1.0,
+    also: str = "",
+) -> float:
+    """Validate a finite real number > 0 (>= 0 with ``zero_allowed``); ``also`` names other
+    values the parameter takes (``"'auto' or "``), for the message."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not math.isfinite(value)
+        or not (value >= 0 if zero_allowed else value > 0)
+    ):
+        rule = ">= 0" if zero_allowed else "> 0"
+        raise ValueError(
+            f"The '{name}' parameter of {where} must be {also}a finite float {rule}. Got "
+            f"{_describe(value)}. Pass e.g. {name}={example}."
+        )
+    return float(value)
 
 
 def check_positive_int(value: Any, *, name: str, where: str, minimum: int = 1) -> int:

@@ -16,7 +16,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from posterax.base import Posterior
-from posterax.data.validation import check_choice, check_fraction, check_positive_int
+from posterax.data.validation import (
+    check_choice,
+    check_fraction,
+    check_positive_float,
+    check_positive_int,
+)
 from posterax.estimators.common import nuts_settings
 from posterax.estimators.fit_settings import (
     checkpoint_settings,
@@ -232,18 +237,6 @@ def _fit_laplace(est, network, model, scales, Xs, target, key, where) -> Posteri
     return post
 
 
-def _positive_float(value, name, where, also=""):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not (np.isfinite(value) and value > 0)
-    ):
-        raise ValueError(
-            f"The '{name}' parameter of {where} must be {also}a float > 0. Got {value!r}."
-        )
-    return float(value)
-
-
 def _dropout_rate(est, where):
     return check_fraction(est.dropout_rate, name="dropout_rate", where=where, zero_allowed=True)
 
@@ -252,6 +245,10 @@ def _vi_setting(check: Callable[[Any, str, str], Any], name: str) -> Callable[[A
     """One of px.methods.VI's own settings, checked; its default where the settings lack it."""
     default = VI().get_params(deep=False)[name]
     return lambda est, where: check(getattr(est, name, default), name, where)
+
+
+def _positive(value, name, where):
+    return check_positive_float(value, name=name, where=where)
 
 
 def _fraction_or_one(value, name, where):
@@ -266,8 +263,8 @@ def _fraction_or_one(value, name, where):
 
 VI_SETTINGS: dict[str, Callable[[Any, str], Any]] = {
     "init": _vi_setting(lambda v, n, w: check_choice(v, name=n, where=w, allowed=VI_INITS), "init"),
-    "init_scale": _vi_setting(_positive_float, "init_scale"),
-    "kl_weight": _vi_setting(_positive_float, "kl_weight"),
+    "init_scale": _vi_setting(_positive, "init_scale"),
+    "kl_weight": _vi_setting(_positive, "kl_weight"),
     "kl_warmup": _vi_setting(_fraction_or_one, "kl_warmup"),
     "num_mc_samples": _vi_setting(
         lambda v, n, w: check_positive_int(v, name=n, where=w), "num_mc_samples"
@@ -284,7 +281,13 @@ FITTERS: dict[NetworkMethod, FitFn] = {
         swa_learning_rate=lambda est, where: (
             "auto"
             if isinstance(est.swa_learning_rate, str) and est.swa_learning_rate == "auto"
-            else _positive_float(est.swa_learning_rate, "swa_learning_rate", where, "'auto' or ")
+            else check_positive_float(
+                est.swa_learning_rate,
+                name="swa_learning_rate",
+                where=where,
+                example="'auto'",
+                also="'auto' or ",
+            )
         ),
         num_collections=lambda est, where: check_positive_int(
             est.num_collections, name="num_collections", where=where, minimum=2

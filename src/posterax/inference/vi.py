@@ -41,6 +41,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from posterax.base import Posterior
+from posterax.data.validation import check_positive_float
 from posterax.inference.network_model import (
     NetworkModel,
     TrainingSettings,
@@ -304,10 +305,7 @@ def _check_settings(init, init_scale, kl_weight, kl_warmup, num_mc_samples) -> N
             f"Got {init!r}."
         )
     for name, value in (("init_scale", init_scale), ("kl_weight", kl_weight)):
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-            raise ValueError(
-                f"The '{name}' parameter of fit_vi must be a float > 0. Got {value!r}."
-            )
+        check_positive_float(value, name=name, where="fit_vi")
     if not (isinstance(kl_warmup, (int, float)) and 0 <= kl_warmup <= 1):
         raise ValueError(
             f"The 'kl_warmup' parameter of fit_vi must be a float in [0, 1] (a share of the "

@@ -13,14 +13,11 @@ from typing import Any, ClassVar
 
 import numpyro.distributions as dist
 
+from posterax.data.validation import check_positive_float
+
 
 def _check_scale(name: str, value: float, owner: str) -> float:
-    if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be a finite float > 0. Got {value!r}. "
-            f"Pass e.g. {owner}({name}=1.0)."
-        )
-    return float(value)
+    return check_positive_float(value, name=name, where=owner)
 
 
 def _check_loc(value: float, owner: str) -> float:

@@ -17,7 +17,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from posterax.compilation import free_compiled_programs_if_crowded
-from posterax.data.validation import check_fraction
+from posterax.data.validation import check_fraction, check_positive_float
 from posterax.methods import Method, method_from_settings, method_names
 from posterax.tuning.space import check_parameter, method_object, resolve_space
 from posterax.tuning.validation import (
@@ -220,14 +220,13 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
                 f"The 'n_trials' parameter of px.tuning.Tuned must be an int >= 1 or None. Got "
                 f"{n_trials!r}. Pass e.g. n_trials=20."
             )
-        if timeout is not None and (
-            not isinstance(timeout, numbers.Real)
-            or isinstance(timeout, bool)
-            or not (math.isfinite(timeout) and timeout > 0)
-        ):
-            raise ValueError(
-                f"The 'timeout' parameter of px.tuning.Tuned must be a number of seconds > 0 or "
-                f"None. Got {timeout!r}. Pass e.g. timeout=300."
+        if timeout is not None:
+            check_positive_float(
+                timeout,
+                name="timeout",
+                where="px.tuning.Tuned",
+                also="None or ",
+                example="300 (seconds)",
             )
         return (None if n_trials is None else int(n_trials)), (
             None if timeout is None else float(timeout)
@@ -340,6 +339,13 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
             free_compiled_programs_if_crowded()
             value = float(np.mean(losses))
             row_losses.append(None if any(r is None for r in rows) else np.concatenate(rows))
+            if row_losses[-1] is None and margin and self.include_default:
+                # found on the first trial, not after the whole budget is spent
+                raise ValueError(
+                    "The 'default_margin' parameter of px.tuning.Tuned compares trials row by "
+                    f"row (default_margin={margin:g}), but the 'loss' returned one value per "
+                    "trial. Return one value per validation row, or pass default_margin=0."
+                )
             seconds = time.perf_counter() - start
             trial.set_user_attr("default", default)
             records.append(
@@ -387,19 +393,16 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
     def _check_margin(self) -> float | None:
         """The margin in standard errors; ``None`` for ``"auto"``."""
         margin = self.default_margin
-        if margin == "auto":
+        if isinstance(margin, str) and margin == "auto":
             return None
-        if (
-            isinstance(margin, bool)
-            or not isinstance(margin, numbers.Real)
-            or not (math.isfinite(margin) and margin >= 0)
-        ):
-            raise ValueError(
-                "The 'default_margin' parameter of px.tuning.Tuned must be a number of standard "
-                f"errors >= 0 or 'auto'. Got {margin!r}. Pass e.g. default_margin=1.0 (or 0 for "
-                "the best trial)."
-            )
-        return float(margin)
+        return check_positive_float(
+            margin,
+            name="default_margin",
+            where="px.tuning.Tuned",
+            zero_allowed=True,
+            also="'auto' or ",
+            example="1.0 (standard errors; 0 for the best trial)",
+        )
 
     def _compare_with_default(
         self,
@@ -414,13 +417,7 @@ class Tuned(MetaEstimatorMixin, BaseEstimator):
             return {}
         lowest = records.index(best)
         ours, theirs = row_losses[lowest], row_losses[0]
-        if ours is None or theirs is None:
-            if margin is not None and margin > 0:
-                raise ValueError(
-                    "The 'default_margin' parameter of px.tuning.Tuned compares trials row by "
-                    f"row (default_margin={margin:g}), but the 'loss' returned one value per "
-                    "trial. Return one value per validation row, or pass default_margin=0."
-                )
+        if ours is None or theirs is None:  # a loss of one value per trial: no rows to pair
             return {}
         differences = theirs - ours
         n = len(differences)

@@ -30,7 +30,7 @@ import numpy as np
 from jax.scipy.special import logsumexp
 
 from posterax.base import PredictiveSamples
-from posterax.data.validation import check_fraction
+from posterax.data.validation import check_fraction, check_positive_float
 from posterax.metrics import ood_detection_metrics
 from posterax.uncertainty._checks import check_predictive, check_scores
 from posterax.uncertainty.decomposition import decompose
@@ -75,11 +75,7 @@ def energy_score(pred: PredictiveSamples, temperature: float = 1.0) -> jax.Array
     Low energy (large logits) means familiar inputs; OOD inputs get higher energy.
     """
     check_predictive(pred, "energy_score", task="classification")
-    if not isinstance(temperature, (int, float)) or not temperature > 0:
-        raise ValueError(
-            f"The 'temperature' parameter of energy_score must be a float > 0. Got "
-            f"{temperature!r}. Pass e.g. temperature=1.0."
-        )
+    check_positive_float(temperature, name="temperature", where="energy_score")
     logits = pred.logits
     if not isinstance(logits, jax.core.Tracer) and bool(
         jnp.all(jnp.abs(logsumexp(logits, axis=-1)) < 1e-4)

@@ -8,7 +8,8 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
+
+from posterax.data.validation import check_positive_float
 
 WHERE = "fit_laplace"
 
@@ -32,14 +33,7 @@ def positive_int(value: Any, name: str) -> int:
 
 
 def positive_float(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(
-            f"The '{name}' parameter of {WHERE} must be a float > 0. Got {value!r}. "
-            f"Pass e.g. {name}=1.0."
-        )
-    if not np.isfinite(value):
-        raise ValueError(f"The '{name}' parameter of {WHERE} must be finite. Got {value!r}.")
-    return float(value)
+    return check_positive_float(value, name=name, where=WHERE)
 
 
 def check_data(X: Any, y: Any, name: str = "X") -> tuple[jax.Array, jax.Array]:
