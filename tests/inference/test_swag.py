@@ -90,3 +90,12 @@ def test_auto_step_keeps_swag_near_the_map_where_a_fixed_step_diverges():
     auto, step = rmse("auto")
     assert step < 1e-3  # the curvature is above 1000
     assert auto < 0.05 < 1.0 < fixed  # the MAP's own RMSE here is about 0.01
+
+
+def test_auto_step_is_the_fixed_one_where_the_loss_is_flat_enough():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    y = (X[:, 0] + 0.5 * rng.normal(size=120) > 0).astype(int)  # overlapping classes
+    method = px.methods.SWAG(num_collections=3)
+    clf = px.BayesianClassifier(method, network=(8,), random_state=0).fit(X, y)
+    assert clf.posterior_.info["swa_learning_rate"] == 1e-2

@@ -143,10 +143,10 @@ class SWAG(TrainedMethod):
     Parameters
     ----------
     swa_learning_rate : float or "auto"
-        SGD's constant step while collecting. ``"auto"`` (default): one over the largest
-        eigenvalue of the loss's Hessian at the MAP, the largest step that keeps SGD near it
-        with a margin (a fixed ``1e-2`` diverged on half of the Boston splits: a regression
-        loss's curvature grows as the learned noise shrinks).
+        SGD's constant step while collecting. ``"auto"`` (default): ``1e-2``, lowered to one
+        over the largest eigenvalue of the loss's Hessian at the MAP where the loss is sharper
+        than that step can follow (a fixed ``1e-2`` diverged on half of the Boston splits: a
+        regression loss's curvature grows as the learned noise shrinks).
     num_collections, collect_every, max_rank : int
     num_samples : int
         Posterior draws used at prediction.
