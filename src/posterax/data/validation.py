@@ -149,6 +149,19 @@ def check_class_labels(y: Any, *, where: str, name: str = "y") -> np.ndarray:
     return labels
 
 
+def _flatten_column(values: np.ndarray, name: str, where: str) -> np.ndarray:
+    """A column vector ``(N, 1)`` as ``(N,)``, with scikit-learn's warning; else unchanged."""
+    if values.ndim == 2 and values.shape[1] == 1:
+        warnings.warn(
+            f"A column-vector {name} was passed when a 1d array was expected ({where} "
+            f"flattened it). Pass {name}.ravel() to silence this.",
+            DataConversionWarning,
+            stacklevel=4,  # past this helper, the check and fit: the line calling fit
+        )
+        return values[:, 0]
+    return values
+
+
 def check_classification_target(
     y: Any, *, n_samples: int, where: str, name: str = "y"
 ) -> np.ndarray:
@@ -160,14 +173,7 @@ def check_classification_target(
             "but the target y is None. Pass the class labels."
         )
     labels = check_class_labels(y, where=where, name=name)  # no missing labels, one kind
-    if labels.ndim == 2 and labels.shape[1] == 1:
-        warnings.warn(
-            f"A column-vector {name} was passed when a 1d array was expected ({where} "
-            f"flattened it). Pass {name}.ravel() to silence this.",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        labels = labels[:, 0]
+    labels = _flatten_column(labels, name, where)
     if labels.ndim != 1 or labels.shape[0] != n_samples:
         raise ValueError(
             f"The '{name}' parameter of {where} must be 1-D with one label per row of X. Got "
@@ -206,14 +212,7 @@ def check_regression_target(y: Any, *, n_samples: int, where: str, name: str = "
             "n_samples."
         )
     array = as_float_array(y, name=name, where=where)
-    if array.ndim == 2 and array.shape[1] == 1:
-        warnings.warn(
-            f"A column-vector {name} was passed when a 1d array was expected ({where} "
-            f"flattened it). Pass {name}.ravel() to silence this.",
-            DataConversionWarning,
-            stacklevel=3,
-        )
-        array = array[:, 0]
+    array = _flatten_column(array, name, where)
     if array.ndim != 1:
         raise ValueError(
             f"The '{name}' parameter of {where} must be 1-D of shape (n_samples,). Got shape "
