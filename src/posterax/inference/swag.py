@@ -3,8 +3,7 @@
 After training to a MAP, optimisation continues with SGD at a constant learning rate and the
 weights are collected every ``collect_every`` epochs: their running mean (the SWA solution), the
 diagonal of their second moment, and the last ``max_rank`` deviations from the running mean. The
-posterior is
-``N(mean, diag / 2 + D D^T / (2 (K - 1)))`` with ``diag = max(E[w^2] - mean^2, 0)``.
+posterior is ``N(mean, diag / 2 + D D^T / (2 (K - 1)))`` with ``diag = max(E[w^2] - mean^2, 0)``.
 
 SGD at a constant step ``lr`` stays near a minimum only where ``lr < 2 / lambda`` for every
 curvature ``lambda`` of the loss there. A regression loss's curvature grows as ``1 / sigma^2``
@@ -20,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 
 import jax
@@ -166,9 +166,12 @@ def fit_swag(
     )
     params = result.params
     if swa_learning_rate == "auto":
-        curvature_key = jax.random.fold_in(swa_key, num_collections)  # a stream SGD's skip
-        curvature = largest_curvature(loss, params, X, y, curvature_key)
-        swa_learning_rate = min(AUTO_SWA_STEP, 1.0 / curvature)
+        curvature_key = jax.random.fold_in(swa_key, num_collections)  # no SGD epoch uses it
+        # The magnitude: power iteration finds the eigenvalue largest in size, and a negative
+        # one (a saddle) limits the step as much.
+        curvature = abs(largest_curvature(loss, params, X, y, curvature_key))
+        sharp = math.isfinite(curvature) and curvature * AUTO_SWA_STEP > 1.0
+        swa_learning_rate = 1.0 / curvature if sharp else AUTO_SWA_STEP
     swa_optimizer = optax.sgd(swa_learning_rate)
     snapshots = []
     for i in range(num_collections):
