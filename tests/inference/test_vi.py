@@ -261,11 +261,14 @@ def test_vi_settings_flow_from_the_method_object(correlated_data):
     assert reg.posterior_.info["kl_warmup_steps"] == 8  # 8 epochs x 2 batches x 0.5
     assert reg.posterior_.info["map_epochs_run"] == 2
     for bad, match in (
-        ({"kl_weight": 0.0}, r"'kl_weight' parameter of px.methods.VI must be a float > 0"),
+        ({"kl_weight": 0.0}, r"'kl_weight' parameter of px.methods.VI must be a finite float > 0"),
         ({"kl_warmup": 1.5}, r"'kl_warmup' parameter of px.methods.VI must be a float in"),
         ({"init": "zeros"}, r"'init' parameter of px.methods.VI must be one of 'map'"),
         ({"num_mc_samples": 0}, r"'num_mc_samples' parameter of px.methods.VI must be an int"),
-        ({"init_scale": -1.0}, r"'init_scale' parameter of px.methods.VI must be a float > 0"),
+        (
+            {"init_scale": -1.0},
+            r"'init_scale' parameter of px.methods.VI must be a finite float > 0",
+        ),
     ):
         with pytest.raises(ValueError, match=match):
             px.BayesianRegressor(
